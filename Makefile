@@ -1,0 +1,44 @@
+# The two commands of the README: `make lab` and `make test`. Both set up .venv
+# (and node_modules for the JS type check) themselves on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: lab test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Editable install with JupyterLab; the server extension is enabled explicitly too,
+# because an editable install may skip hatch's shared-data files.
+$(VENV)/.lab: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(BIN)/jupyter server extension enable --sys-prefix notebook_actions
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/jupyter server extension enable --sys-prefix notebook_actions
+	touch $@ $(VENV)/.lab
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+lab: $(VENV)/.lab
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+lint: $(VENV)/.test node_modules/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	npx --no-install tsc -p jsconfig.json
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.test
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

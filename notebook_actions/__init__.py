@@ -1,0 +1,37 @@
+"""notebook-actions: Next.js-style Server Actions for Jupyter.
+
+``%load_ext notebook_actions``, then a ``%%use_server`` cell exports every public
+function it defines; ``'use server'`` as a function's first statement makes an
+inline action. Widgets (``Form``, ``ActionButton``) and the server extension's HTTP
+endpoints invoke them; what leaves the kernel is an opaque id, the arguments and the
+result, never the function, its closure or the kernel's globals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._action import Action, action
+from ._files import UploadedFile
+from ._progress import Progress
+from ._secret import Secret
+
+__all__ = ["Action", "Progress", "Secret", "UploadedFile", "action"]
+__version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    # Imported here so that a plain `import notebook_actions` never touches IPython's magics.
+    from ._extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from ._extension import unload
+
+    unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "notebook_actions.server"}]

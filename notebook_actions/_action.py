@@ -1,0 +1,162 @@
+"""``Action``: a function that clients may invoke, known to them only by an opaque id."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import secrets
+import weakref
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, Generic, TypeVar, overload
+
+from ._protocol import ActionInfo
+from ._schema import Signature, strip_annotated
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def new_action_id() -> str:
+    """128 random bits, unrelated to the action's name, new in every kernel process."""
+    return secrets.token_urlsafe(16)
+
+
+class Action(Generic[F]):
+    """A server action: call it like the function; clients reach it by ``id``.
+
+    ``exported`` actions (from a ``%%use_server`` cell) are also reachable by
+    ``name`` over HTTP; inline ones (``'use server'`` in a function body) only by
+    their id, through a widget that was handed them.
+    """
+
+    def __init__(self, func: F, *, exported: bool = False, name: str | None = None,
+                 action_id: str | None = None, bound: tuple[Any, ...] = (),
+                 bound_kwargs: dict[str, Any] | None = None) -> None:
+        if not callable(func):
+            message = f"an action must wrap a function, not {type(func).__name__}"
+            raise TypeError(message)
+        functools.update_wrapper(self, func)  # __name__, __doc__, __wrapped__, __qualname__
+        self.func: F = func
+        self.name: str = name or func.__name__
+        self.exported = exported
+        self.id = action_id or new_action_id()
+        self._bound = bound
+        self._bound_kwargs = bound_kwargs or {}
+        self._methods: weakref.WeakKeyDictionary[Any, Action[Any]] = weakref.WeakKeyDictionary()
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.is_async_gen = inspect.isasyncgenfunction(func)
+        self.is_gen = inspect.isgeneratorfunction(func)
+
+    @property
+    def streaming(self) -> bool:
+        return self.is_gen or self.is_async_gen
+
+    @cached_property
+    def signature(self) -> Signature:
+        sig = Signature(self.func, self.name, streaming=self.streaming, skip=len(self._bound))
+        if self._bound_kwargs:
+            sig.params = [p for p in sig.params if p.name not in self._bound_kwargs]
+        return sig
+
+    @property
+    def params_schema(self) -> dict[str, Any]:
+        return self.signature.params_schema
+
+    @property
+    def returns_schema(self) -> dict[str, Any]:
+        return self.signature.returns_schema
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*self._bound, *args, **{**self._bound_kwargs, **kwargs})
+
+    def call_validated(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call with arguments that ``signature.validate`` produced."""
+        return self(*args, **kwargs)
+
+    def bind(self, *args: Any, **kwargs: Any) -> Action[F]:
+        """A new inline action with some arguments fixed in the kernel (like JS ``bind``).
+
+        The fixed values never leave the kernel; the new action's schema leaves them out.
+        """
+        bound = Action(self.func, exported=False, name=self.name,
+                       bound=(*self._bound, *args), bound_kwargs={**self._bound_kwargs, **kwargs})
+        from ._registry import registry
+
+        registry.add(bound)
+        return bound
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Action[F]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Action[Any]: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Action[Any]:
+        # `'use server'` in a method: each instance gets its own action, with `self`
+        # bound in the kernel and a stable id for that instance.
+        if instance is None:
+            return self
+        try:
+            return self._methods[instance]
+        except KeyError:
+            method = self.bind(instance)
+            self._methods[instance] = method
+            return method
+        except TypeError:  # instances that cannot be weakly referenced
+            return self.bind(instance)
+
+    @property
+    def signature_text(self) -> str:
+        params = ", ".join(_param_text(p.name, p.annotation, p.default, p.secret) for p in self.signature.params)
+        return f"{self.name}({params})"
+
+    def info(self) -> ActionInfo:
+        """What may leave the kernel about this action: never globals, closures or secrets."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "exported": self.exported,
+            "doc": inspect.cleandoc(self.__doc__ or ""),
+            "signature": self.signature_text,
+            "streaming": self.streaming,
+            "params": self.params_schema,
+            "returns": self.returns_schema,
+        }
+
+    def __repr__(self) -> str:
+        kind = "exported" if self.exported else "inline"
+        return f"<{kind} action {self.signature_text} id={self.id[:6]}…>"
+
+
+def _param_text(name: str, annotation: Any, default: Any, secret: bool) -> str:
+    text = name
+    if annotation is not Any:
+        text += f": {inspect.formatannotation(strip_annotated(annotation))}"
+    if default is not inspect.Parameter.empty:
+        text += " = ***" if secret else f" = {default!r}"
+    return text
+
+
+@overload
+def action(func: F, /) -> Action[F]: ...
+@overload
+def action(*, name: str | None = None, exported: bool = False) -> Callable[[F], Action[F]]: ...
+
+
+def action(
+    func: F | None = None, /, *, name: str | None = None, exported: bool = False
+) -> Action[F] | Callable[[F], Action[F]]:
+    """Make ``func`` an action (inline unless ``exported=True``), with or without arguments.
+
+    ``@action`` is what ``'use server'`` does for you; use it in plain Python modules.
+    """
+    from ._registry import registry
+
+    def wrap(f: F) -> Action[F]:
+        if isinstance(f, Action):
+            f = f.func
+        made = Action(f, exported=exported, name=name)
+        return registry.add(made)
+
+    if func is None:
+        return wrap
+    return wrap(func)

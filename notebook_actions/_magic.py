@@ -1,0 +1,140 @@
+"""``%%use_server``: every public function the cell defines becomes an exported action."""
+
+from __future__ import annotations
+
+import ast
+import html
+import re
+import types
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.display import display
+
+from ._action import Action
+from ._registry import registry
+
+
+def top_level_functions(source: str) -> list[str]:
+    """Names of the public functions a cell defines at its top level, in order."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # running the cell reports it
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_")
+    ]
+
+
+def kernel_id() -> str | None:
+    """This kernel's id, as jupyter-server names it (from the connection file)."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        match = re.search(r"kernel-([0-9a-fA-F-]{36})\.json$", get_connection_file())
+    except Exception:  # not in a kernel started by a server
+        return None
+    return match.group(1) if match else None
+
+
+class Registered:
+    """The cell's output: what was registered and how to reach it."""
+
+    def __init__(self, actions: list[Action[Any]], removed: list[str]) -> None:
+        self.actions = actions
+        self.removed = removed
+        kid = kernel_id()
+        self.route = (
+            f"/notebook-actions/api/kernels/{kid}/actions/" if kid else "/notebook-actions/api/kernels/<kernel_id>/actions/"
+        )
+
+    def __repr__(self) -> str:
+        if not self.actions:
+            lines = ["No public functions in this cell: nothing registered."]
+        else:
+            lines = [f"Registered {len(self.actions)} server action(s):"]
+            lines += [f"  {a.signature_text}  ->  Form({a.name}) | POST {self.route}{a.name}" for a in self.actions]
+        lines += [f"  removed: {name} (no longer defined in this cell)" for name in self.removed]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(a.signature_text)}</code></td>"
+            f"<td><code>Form({html.escape(a.name)})</code></td>"
+            f"<td><code>POST {html.escape(self.route + a.name)}</code></td></tr>"
+            for a in self.actions
+        )
+        removed = "".join(f"<li>removed <code>{html.escape(n)}</code></li>" for n in self.removed)
+        head = f"{len(self.actions)} server action(s) registered" if self.actions else "No public functions: nothing registered"
+        return (
+            f'<div class="notebook-actions-registered"><strong>{head}</strong>'
+            f"<table><tr><th>action</th><th>widget</th><th>HTTP</th></tr>{rows}</table>"
+            f"<ul>{removed}</ul></div>"
+        )
+
+
+@magics_class
+class UseServerMagics(Magics):
+    """Holds which cell registered which names, so re-running a cell without a
+    function removes that action."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.current_cell_id: str | None = None
+        self._names_by_cell: dict[str, set[str]] = {}
+
+    def pre_run_cell(self, info: Any) -> None:
+        # The nested run below fires this again without a cell id; only a real cell sets it.
+        if getattr(info, "cell_id", None):
+            self.current_cell_id = info.cell_id
+
+    @cell_magic
+    def use_server(self, line: str, cell: str) -> None:
+        """Run the cell, then register each public function it defines as an exported action.
+
+        Exported actions are reachable by widgets and, by name, over HTTP through the
+        notebook-actions server extension.
+        """
+        if line.strip():
+            message = f"%%use_server takes no arguments (got {line.strip()!r}); put the code in the cell body"
+            raise UsageError(message)
+        cell_id = self.current_cell_id
+        self.current_cell_id = None
+        names = top_level_functions(self.shell.transform_cell(cell))  # type: ignore[union-attr]
+        result = self.shell.run_cell(cell, store_history=False)  # type: ignore[union-attr]
+        if not result.success:
+            return  # the traceback is shown; nothing is registered
+
+        user_ns = self.shell.user_ns  # type: ignore[union-attr]
+        actions: list[Action[Any]] = []
+        problems: list[str] = []
+        for name in names:
+            value = user_ns.get(name)
+            func = value.func if isinstance(value, Action) else value
+            if not isinstance(func, types.FunctionType) or func.__name__ != name:
+                continue  # rebound to something else by the end of the cell
+            made = Action(func, exported=True)
+            try:
+                _ = made.signature  # resolve the type hints now, where the user sees it
+            except TypeError as err:
+                problems.append(str(err))
+                continue
+            actions.append(made)
+        if problems:
+            message = "nothing was registered: " + "; ".join(problems)
+            raise UsageError(message)
+
+        for made in actions:
+            registry.add(made)
+            user_ns[made.name] = made
+        removed: list[str] = []
+        if cell_id is not None:
+            now = {a.name for a in actions}
+            for gone in sorted(self._names_by_cell.get(cell_id, set()) - now):
+                registry.remove(gone)
+                removed.append(gone)
+            self._names_by_cell[cell_id] = now
+        display(Registered(actions, removed))

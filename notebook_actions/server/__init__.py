@@ -1,0 +1,1 @@
+"""The Jupyter server extension: HTTP endpoints for the exported actions of running kernels."""
