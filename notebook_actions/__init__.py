@@ -16,8 +16,20 @@ from ._files import UploadedFile
 from ._progress import Progress
 from ._secret import Secret
 
-__all__ = ["Action", "Progress", "Secret", "UploadedFile", "action"]
+__all__ = ["Action", "ActionButton", "Form", "Progress", "Secret", "UploadedFile", "action"]
 __version__ = "0.1.0"
+
+# The widgets import anywidget/ipywidgets: load them only when asked for.
+_WIDGETS = {"Form", "ActionButton"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    message = f"module 'notebook_actions' has no attribute {name!r}"
+    raise AttributeError(message)
 
 
 def load_ipython_extension(ipython: Any) -> None:
