@@ -184,48 +184,60 @@ class Channel:
             return
         raw = message.get("args")
         raw = {} if raw is None else raw
-        files = message.get("files") or {}
+        uploaded: list[UploadedFile] = []
         try:
-            if files and isinstance(raw, dict):
+            if message.get("files") and isinstance(raw, dict):
                 raw = dict(raw)
                 by_name = {p.name: p for p in action.signature.params}
-                for field, refs in files.items():
-                    uploaded = [self._file(ref, buffers) for ref in refs]
+                for field, refs in message["files"].items():
+                    files = [self._file(ref, buffers) for ref in refs]
+                    uploaded += files
                     param = by_name.get(field)
-                    raw[field] = uploaded if param is None or param.is_many else uploaded[-1]
+                    raw[field] = files if param is None or param.is_many else files[-1]
             args, kwargs = action.signature.validate(raw, form=message.get("encoding") == "form")
         except InvalidArguments as err:
+            _close_all(uploaded)
             self._emit({"kind": "invalid", "id": rid, "errors": err.errors})
             return
         except (TypeError, ValueError) as err:
+            _close_all(uploaded)
             self._fail(rid, type(err).__name__, str(err))
             return
 
-        if not (action.is_async or action.streaming):
-            try:
-                value = action.call_validated(args, kwargs)
-            except Exception as err:
-                self._error(rid, err, action)
-                return
-            if not asyncio.iscoroutine(value):
-                self._result(rid, action, value)
-                return
-            self._start(rid, self._await(rid, action, value))
+        if action.is_async or action.streaming:
+            self._start(rid, self._run(rid, action, args, kwargs), uploaded)
             return
-        self._start(rid, self._run(rid, action, args, kwargs))
+        try:
+            value = action.call_validated(args, kwargs)
+        except Exception as err:
+            _close_all(uploaded)
+            self._error(rid, err, action)
+            return
+        if asyncio.iscoroutine(value):
+            self._start(rid, self._await(rid, action, value), uploaded)
+            return
+        _close_all(uploaded)
+        self._result(rid, action, value)
 
-    def _start(self, rid: str, coro: Any) -> None:
+    def _start(self, rid: str, coro: Any, uploaded: list[UploadedFile]) -> None:
+        """Run ``coro`` as a task; the request's uploaded files are closed when it ends."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             coro.close()
+            _close_all(uploaded)
             message = ("no event loop is running here: async and streaming actions run in a "
                        "kernel, or through notebook_actions.testing")
             self._fail(rid, "RuntimeError", message)
             return
         task = loop.create_task(coro)
         self._tasks[rid] = task
-        task.add_done_callback(lambda _: self._tasks.pop(rid, None))
+
+        def done(_: object) -> None:
+            self._tasks.pop(rid, None)
+            _close_all(uploaded)
+
+        task.add_done_callback(done)
 
     async def _await(self, rid: str, action: Action[Any], awaitable: Any) -> None:
         try:
@@ -359,6 +371,12 @@ def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next
     return tb if tb is not None else first
+
+
+def _close_all(files: list[UploadedFile]) -> None:
+    # The files were open while the action ran; an action that keeps one calls save().
+    for file in files:
+        file.close()
 
 
 async def _close_stream(stream: Any) -> None:

@@ -106,7 +106,9 @@ class UseServerMagics(Magics):
         names = top_level_functions(self.shell.transform_cell(cell))  # type: ignore[union-attr]
         result = self.shell.run_cell(cell, store_history=False)  # type: ignore[union-attr]
         if not result.success:
-            return  # the traceback is shown; nothing is registered
+            # The traceback is shown above; fail the cell too, so "run all" and nbclient stop.
+            message = "the cell raised, so no action was registered: fix the error above and run the cell again"
+            raise UsageError(message)
 
         user_ns = self.shell.user_ns  # type: ignore[union-attr]
         actions: list[Action[Any]] = []

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PydanticUserError,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 from pydantic.json_schema import PydanticJsonSchemaWarning
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
@@ -154,9 +162,13 @@ class Signature:
         self.params = params
         returns = hints.get("return", _EMPTY)
         self._returns = _chunk_type(returns) if streaming else returns
+        try:
+            self.model = self._make_model()
+        except PydanticUserError as err:
+            message = f"action {name!r}: pydantic cannot validate its parameters: {err.message}"
+            raise TypeError(message) from None
 
-    @cached_property
-    def model(self) -> type[BaseModel]:
+    def _make_model(self) -> type[BaseModel]:
         # Fields get neutral names and the parameter's name as alias, so a parameter
         # called `json` or `copy` cannot clash with BaseModel's own attributes.
         fields: dict[str, Any] = {}
@@ -171,7 +183,7 @@ class Signature:
         if self._returns is _EMPTY or self._returns is Any:
             return None
         try:
-            return TypeAdapter(self._returns, config=ConfigDict(arbitrary_types_allowed=True))
+            return TypeAdapter(self._returns)
         except Exception:  # an annotation pydantic cannot use: fall back to plain JSON
             return None
 
@@ -235,7 +247,7 @@ class Signature:
                 value = value[-1] if value else ""
             if not isinstance(value, list) and p.is_many:
                 value = [] if value == "" else [value]
-            if value == "" and not p.is_str:
+            if value == "" and (p.optional or not p.is_str):
                 if p.is_bool:
                     value = False
                 elif p.optional:
