@@ -29,9 +29,16 @@ class Action(Generic[F]):
     their id, through a widget that was handed them.
     """
 
-    def __init__(self, func: F, *, exported: bool = False, name: str | None = None,
-                 action_id: str | None = None, bound: tuple[Any, ...] = (),
-                 bound_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        func: F,
+        *,
+        exported: bool = False,
+        name: str | None = None,
+        action_id: str | None = None,
+        bound: tuple[Any, ...] = (),
+        bound_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         if not callable(func):
             message = f"an action must wrap a function, not {type(func).__name__}"
             raise TypeError(message)
@@ -78,8 +85,13 @@ class Action(Generic[F]):
 
         The fixed values never leave the kernel; the new action's schema leaves them out.
         """
-        bound = Action(self.func, exported=False, name=self.name,
-                       bound=(*self._bound, *args), bound_kwargs={**self._bound_kwargs, **kwargs})
+        bound = Action(
+            self.func,
+            exported=False,
+            name=self.name,
+            bound=(*self._bound, *args),
+            bound_kwargs={**self._bound_kwargs, **kwargs},
+        )
         from ._registry import registry
 
         registry.add(bound)

@@ -27,7 +27,7 @@ from ._protocol import FileRef, Reply
 from ._registry import Registry, registry
 from ._schema import InvalidArguments, UnserializableResult
 
-Buffer = bytes | memoryview
+Buffer = bytes | bytearray | memoryview
 Send = Callable[[dict[str, Any], list[Buffer]], None]
 
 log = logging.getLogger("notebook_actions")
@@ -152,8 +152,7 @@ class Channel:
         if not isinstance(index, int) or not 0 <= index < len(buffers):
             message = f"file {ref.get('name')!r} refers to buffer {index!r}, which was not sent"
             raise ValueError(message)
-        return UploadedFile.from_bytes(bytes(buffers[index]), ref.get("name") or "file",
-                                       ref.get("content_type") or "")
+        return UploadedFile.from_bytes(bytes(buffers[index]), ref.get("name") or "file", ref.get("content_type") or "")
 
     # --- invoking -----------------------------------------------------------------
 
@@ -162,13 +161,17 @@ class Channel:
             name = message["name"]
             found = self._registry.exported(name)
             if found is None:
-                return (f"no exported action {name!r} in this kernel: run the %%use_server cell "
-                        "that defines it (after %load_ext notebook_actions)")
+                return (
+                    f"no exported action {name!r} in this kernel: run the %%use_server cell "
+                    "that defines it (after %load_ext notebook_actions)"
+                )
         else:
             found = self._registry.get(str(message.get("action")))
             if found is None:
-                return ("this action is no longer available in the kernel (the kernel restarted, "
-                        "or the cell that made it was re-run without it): re-run that cell")
+                return (
+                    "this action is no longer available in the kernel (the kernel restarted, "
+                    "or the cell that made it was re-run without it): re-run that cell"
+                )
         if self._allow is not None and not self._allow(found):
             return "this action is not available here"
         return found
@@ -226,8 +229,10 @@ class Channel:
         except RuntimeError:
             coro.close()
             _close_all(uploaded)
-            message = ("no event loop is running here: async and streaming actions run in a "
-                       "kernel, or through notebook_actions.testing")
+            message = (
+                "no event loop is running here: async and streaming actions run in a "
+                "kernel, or through notebook_actions.testing"
+            )
             self._fail(rid, "RuntimeError", message)
             return
         task = loop.create_task(coro)
@@ -315,7 +320,11 @@ class Channel:
         where = f"action {action.name!r}" if action is not None else "notebook_actions"
         log.error("%s raised %s (digest %s), request %s\n%s", where, type(err).__name__, digest, rid, text)
         reply: dict[str, Any] = {
-            "kind": "error", "id": rid, "type": type(err).__name__, "message": str(err), "digest": digest,
+            "kind": "error",
+            "id": rid,
+            "type": type(err).__name__,
+            "message": str(err),
+            "digest": digest,
         }
         if self._include_traceback:
             reply["traceback"] = text

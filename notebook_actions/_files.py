@@ -26,7 +26,8 @@ class UploadedFile:
     def __init__(self, name: str, content_type: str = "application/octet-stream") -> None:
         self.name = name
         self.content_type = content_type or "application/octet-stream"
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES)
+        # Closed by close() / the dispatcher once the action is done with it.
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES)  # noqa: SIM115
         self.size = 0
 
     @classmethod
@@ -38,7 +39,7 @@ class UploadedFile:
         upload.file.seek(0)
         return upload
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append bytes (used while the upload arrives)."""
         self.file.write(data)
         self.size += len(data)
@@ -74,9 +75,7 @@ class UploadedFile:
         return f"UploadedFile(name={self.name!r}, content_type={self.content_type!r}, size={self.size})"
 
     @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.is_instance_schema(
             cls,
             serialization=core_schema.plain_serializer_function_ser_schema(

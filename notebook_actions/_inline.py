@@ -9,10 +9,12 @@ function's ``__doc__``. As in JavaScript, a directive after a docstring is not o
 from __future__ import annotations
 
 import ast
-from typing import Any
+from typing import Any, TypeVar
 
 from ._action import Action
 from ._registry import registry
+
+_Def = TypeVar("_Def", ast.FunctionDef, ast.AsyncFunctionDef)
 
 DIRECTIVE = "use server"
 #: The decorator's name in the user namespace (hidden from %who).
@@ -26,11 +28,7 @@ def inline_action(func: Any) -> Action[Any]:
 
 def has_directive(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     first = node.body[0] if node.body else None
-    return (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and first.value.value == DIRECTIVE
-    )
+    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and first.value.value == DIRECTIVE
 
 
 class InlineDirective(ast.NodeTransformer):
@@ -40,7 +38,7 @@ class InlineDirective(ast.NodeTransformer):
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AsyncFunctionDef:
         return self._mark(node)
 
-    def _mark(self, node: Any) -> Any:
+    def _mark(self, node: _Def) -> _Def:
         self.generic_visit(node)
         if not has_directive(node):
             return node

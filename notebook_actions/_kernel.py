@@ -16,7 +16,9 @@ def kernel_loop() -> asyncio.AbstractEventLoop | None:
     if not Kernel.initialized():
         return None
     io_loop = Kernel.instance().io_loop
-    return None if io_loop is None else io_loop.asyncio_loop  # type: ignore[no-any-return]
+    # tornado's IOLoop on asyncio (the only kind ipykernel uses) exposes its loop.
+    loop: asyncio.AbstractEventLoop | None = getattr(io_loop, "asyncio_loop", None)
+    return loop
 
 
 def on_main_thread() -> bool:

@@ -47,9 +47,7 @@ class Registered:
         self.actions = actions
         self.removed = removed
         kid = kernel_id()
-        self.route = (
-            f"/notebook-actions/api/kernels/{kid}/actions/" if kid else "/notebook-actions/api/kernels/<kernel_id>/actions/"
-        )
+        self.route = f"/notebook-actions/api/kernels/{kid or '<kernel_id>'}/actions/"
 
     def __repr__(self) -> str:
         if not self.actions:
@@ -68,7 +66,9 @@ class Registered:
             for a in self.actions
         )
         removed = "".join(f"<li>removed <code>{html.escape(n)}</code></li>" for n in self.removed)
-        head = f"{len(self.actions)} server action(s) registered" if self.actions else "No public functions: nothing registered"
+        head = "No public functions: nothing registered"
+        if self.actions:
+            head = f"{len(self.actions)} server action(s) registered"
         return (
             f'<div class="notebook-actions-registered"><strong>{head}</strong>'
             f"<table><tr><th>action</th><th>widget</th><th>HTTP</th></tr>{rows}</table>"
@@ -139,4 +139,4 @@ class UseServerMagics(Magics):
                 registry.remove(gone)
                 removed.append(gone)
             self._names_by_cell[cell_id] = now
-        display(Registered(actions, removed))
+        display(Registered(actions, removed))  # type: ignore[no-untyped-call]

@@ -1,9 +1,9 @@
 """Invoke actions headlessly, exactly as a client would: same messages, same dispatcher.
 
-    from notebook_actions import testing
-    outcome = testing.invoke(add_todo, {"title": "milk"})          # sync actions, anywhere
-    outcome = await testing.ainvoke(slow_action, {"n": 3})         # in a notebook cell
-    outcome.value, outcome.errors, outcome.chunks, outcome.kind
+from notebook_actions import testing
+outcome = testing.invoke(add_todo, {"title": "milk"})          # sync actions, anywhere
+outcome = await testing.ainvoke(slow_action, {"n": 3})         # in a notebook cell
+outcome.value, outcome.errors, outcome.chunks, outcome.kind
 """
 
 from __future__ import annotations
@@ -98,6 +98,10 @@ class Client:
         self.received.append((reply, [bytes(b) for b in buffers]))
         self._arrived.set()
 
+    def close(self) -> None:
+        """Disconnect: cancel what is still running and drop unfinished uploads."""
+        self.channel.close()
+
     def send(self, message: dict[str, Any], buffers: list[Buffer] | None = None) -> None:
         self.channel.receive(message, buffers or [])
 
@@ -146,8 +150,7 @@ def invoke_message(
             for item in given if isinstance(given, list) else [given]:
                 if isinstance(item, UploadedFile):
                     item.seek(0)
-                    ref: FileRef = {"name": item.name, "content_type": item.content_type,
-                                    "buffer": len(buffers)}
+                    ref: FileRef = {"name": item.name, "content_type": item.content_type, "buffer": len(buffers)}
                     buffers.append(item.read())
                 else:
                     ref = {"name": name, "buffer": len(buffers)}
@@ -168,8 +171,11 @@ async def ainvoke(
     """Invoke ``action`` (an action, or an exported action's name) and wait for its final reply."""
     client = Client()
     message, buffers = invoke_message(action, args, files=files, form=form)
-    client.send(message, buffers)
-    return await client.wait(message["id"], timeout)
+    try:
+        client.send(message, buffers)
+        return await client.wait(message["id"], timeout)
+    finally:
+        client.close()
 
 
 def invoke(
@@ -193,9 +199,11 @@ def invoke(
     message, buffers = invoke_message(action, args, files=files, form=form)
     client.send(message, buffers)
     outcome = client.outcome(message["id"])
+    client.close()
     if outcome.final is None:
-        client.channel.close()
-        hint = ("this action runs on the event loop, which is busy running this cell: use "
-                "`await notebook_actions.testing.ainvoke(...)` here")
+        hint = (
+            "this action runs on the event loop, which is busy running this cell: use "
+            "`await notebook_actions.testing.ainvoke(...)` here"
+        )
         raise RuntimeError(hint)
     return outcome

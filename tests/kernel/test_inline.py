@@ -13,7 +13,15 @@ from .conftest import run
 
 
 def test_top_level_function_becomes_an_inline_action(shell: InteractiveShell) -> None:
-    run(shell, 'def greet(name: str, excited: bool = False) -> str:\n    "use server"\n    """Say hello."""\n    return "hi " + name + ("!" if excited else "")\n')
+    run(
+        shell,
+        (
+            "def greet(name: str, excited: bool = False) -> str:\n"
+            '    "use server"\n'
+            '    """Say hello."""\n'
+            '    return "hi " + name + ("!" if excited else "")\n'
+        ),
+    )
     greet = shell.user_ns["greet"]
     assert isinstance(greet, Action) and not greet.exported
     assert greet("ann") == "hi ann"
@@ -30,7 +38,9 @@ def test_directive_after_a_docstring_is_not_a_directive(shell: InteractiveShell)
 
 
 def test_double_quoted_and_async_and_nested(shell: InteractiveShell) -> None:
-    run(shell, '''
+    run(
+        shell,
+        """
 def make(user_id: int):
     async def save(text: str):
         "use server"
@@ -38,7 +48,8 @@ def make(user_id: int):
     return save
 a = make(1)
 b = make(2)
-''')
+""",
+    )
     a, b = shell.user_ns["a"], shell.user_ns["b"]
     assert isinstance(a, Action) and isinstance(b, Action)
     assert a.id != b.id
@@ -47,7 +58,9 @@ b = make(2)
 
 
 def test_closure_values_stay_out_of_what_leaves_the_kernel(shell: InteractiveShell) -> None:
-    run(shell, '''
+    run(
+        shell,
+        """
 def make():
     api_key = "sk-live-CLOSURE-SECRET"
     def call(q: str):
@@ -55,7 +68,8 @@ def make():
         return len(api_key) + len(q)
     return call
 call = make()
-''')
+""",
+    )
     call = shell.user_ns["call"]
     assert "CLOSURE-SECRET" not in repr(call.info())
     assert "CLOSURE-SECRET" not in repr(call)
@@ -63,7 +77,9 @@ call = make()
 
 
 def test_method_actions_bind_self_per_instance(shell: InteractiveShell) -> None:
-    run(shell, '''
+    run(
+        shell,
+        """
 class Counter:
     def __init__(self, start):
         self.n = start
@@ -72,7 +88,8 @@ class Counter:
         self.n += k
         return self.n
 c1, c2 = Counter(10), Counter(100)
-''')
+""",
+    )
     c1, c2 = shell.user_ns["c1"], shell.user_ns["c2"]
     assert c1.add is c1.add  # a stable id per instance
     assert c1.add.id != c2.add.id
@@ -83,27 +100,33 @@ c1, c2 = Counter(10), Counter(100)
 
 
 def test_static_and_class_methods_keep_working(shell: InteractiveShell) -> None:
-    run(shell, '''
+    run(
+        shell,
+        """
 class K:
     @staticmethod
     def s(x: int):
         'use server'
         return x + 1
 s = K.s
-''')
+""",
+    )
     assert shell.user_ns["s"](1) == 2
     assert testing.invoke(shell.user_ns["s"], {"x": 1}).value == 2
 
 
 def test_inline_actions_go_away_with_their_last_reference(shell: InteractiveShell) -> None:
-    run(shell, '''
+    run(
+        shell,
+        """
 def make():
     def f():
         'use server'
         return 1
     return f
 ids = [make().id for _ in range(3)]
-''')
+""",
+    )
     for action_id in shell.user_ns["ids"]:
         assert registry.get(action_id) is None
 
@@ -115,5 +138,11 @@ def test_only_directive_body_still_defines_a_function(shell: InteractiveShell) -
 
 def test_earlier_cell_classes_and_future_annotations_resolve(shell: InteractiveShell) -> None:
     run(shell, "from dataclasses import dataclass\n@dataclass\nclass Point:\n    x: int\n    y: int\n")
-    run(shell, "from __future__ import annotations\ndef norm(p: Point) -> int:\n    'use server'\n    return abs(p.x) + abs(p.y)\n")
+    run(
+        shell,
+        (
+            "from __future__ import annotations\n"
+            "def norm(p: Point) -> int:\n    'use server'\n    return abs(p.x) + abs(p.y)\n"
+        ),
+    )
     assert testing.invoke(shell.user_ns["norm"], {"p": {"x": "-3", "y": 4}}).value == 7

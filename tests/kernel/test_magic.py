@@ -50,7 +50,9 @@ def test_public_functions_become_exported_actions(shell: InteractiveShell) -> No
     assert shell.user_ns["join"] is __import__("os.path").path.join  # imported: untouched
 
 
-def test_output_lists_what_was_registered_and_how_to_reach_it(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_lists_what_was_registered_and_how_to_reach_it(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(shell, CELL)
     out = capsys.readouterr().out
     assert "Registered 4 server action(s)" in out

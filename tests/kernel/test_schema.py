@@ -137,15 +137,20 @@ def test_nested_errors_say_where_inside_the_value() -> None:
 
 def test_form_encoding_follows_html_form_semantics() -> None:
     @action
-    def signup(name: str, age: int, newsletter: bool, tags: list[str], nickname: str | None = None,
-               team: int = 5) -> dict[str, Any]:
-        return {"name": name, "age": age, "newsletter": newsletter, "tags": tags, "nickname": nickname,
-                "team": team}
+    def signup(
+        name: str, age: int, newsletter: bool, tags: list[str], nickname: str | None = None, team: int = 5
+    ) -> dict[str, Any]:
+        return {"name": name, "age": age, "newsletter": newsletter, "tags": tags, "nickname": nickname, "team": team}
 
     # a missing checkbox is False, a single value for a list becomes a list, "" is None/default
     sent = {"name": "ann", "age": "41", "tags": "x", "nickname": "", "team": ""}
     assert testing.invoke(signup, sent, form=True).value == {
-        "name": "ann", "age": 41, "newsletter": False, "tags": ["x"], "nickname": None, "team": 5,
+        "name": "ann",
+        "age": 41,
+        "newsletter": False,
+        "tags": ["x"],
+        "nickname": None,
+        "team": 5,
     }
     sent = {"name": "bo", "age": "3", "newsletter": "on", "tags": ["a", "b"]}
     value = testing.invoke(signup, sent, form=True).value
@@ -157,8 +162,11 @@ def test_form_encoding_follows_html_form_semantics() -> None:
 
 def test_json_schema_describes_the_parameters() -> None:
     @action
-    def f(title: Annotated[str, Field(title="Title", description="What to do")], priority: Literal[1, 2, 3] = 1,
-          due: dt.date | None = None) -> Point:
+    def f(
+        title: Annotated[str, Field(title="Title", description="What to do")],
+        priority: Literal[1, 2, 3] = 1,
+        due: dt.date | None = None,
+    ) -> Point:
         return Point(0, 0)
 
     schema = f.params_schema
@@ -171,8 +179,10 @@ def test_json_schema_describes_the_parameters() -> None:
 
 def test_secret_defaults_never_leave_the_kernel() -> None:
     @action
-    def call(key: Annotated[str, Secret] = "sk-DEFAULT-SECRET", token: SecretStr = SecretStr("tok-SECRET"),
-             q: str = "") -> int:
+    def call(
+        key: Annotated[str, Secret] = "sk-DEFAULT-SECRET",
+        token: SecretStr = SecretStr("tok-SECRET"),  # noqa: B008 (a constant, as pydantic's docs do it)
+    ) -> int:
         return len(key)
 
     assert "SECRET" not in repr(call.info())

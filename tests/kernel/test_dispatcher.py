@@ -1,0 +1,240 @@
+"""The dispatcher, in process: results, errors, streams, cancellation, uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from notebook_actions import Progress, UploadedFile, action, testing
+from notebook_actions._registry import registry
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Reading(BaseModel):
+    value: float
+    unit: str
+
+
+@pytest.fixture
+def kernel_log() -> Iterator[list[str]]:
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    handler = Keep()
+    log = logging.getLogger("notebook_actions")
+    log.addHandler(handler)
+    yield records
+    log.removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ({"a": [1, 2.5, None, True]}, {"a": [1, 2.5, None, True]}),
+        (Point(1, 2), {"x": 1, "y": 2}),
+        (Reading(value=1.5, unit="C"), {"value": 1.5, "unit": "C"}),
+        ((1, 2), [1, 2]),
+    ],
+)
+def test_results_are_sent_as_json(value: Any, sent: Any) -> None:
+    assert testing.invoke(action(lambda: value)).value == sent
+
+
+def test_bytes_results_travel_as_a_buffer() -> None:
+    outcome = testing.invoke(action(lambda: b"\x00\xff" * 3))
+    assert outcome.value == b"\x00\xff" * 3
+    assert outcome.final is not None and outcome.final["value"] is None
+
+
+def test_unserializable_results_name_the_type() -> None:
+    class Opaque:
+        pass
+
+    error = testing.invoke(action(lambda: Opaque())).error
+    assert error is not None and error["type"] == "UnserializableResult"
+    assert "'test_unserializable_results_name_the_type.<locals>.Opaque'" in error["message"]
+
+
+def test_exceptions_reply_with_a_digest_that_is_in_the_kernel_log(kernel_log: list[str]) -> None:
+    @action
+    def fail() -> None:
+        raise KeyError("no such row")
+
+    error = testing.invoke(fail).error
+    assert error is not None
+    assert error["type"] == "KeyError" and error["message"] == "'no such row'"
+    (logged,) = kernel_log
+    assert error["digest"] in logged and "Traceback" in logged and "in fail" in logged
+    assert "notebook_actions/_dispatcher.py" not in error["traceback"]  # the owner sees their code, not ours
+
+
+async def test_streams_keep_their_order_and_report_progress() -> None:
+    @action
+    def rows(n: int):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            yield Progress(i + 1, n, "rows") if i % 3 == 0 else f"row {i}"
+
+    @action
+    async def ticks(n: int):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield i
+
+    outcome = await testing.ainvoke(rows, {"n": 7})
+    assert outcome.chunks == [
+        Progress(1, 7, "rows"),
+        "row 1",
+        "row 2",
+        Progress(4, 7, "rows"),
+        "row 4",
+        "row 5",
+        Progress(7, 7, "rows"),
+    ]
+    assert outcome.kind == "end"
+    assert (await testing.ainvoke(ticks, {"n": 30})).chunks == list(range(30))
+
+
+async def test_cancel_stops_the_task_and_closes_the_generator() -> None:
+    closed: list[bool] = []
+
+    @action
+    async def forever():  # type: ignore[no-untyped-def]
+        try:
+            while True:
+                await asyncio.sleep(0.01)
+                yield "tick"
+        finally:
+            closed.append(True)
+
+    client = testing.Client()
+    client.send({"kind": "invoke", "id": "f", "action": forever.id})
+    await asyncio.sleep(0.05)
+    client.send({"kind": "cancel", "id": "f"})
+    outcome = await client.wait("f", timeout=5)
+    assert outcome.kind == "cancelled"
+    assert closed == [True]
+
+
+async def test_a_slow_action_does_not_hold_up_others() -> None:
+    @action
+    async def slow() -> str:
+        await asyncio.sleep(10)
+        return "slow"
+
+    @action
+    def fast() -> str:
+        return "fast"
+
+    client = testing.Client()
+    client.send({"kind": "invoke", "id": "slow", "action": slow.id})
+    client.send({"kind": "invoke", "id": "fast", "action": fast.id})
+    assert (await client.wait("fast", timeout=2)).value == "fast"
+    client.close()
+    assert (await client.wait("slow", timeout=2)).kind == "cancelled"
+
+
+async def test_a_request_id_in_flight_cannot_be_reused() -> None:
+    @action
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    client = testing.Client()
+    client.send({"kind": "invoke", "id": "x", "action": slow.id})
+    client.send({"kind": "invoke", "id": "x", "action": slow.id})
+    assert "already in flight" in client.outcome("x").replies[0]["message"]  # type: ignore[typeddict-item]
+    client.close()
+
+
+def test_chunked_upload_then_invoke() -> None:
+    @action
+    def size(data: UploadedFile) -> dict[str, Any]:
+        return {"name": data.name, "size": data.size, "head": data.read(4).decode()}
+
+    client = testing.Client()
+    chunk = b"abcd" * 1000
+    for i in range(5):
+        client.send({"kind": "upload", "id": "u1", "name": "big.bin", "final": i == 4}, [chunk])
+    acks = [r for r, _ in client.received if r["kind"] == "uploaded"]
+    assert [a["size"] for a in acks] == [4000, 8000, 12000, 16000, 20000]
+    client.send(
+        {"kind": "invoke", "id": "r", "action": size.id, "files": {"data": [{"name": "big.bin", "upload": "u1"}]}}
+    )
+    assert client.outcome("r").value == {"name": "big.bin", "size": 20000, "head": "abcd"}
+
+
+def test_upload_over_the_limit_is_refused() -> None:
+    client = testing.Client(max_upload_bytes=10)
+    client.send({"kind": "upload", "id": "u", "name": "f"}, [b"x" * 11])
+    error = client.outcome("u").error
+    assert error is not None and error["type"] == "UploadTooLarge" and "10 bytes" in error["message"]
+
+
+def test_unfinished_or_unknown_uploads_are_an_error() -> None:
+    act = action(lambda data: None)
+    client = testing.Client()
+    client.send({"kind": "upload", "id": "u", "name": "f"}, [b"x"])
+    client.send({"kind": "invoke", "id": "r", "action": act.id, "files": {"data": [{"name": "f", "upload": "u"}]}})
+    error = client.outcome("r").error
+    client.close()
+    assert error is not None and "not finished" in error["message"]
+
+
+def test_stale_and_unknown_actions_say_what_to_rerun() -> None:
+    act = action(exported=True, name="gone")(lambda: 1)
+    registry.remove("gone")
+    outcome = testing.invoke(act)
+    assert outcome.kind == "not_found"
+    assert outcome.error is not None and "re-run" in outcome.error["message"]
+
+
+def test_channels_can_be_limited_to_some_actions() -> None:
+    mine, other = action(lambda: "mine"), action(lambda: "other")
+    replies: list[dict[str, Any]] = []
+    from notebook_actions._dispatcher import Channel
+
+    channel = Channel(lambda r, b: replies.append(r), allow=lambda a: a is mine)
+    channel.receive({"kind": "invoke", "id": "1", "action": mine.id})
+    channel.receive({"kind": "invoke", "id": "2", "action": other.id})
+    assert [r["kind"] for r in replies] == ["result", "not_found"]
+
+
+def test_malformed_messages_are_answered_not_crashed() -> None:
+    client = testing.Client()
+    client.send({"kind": "dance", "id": "d"})
+    client.send({"no": "id"})
+    error = client.outcome("d").error
+    assert error is not None and "unknown message kind" in error["message"]
+
+
+def test_list_returns_exported_actions_only() -> None:
+    action(exported=True, name="pub")(lambda x: x)
+    action(lambda y: y)
+    client = testing.Client()
+    client.send({"kind": "list", "id": "l"})
+    ((reply, _),) = client.received
+    assert [a["name"] for a in reply["actions"]] == ["pub"]
+
+
+def test_bind_fixes_arguments_in_the_kernel() -> None:
+    @action
+    def save(user_id: int, text: str) -> list[Any]:
+        return [user_id, text]
+
+    bound = save.bind(42)
+    assert "user_id" not in bound.params_schema["properties"]
+    assert testing.invoke(bound, {"text": "hi"}).value == [42, "hi"]
+    assert "user_id" in testing.invoke(bound, {"user_id": 1, "text": "x"}).errors
