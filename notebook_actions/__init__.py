@@ -16,18 +16,29 @@ from ._files import UploadedFile
 from ._progress import Progress
 from ._secret import Secret
 
-__all__ = ["Action", "ActionButton", "Form", "Progress", "Secret", "UploadedFile", "action"]
+__all__ = [
+    "Action",
+    "ActionButton",
+    "Form",
+    "Progress",
+    "Secret",
+    "UploadedFile",
+    "View",
+    "action",
+    "curl_command",
+    "revalidate",
+]
 __version__ = "0.1.0"
 
-# The widgets import anywidget/ipywidgets: load them only when asked for.
-_WIDGETS = {"Form", "ActionButton"}
+# These import anywidget/ipywidgets: load them only when asked for.
+_LAZY = {"Form": "widgets", "ActionButton": "widgets", "View": "_view", "revalidate": "_view", "curl_command": "_curl"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WIDGETS:
-        from . import widgets
+    if name in _LAZY:
+        import importlib
 
-        return getattr(widgets, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     message = f"module 'notebook_actions' has no attribute {name!r}"
     raise AttributeError(message)
 

@@ -1,0 +1,120 @@
+"""Every example notebook runs headlessly (nbclient) and does what it shows.
+
+Each notebook is copied to a temporary folder (the to-do app writes its SQLite file beside
+itself), executed with widget state stored as JupyterLab would save it, then checked: its
+outputs, extra cells appended by the test that invoke its actions through
+``notebook_actions.testing``, and the saved file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+SECRET = "sk-test-7f3a9c-SHOULD-NEVER-LEAVE"
+
+# Cells the test appends: they run in the notebook's kernel after its own cells.
+CHECKS: dict[str, list[str]] = {
+    "quickstart.ipynb": [
+        "assert testing.invoke('add_todo', {'title': 'via name'}).value['id'] == len(TODOS)",
+        "assert add_todo.exported and not greeter('Hi').exported",
+        "assert testing.invoke(greeter('Hej'), {'name': 'Ann'}).value == 'Hej, Ann!'",
+    ],
+    "todo_app.ipynb": [
+        "assert testing.invoke(add, {'title': 'buy milk'}).value == \"Added 'buy milk'\"\n"
+        "assert 'buy milk' in todos.value, todos.value",
+        "todo_id = db.execute('select max(id) from todos').fetchone()[0]\n"
+        "assert testing.invoke(toggle, {'todo_id': str(todo_id)}).value == f'Toggled #{todo_id}'\n"
+        "assert \"class='todo done'\" in todos.value",
+        "other_add, other_toggle, other_delete, other_view = todo_list(list_id=2)\n"
+        "error = testing.invoke(other_delete, {'todo_id': todo_id}).error\n"
+        "assert error['type'] == 'LookupError', error  # one list's actions cannot touch another's\n"
+        "assert testing.invoke(delete, {'todo_id': todo_id}).value == f'Deleted #{todo_id}'\n"
+        "assert 'buy milk' not in todos.value",
+        "assert testing.invoke(add, {'title': ''}).kind == 'invalid'",
+    ],
+    "secrets.ipynb": [
+        "assert API_KEY == " + repr(SECRET),
+        "assert testing.invoke(forecast, {'city': 'Oslo'}).value['city'] == 'Oslo'",
+        "assert testing.invoke(check_key, {'key': API_KEY}).value is True",
+        "assert API_KEY not in json.dumps(check_key.info())",
+    ],
+    "uploads_and_streaming.ipynb": [
+        "big = UploadedFile.from_bytes(b'n\\n' + b''.join(b'%d\\n' % i for i in range(100000)), 'n.csv')\n"
+        "summary = testing.invoke(summarise_csv, files={'data': big}).value\n"
+        "assert summary['rows'] == 100000 and summary['means'] == {'n': 49999.5}, summary",
+        "outcome = await testing.ainvoke(crunch, {'steps': 2, 'seconds_per_step': 0})\n"
+        "assert [getattr(c, 'value', c) for c in outcome.chunks] == [1, 2, 'done'] and outcome.kind == 'end'",
+    ],
+}
+
+
+def text_outputs(cell: Any) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if "text" in output:
+            parts.append(output["text"])
+        for mime, data in output.get("data", {}).items():
+            if mime.startswith("text/"):
+                parts.append(data if isinstance(data, str) else "".join(data))
+    return "\n".join(parts)
+
+
+def execute(name: str, tmp_path: Path) -> tuple[Any, Path]:
+    shutil.copy(NOTEBOOKS / name, tmp_path / name)
+    nb = nbformat.read(tmp_path / name, as_version=4)
+    for code in CHECKS.get(name, []):
+        nb.cells.append(nbformat.v4.new_code_cell(code))
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    saved = tmp_path / f"saved-{name}"
+    nbformat.write(nb, saved)
+    return nb, saved
+
+
+@pytest.fixture(autouse=True)
+def _secret_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel inherits it: secrets.ipynb reads its key from the environment.
+    monkeypatch.setenv("WEATHER_API_KEY", SECRET)
+
+
+def test_every_notebook_is_checked() -> None:
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_notebook_runs_and_keeps_secrets(name: str, tmp_path: Path) -> None:
+    nb, saved = execute(name, tmp_path)
+    text = saved.read_text()
+    assert SECRET not in text
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    assert state, "the saved notebook holds the widgets' state"
+    assert SECRET not in json.dumps(state)
+
+
+def test_quickstart_outputs(tmp_path: Path) -> None:
+    nb, _ = execute("quickstart.ipynb", tmp_path)
+    outputs = [text_outputs(cell) for cell in nb.cells]
+    registered = next(o for o in outputs if "Registered" in o)
+    assert "add_todo(title: str, priority: Literal['low', 'normal', 'high'] = 'normal'" in registered
+    curl = next(o for o in outputs if o.startswith("curl"))
+    assert "/notebook-actions/api/kernels/" in curl and "/actions/add_todo" in curl
+    assert "$JUPYTER_TOKEN" in curl and '"title": "Buy milk"' in curl
+    assert "'title': 'Write report'" in outputs[11] and "datetime.date(2026, 12, 1)" not in outputs[11]
+    assert "title" in outputs[12] and "priority" in outputs[12]
+
+
+def test_secrets_notebook_reports_no_leak(tmp_path: Path) -> None:
+    nb, _ = execute("secrets.ipynb", tmp_path)
+    report = next(text_outputs(c) for c in nb.cells if "contains the key" in text_outputs(c))
+    assert report.count("contains the key: False") == 4, report
+    assert "LookupError digest" in report
