@@ -1,0 +1,130 @@
+"""The servers the HTTP and browser scenarios talk to: jupyter-server (or JupyterLab)
+with the notebook-actions extension, and Jupyter Kernel Gateway's notebook-http mode."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._procs import Process, Workspace, free_port, wait_until
+
+HOST = "127.0.0.1"
+KERNEL_GATEWAY_NOTEBOOK = Path(__file__).with_name("kernel_gateway.ipynb")
+
+
+def server_extension_available() -> bool:
+    """Whether notebook_actions.server is a jupyter-server extension yet."""
+    try:
+        from notebook_actions import server
+    except ImportError:
+        return False
+    return hasattr(server, "_load_jupyter_server_extension")
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    token: str
+    process: Process
+    workspace: Workspace
+    base_url: str = "/"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def path(self, rest: str) -> str:
+        return self.base_url + rest.lstrip("/")
+
+    def request(self, method: str, rest: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
+        """One request (for set-up, not for measuring): the status and the decoded JSON body."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {**self.auth, "Content-Type": "application/json"}
+        req = urllib.request.Request(f"http://{HOST}:{self.port}{self.path(rest)}", data=data,
+                                     headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def stop(self) -> None:
+        self.workspace.stop(self.process)
+
+
+class JupyterServer(Server):
+    def start_kernel(self) -> str:
+        status, body = self.request("POST", "api/kernels", {"name": "python3"})
+        if status != 201:
+            message = f"could not start a kernel ({status}): {body}"
+            raise RuntimeError(message)
+        kid: str = body["id"]
+        return kid
+
+    def connection_file(self, kernel_id: str) -> Path:
+        return self.workspace.runtime / f"kernel-{kernel_id}.json"
+
+    def shutdown_kernel(self, kernel_id: str) -> None:
+        self.request("DELETE", f"api/kernels/{kernel_id}")
+
+    def stop(self) -> None:
+        if self.process.alive():
+            status, kernels = self.request("GET", "api/kernels")
+            for kernel in kernels if status == 200 else []:
+                self.shutdown_kernel(kernel["id"])
+        super().stop()
+
+
+def start_jupyter(workspace: Workspace, *, lab: bool = False, extension: bool = True,
+                  options: dict[str, Any] | None = None, extra: tuple[str, ...] = ()) -> JupyterServer:
+    """``jupyter server`` (or ``jupyter lab``) on a free loopback port, with a token."""
+    port = free_port()
+    token = secrets.token_hex(24)
+    enabled = extension and server_extension_available()
+    config: dict[str, Any] = {"ServerApp": {"jpserver_extensions": {"notebook_actions": enabled}}}
+    if options:
+        config["NotebookActions"] = options
+    config_file = workspace.root / f"config-{port}.json"
+    config_file.write_text(json.dumps(config))
+    module = "jupyterlab" if lab else "jupyter_server"
+    argv = [sys.executable, "-m", module, f"--config={config_file}", f"--ServerApp.ip={HOST}",
+            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace.notebooks}",
+            "--ServerApp.allow_root=True", "--ServerApp.log_level=WARN", *extra]
+    process = workspace.start("jupyter-lab" if lab else "jupyter-server", argv)
+    server = JupyterServer("jupyter-server", port, token, process, workspace)
+    wait_until(lambda: server.request("GET", "api", timeout=5)[0] == 200, "jupyter-server to answer",
+               90, process)
+    return server
+
+
+def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1) -> Server:
+    """Kernel Gateway serving ``kernel_gateway.ipynb``'s endpoints (notebook-http mode)."""
+    port = free_port()
+    token = secrets.token_hex(24)
+    argv = [sys.executable, "-m", "kernel_gateway",
+            "--KernelGatewayApp.api=kernel_gateway.notebook_http",
+            f"--KernelGatewayApp.seed_uri={KERNEL_GATEWAY_NOTEBOOK}",
+            f"--KernelGatewayApp.ip={HOST}", f"--KernelGatewayApp.port={port}",
+            "--KernelGatewayApp.port_retries=0", f"--KernelGatewayApp.auth_token={token}",
+            f"--KernelGatewayApp.prespawn_count={prespawn}", "--KernelGatewayApp.log_level=WARN"]
+    process = workspace.start("kernel-gateway", argv)
+    server = Server("kernel-gateway", port, token, process, workspace)
+
+    def answers() -> bool:
+        status, body = server.request("POST", "add", {"a": 1, "b": 2}, timeout=10)
+        return status == 200 and body == {"value": 3}
+
+    wait_until(answers, "Kernel Gateway to answer POST /add", 90, process)
+    return server

@@ -1,0 +1,91 @@
+"""Scenario 3: HTTP invoke of a trivial action on loopback.
+
+Ours: ``POST /notebook-actions/api/kernels/{id}/actions/add`` with ``{"a": 1, "b": 2}``,
+token auth, answered ``{"value": 3}``. Baselines in the same run: Jupyter Kernel
+Gateway's notebook-http serving the same endpoint from ``kernel_gateway.ipynb``, and
+jupyter-server's own ``GET /api`` as the ceiling of any handler in that server.
+"""
+
+from __future__ import annotations
+
+from ._env import Bench, json_post
+from ._load import Load, Request
+from ._report import Row, unavailable
+from ._servers import JupyterServer, server_extension_available
+from ._stats import fmt_latency, fmt_rate
+
+GOAL_P50 = 2e-3
+GOAL_RATE = 1000.0
+GOAL_VS_GATEWAY = 8.0
+MANY = 16
+
+NO_SERVER = "the server extension (notebook_actions/server) has not landed: nothing to measure"
+
+
+def ours_request(server: JupyterServer, kernels: list[str], names: list[str] | None = None) -> Request:
+    names = names or ["add"]
+    paths = [server.path(f"notebook-actions/api/kernels/{kid}/actions/{name}")
+             for name in names for kid in kernels]
+    return json_post(paths, server, {"a": 1, "b": 2})
+
+
+def ceiling_request(server: JupyterServer) -> Request:
+    return Request("GET", (server.path("api"),), server.auth)
+
+
+def _failed(*loads: Load) -> str:
+    failed = sum(load.failed for load in loads)
+    return f"{failed} requests failed (not 2xx) during the load" if failed else ""
+
+
+def run(bench: Bench) -> list[Row]:
+    server = bench.jupyter()
+    gateway = bench.kernel_gateway()
+    kg_request = json_post(["/add"], gateway, {"a": 1, "b": 2})
+    bench.check(gateway, kg_request, {"value": 3})
+    api = ceiling_request(server)
+
+    ours: dict[int, Load] = {}
+    kg: dict[int, Load] = {}
+    ceiling: dict[int, Load] = {}
+    available = server_extension_available()
+    if available:
+        request = ours_request(server, bench.kernels(1))
+        bench.check(server, request, {"value": 3})
+    for connections in (1, MANY):
+        if available:
+            ours[connections] = bench.load(server, request, connections)
+        kg[connections] = bench.load(gateway, kg_request, connections)
+        ceiling[connections] = bench.load(server, api, connections)
+    tool = kg[1].tool
+
+    kg1, kg16, api1, api16 = kg[1], kg[MANY], ceiling[1], ceiling[MANY]
+    p50_goal = "p50 <= 2 ms"
+    rate_goal = f">= {GOAL_RATE:,.0f} req/s and >= {GOAL_VS_GATEWAY:.0f}x KG"
+    if not available:
+        return [
+            unavailable("3a", "HTTP invoke add, 1 connection", p50_goal, NO_SERVER,
+                        f"Kernel Gateway: {fmt_latency(kg1.latency)}"),
+            unavailable("3b", "HTTP invoke add, 1 connection", "- (ceiling)", NO_SERVER,
+                        f"GET /api: {fmt_latency(api1.latency)}"),
+            unavailable("3c", f"HTTP invoke add, {MANY} connections", rate_goal, NO_SERVER,
+                        f"Kernel Gateway: {fmt_rate(kg16.rate)}"),
+            unavailable("3d", f"HTTP invoke add, {MANY} connections", "- (ceiling)", NO_SERVER,
+                        f"GET /api: {fmt_rate(api16.rate)}"),
+        ]
+    o1, o16 = ours[1], ours[MANY]
+    vs_kg = o16.rate / kg16.rate
+    return [
+        Row("3a", f"HTTP invoke add, 1 connection ({tool})", fmt_latency(o1.latency),
+            f"Kernel Gateway: {fmt_latency(kg1.latency)}", o1.latency.p50 / kg1.latency.p50,
+            p50_goal, o1.latency.p50 <= GOAL_P50, _failed(o1, kg1)),
+        Row("3b", "HTTP invoke add, 1 connection", fmt_latency(o1.latency),
+            f"GET /api: {fmt_latency(api1.latency)}", o1.latency.p50 / api1.latency.p50,
+            "- (ceiling)", None, _failed(api1)),
+        Row("3c", f"HTTP invoke add, {MANY} connections", f"{fmt_rate(o16.rate)} ({fmt_latency(o16.latency)})",
+            f"Kernel Gateway: {fmt_rate(kg16.rate)}", vs_kg, rate_goal,
+            o16.rate >= GOAL_RATE and vs_kg >= GOAL_VS_GATEWAY, _failed(o16, kg16)),
+        Row("3d", f"HTTP invoke add, {MANY} connections", fmt_rate(o16.rate),
+            f"GET /api: {fmt_rate(api16.rate)}", o16.rate / api16.rate, "- (ceiling)", None,
+            _failed(api16)),
+    ]
