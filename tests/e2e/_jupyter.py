@@ -1,0 +1,134 @@
+"""Drive a notebook in JupyterLab or Notebook 7 the way a person would, through the real UI.
+
+Both front ends are started with ``expose_app_in_browser``, so ``window.jupyterapp`` is the
+running application: the tests wait on its kernel and cell models rather than on sleeps.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import Locator, Page
+
+from ._servers import Server
+
+WAIT_MS = 60_000
+RUN_ALL_MS = 180_000  # run-all of a whole notebook, on a slow machine
+
+# The current notebook panel's kernel is connected and idle.
+KERNEL_IDLE = """() => {
+  const panel = window.jupyterapp?.shell?.currentWidget;
+  const kernel = panel?.sessionContext?.session?.kernel;
+  return Boolean(panel?.context?.isReady && kernel && kernel.connectionStatus === "connected"
+    && kernel.status === "idle");
+}"""
+
+# Every code cell ran, and none is running.
+ALL_RAN = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  return panel.content.widgets.every((cell) => cell.model.type !== "code"
+    || (cell.model.executionCount !== null && cell.model.executionState !== "running"));
+}"""
+
+ERRORS = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const errors = [];
+  panel.content.widgets.forEach((cell, index) => {
+    if (cell.model.type !== "code") return;
+    for (const output of cell.model.outputs.toJSON()) {
+      if (output.output_type === "error") {
+        errors.push(`cell ${index}: ${output.ename}: ${output.evalue}\\n${output.traceback.join("\\n")}`);
+      }
+    }
+  });
+  return errors;
+}"""
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def humanize(name: str) -> str:
+    """The label the Form widget derives from an action's name (form.js's humanize)."""
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+class Jupyter:
+    """One page of JupyterLab (``ui="lab"``) or Notebook 7 (``ui="notebook"``)."""
+
+    def __init__(self, page: Page, server: Server, ui: str) -> None:
+        self.page = page
+        self.server = server
+        self.ui = ui
+
+    def open(self, path: str) -> None:
+        """Open a notebook of the server's root and wait for its kernel to be idle."""
+        url = f"lab/tree/{path}?reset" if self.ui == "lab" else f"notebooks/{path}"
+        self.page.goto(self.server.page_url(url))
+        self.page.wait_for_function(
+            f"() => window.jupyterapp?.shell?.currentWidget?.context?.path === {path!r}", timeout=WAIT_MS
+        )
+        self.wait_for_kernel()
+
+    def wait_for_kernel(self, timeout: float = WAIT_MS) -> None:
+        self.page.wait_for_function(KERNEL_IDLE, timeout=timeout, polling=100)
+
+    def command(self, name: str, args: dict[str, Any] | None = None) -> Any:
+        """Execute a JupyterLab command, as the menus and shortcuts do."""
+        return self.page.evaluate(
+            "([name, args]) => window.jupyterapp.commands.execute(name, args)", [name, args or {}]
+        )
+
+    def run_all(self) -> None:
+        """Run every cell, wait until all have run, and fail with the traceback of any error."""
+        self.command("notebook:run-all-cells")
+        self.page.wait_for_function(ALL_RAN, timeout=RUN_ALL_MS, polling=200)
+        errors = self.page.evaluate(ERRORS)
+        if errors:
+            message = "cells raised:\n" + ANSI.sub("", "\n\n".join(errors))
+            raise AssertionError(message)
+
+    @property
+    def notebook(self) -> Locator:
+        return self.page.locator(".jp-Notebook").first
+
+    def form(self, action: str) -> Form:
+        """The Form widget of an action (by the action's function name)."""
+        widget = self.page.locator(".na-form-widget").filter(
+            has=self.page.locator(f"form.na-form[aria-label={humanize(action)!r}]")
+        )
+        return Form(widget)
+
+
+class Form:
+    """A notebook_actions Form widget on the page."""
+
+    def __init__(self, widget: Locator) -> None:
+        self.widget = widget
+        self.form = widget.locator("form").first
+        self.status = widget.locator(".na-status")
+        self.submit_button = widget.locator("button.na-submit").first
+        self.cancel = widget.locator("button.na-cancel")
+        self.output = widget.locator(".na-output")
+        self.result = widget.locator(".na-output .na-run[data-revealed='true'] .na-result")
+        self.alert = widget.locator("[role='alert']")
+
+    def field(self, name: str) -> Locator:
+        """The control of a parameter (its first input, select or textarea)."""
+        return self.widget.locator(f".na-field[data-field={name!r}]").locator("input, select, textarea").first
+
+    def error(self, name: str) -> Locator:
+        return self.widget.locator(f".na-field[data-field={name!r}] .na-field-error")
+
+    def fill(self, **values: str) -> None:
+        for name, value in values.items():
+            control = self.field(name)
+            tag = control.evaluate("(el) => el.tagName.toLowerCase()")
+            if tag == "select":
+                control.select_option(label=value)
+            else:
+                control.fill(value)
+
+    def submit(self) -> None:
+        self.submit_button.click()

@@ -1,0 +1,151 @@
+"""Fixtures for the browser tests: real servers (JupyterLab, Notebook 7, Voila) and real Chromium.
+
+One server of each kind per session, started the first time a test needs it and stopped
+at the end; each test gets a fresh browser context and page, leaves a screenshot under
+``test-output/<test name>.png``, and its kernels are shut down after it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from . import _servers
+from ._jupyter import Jupyter
+from ._servers import Server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OUTPUT = _servers.REPO / "test-output"
+# Generous: the machine has 2 cores shared with other test runs. Every wait is on a condition.
+WAIT_MS = 60_000
+
+# The API key the kernels of the JupyterLab server read (secrets.ipynb): made up per run,
+# so finding it in the page can only mean it leaked.
+API_KEY = f"sk-e2e-{secrets.token_hex(12)}"
+
+KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+STOCK_WIDGETS = """\
+import ipywidgets as widgets
+
+label = widgets.Label("not clicked", layout={"width": "auto"})
+label.add_class("e2e-label")
+button = widgets.Button(description="Click me")
+button.add_class("e2e-button")
+clicks = 0
+
+
+def on_click(_):
+    global clicks
+    clicks += 1
+    label.value = f"clicked {clicks} times"
+
+
+button.on_click(on_click)
+widgets.VBox([button, label])
+"""
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if not CHROMIUM.exists():
+        message = (
+            f"{CHROMIUM} is missing, so the browser tests cannot run: install Debian's chromium "
+            "(`apt-get install chromium`); `playwright install` cannot download a browser here"
+        )
+        pytest.fail(message, pytrace=False)
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    expect.set_options(timeout=WAIT_MS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=False)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+    yield page
+    if not page.is_closed():
+        screenshot(page, request.node.name)
+    context.close()
+    if problems:
+        print("\n".join(["browser problems during the test:", *problems]))
+
+
+def screenshot(page: Page, name: str, path: Path | None = None) -> Path:
+    """Save what the page shows now as test-output/<name>.png (or at ``path``)."""
+    target = path or OUTPUT / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target))
+    return target
+
+
+def _server(kind: str, tmp_path_factory: pytest.TempPathFactory, args: list[str], **env: str) -> Iterator[Server]:
+    server = _servers.start(kind, tmp_path_factory.mktemp(kind), args, env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    for server in _server("lab", tmp_path_factory, ["--LabApp.expose_app_in_browser=True"], WEATHER_API_KEY=API_KEY):
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(STOCK_WIDGETS)], metadata=KERNEL)
+        nbformat.write(notebook, server.root / "stock_widgets.ipynb")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def notebook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _server("notebook", tmp_path_factory, ["--JupyterNotebookApp.expose_app_in_browser=True"])
+
+
+@pytest.fixture(scope="session")
+def voila_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _server("voila", tmp_path_factory, ["todo_app.ipynb"])
+
+
+def _jupyter(page: Page, server: Server, request: pytest.FixtureRequest, ui: str) -> Iterator[Jupyter]:
+    yield Jupyter(page, server, ui)
+    if not page.is_closed():
+        screenshot(page, request.node.name)
+        page.context.close()
+    server.shutdown_kernels()
+
+
+@pytest.fixture
+def lab(page: Page, lab_server: Server, request: pytest.FixtureRequest) -> Iterator[Jupyter]:
+    """JupyterLab in a fresh page; the kernels the test started are shut down after it."""
+    yield from _jupyter(page, lab_server, request, "lab")
+
+
+@pytest.fixture
+def notebook7(page: Page, notebook_server: Server, request: pytest.FixtureRequest) -> Iterator[Jupyter]:
+    """Notebook 7 in a fresh page; the kernels the test started are shut down after it."""
+    yield from _jupyter(page, notebook_server, request, "notebook")
