@@ -12,6 +12,7 @@ from typing import Any
 from playwright.sync_api import Locator, Page
 
 from ._servers import Server
+from ._widgets import Form
 
 WAIT_MS = 60_000
 RUN_ALL_MS = 180_000  # run-all of a whole notebook, on a slow machine
@@ -46,12 +47,6 @@ ERRORS = """() => {
 }"""
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def humanize(name: str) -> str:
-    """The label the Form widget derives from an action's name (form.js's humanize)."""
-    text = name.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
 
 
 class Jupyter:
@@ -95,40 +90,4 @@ class Jupyter:
 
     def form(self, action: str) -> Form:
         """The Form widget of an action (by the action's function name)."""
-        widget = self.page.locator(".na-form-widget").filter(
-            has=self.page.locator(f"form.na-form[aria-label={humanize(action)!r}]")
-        )
-        return Form(widget)
-
-
-class Form:
-    """A notebook_actions Form widget on the page."""
-
-    def __init__(self, widget: Locator) -> None:
-        self.widget = widget
-        self.form = widget.locator("form").first
-        self.status = widget.locator(".na-status")
-        self.submit_button = widget.locator("button.na-submit").first
-        self.cancel = widget.locator("button.na-cancel")
-        self.output = widget.locator(".na-output")
-        self.result = widget.locator(".na-output .na-run[data-revealed='true'] .na-result")
-        self.alert = widget.locator("[role='alert']")
-
-    def field(self, name: str) -> Locator:
-        """The control of a parameter (its first input, select or textarea)."""
-        return self.widget.locator(f".na-field[data-field={name!r}]").locator("input, select, textarea").first
-
-    def error(self, name: str) -> Locator:
-        return self.widget.locator(f".na-field[data-field={name!r}] .na-field-error")
-
-    def fill(self, **values: str) -> None:
-        for name, value in values.items():
-            control = self.field(name)
-            tag = control.evaluate("(el) => el.tagName.toLowerCase()")
-            if tag == "select":
-                control.select_option(label=value)
-            else:
-                control.fill(value)
-
-    def submit(self) -> None:
-        self.submit_button.click()
+        return Form.of(self.page, action)

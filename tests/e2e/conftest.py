@@ -108,6 +108,9 @@ def screenshot(page: Page, name: str, path: Path | None = None) -> Path:
 def _server(kind: str, tmp_path_factory: pytest.TempPathFactory, args: list[str], **env: str) -> Iterator[Server]:
     server = _servers.start(kind, tmp_path_factory.mktemp(kind), args, env)
     try:
+        if kind != "voila":
+            notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(STOCK_WIDGETS)], metadata=KERNEL)
+            nbformat.write(notebook, server.root / "stock_widgets.ipynb")
         yield server
     finally:
         server.stop()
@@ -115,10 +118,7 @@ def _server(kind: str, tmp_path_factory: pytest.TempPathFactory, args: list[str]
 
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    for server in _server("lab", tmp_path_factory, ["--LabApp.expose_app_in_browser=True"], WEATHER_API_KEY=API_KEY):
-        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(STOCK_WIDGETS)], metadata=KERNEL)
-        nbformat.write(notebook, server.root / "stock_widgets.ipynb")
-        yield server
+    yield from _server("lab", tmp_path_factory, ["--LabApp.expose_app_in_browser=True"], WEATHER_API_KEY=API_KEY)
 
 
 @pytest.fixture(scope="session")

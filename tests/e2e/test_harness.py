@@ -10,12 +10,20 @@ from ._jupyter import Jupyter
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
-def test_stock_ipywidgets_button_updates_label_in_jupyterlab(lab: Jupyter) -> None:
-    lab.open("stock_widgets.ipynb")
-    lab.run_all()
-    label = lab.page.locator(".e2e-label")
+def click_and_see_label(app: Jupyter) -> None:
+    app.open("stock_widgets.ipynb")
+    app.run_all()
+    label = app.page.locator(".e2e-label")
     expect(label).to_have_text("not clicked")
-    lab.page.locator("button.e2e-button").click()
+    app.page.locator("button.e2e-button").click()
     expect(label).to_have_text("clicked 1 times")
-    lab.page.locator("button.e2e-button").click()
+    app.page.locator("button.e2e-button").click()
     expect(label).to_have_text("clicked 2 times")
+
+
+def test_stock_ipywidgets_button_updates_label_in_jupyterlab(lab: Jupyter) -> None:
+    click_and_see_label(lab)
+
+
+def test_stock_ipywidgets_button_updates_label_in_notebook7(notebook7: Jupyter) -> None:
+    click_and_see_label(notebook7)
