@@ -1,0 +1,368 @@
+"""``ActionWidget``: an anywidget that holds actions and lets its front end call them.
+
+What syncs to the browser (and into a notebook saved with widget state) is each
+action's ``{id, name, streaming, doc, schema}``, never the function, its closure, a
+bound argument or a result. Calls travel as anywidget custom messages wrapped in
+``{"notebook_actions": ...}``; the widget's own ``Channel`` (the one dispatcher)
+answers them, and only for the actions this widget was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import anywidget
+import traitlets
+from pydantic import TypeAdapter, ValidationError
+
+from .._action import Action
+from .._dispatcher import DEFAULT_MAX_UPLOAD_BYTES, Buffer, Channel
+from .._kernel import kernel_loop, on_main_thread
+from .._protocol import FINAL_KINDS
+from .._registry import registry
+from ._esm import with_client
+
+log = logging.getLogger("notebook_actions")
+
+#: The key that wraps every message of ours among a widget's custom messages.
+ENVELOPE = "notebook_actions"
+
+ResultCallback = Callable[[Any], object]
+
+
+def action_ref(action: Action[Any]) -> dict[str, Any]:
+    """What the browser may know about an action (``info()`` without the signature text,
+    which would show a default's ``repr``)."""
+    return {
+        "id": action.id,
+        "name": action.name,
+        "streaming": action.streaming,
+        "doc": inspect.cleandoc(action.__doc__ or ""),
+        "schema": action.params_schema,
+    }
+
+
+def _not_an_action(value: object) -> str:
+    if callable(value):
+        name = getattr(value, "__name__", type(value).__name__)
+        return (
+            f"{name!r} is a plain function, not an action: define it in a %%use_server cell, "
+            "start its body with 'use server', or wrap it with notebook_actions.action"
+        )
+    return f"expected an action, got {type(value).__name__}"
+
+
+class ActionTrait(traitlets.TraitType[Any, Any]):
+    """A trait holding one action (or None). It syncs as ``{id, name, streaming, doc,
+    schema}``; the front end cannot change it."""
+
+    info_text = "an action"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_value=None, allow_none=True, **kwargs)
+        self.tag(sync=True, to_json=self._to_json, from_json=self._from_json)
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if value is None or isinstance(value, Action):
+            return value
+        raise traitlets.TraitError(f"{type(obj).__name__}.{self.name}: {_not_an_action(value)}")
+
+    @staticmethod
+    def _to_json(value: Action[Any] | None, widget: Any) -> dict[str, Any] | None:
+        return None if value is None else action_ref(value)
+
+    def _from_json(self, value: Any, widget: Any) -> Any:
+        return getattr(widget, str(self.name))  # set in the kernel only
+
+
+class ActionDict(traitlets.TraitType[Any, Any]):
+    """A trait holding actions by key, e.g. the extra buttons of a form."""
+
+    info_text = "a mapping of names to actions"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_value={}, **kwargs)
+        self.tag(sync=True, to_json=self._to_json, from_json=self._from_json)
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            self.error(obj, value)
+        for key, item in value.items():
+            if not isinstance(key, str) or not isinstance(item, Action):
+                what = _not_an_action(item) if isinstance(key, str) else "keys must be strings"
+                raise traitlets.TraitError(f"{type(obj).__name__}.{self.name}[{key!r}]: {what}")
+        return dict(value)
+
+    @staticmethod
+    def _to_json(value: Mapping[str, Action[Any]], widget: Any) -> dict[str, Any]:
+        return {key: action_ref(item) for key, item in value.items()}
+
+    def _from_json(self, value: Any, widget: Any) -> Any:
+        return getattr(widget, str(self.name))
+
+
+def actions_by_key(actions: Mapping[str, Action[Any]] | Sequence[Action[Any]] | None) -> dict[str, Action[Any]]:
+    if actions is None:
+        return {}
+    if isinstance(actions, Mapping):
+        return dict(actions)
+    return {a.name: a for a in actions}
+
+
+def in_voila() -> bool:
+    """Voila shows a notebook to people who are not its owner: no tracebacks for them."""
+    return any(key in os.environ for key in ("VOILA_KERNEL_ID", "VOILA_BASE_URL", "VOILA_SERVER_URL"))
+
+
+def bind(action: Action[Any], *args: Any, **kwargs: Any) -> Action[Any]:
+    """``action.bind(...)``, working around core's ``bind(**kwargs)``: its validation
+    model is built before the bound keyword parameters are dropped, so it still
+    requires them. Remove this once ``Action.bind`` rebuilds the model."""
+    bound = action.bind(*args, **kwargs)
+    signature = bound.signature
+    fields = signature.model.model_fields.values()
+    if kwargs and any(f.alias in kwargs for f in fields):
+        signature.model = signature._make_model()
+    return bound
+
+
+@dataclass
+class Binding:
+    """Arguments the kernel fixes for every call of an action the widget shows.
+
+    Each call binds them afresh to the action registered under ``target``'s id, so a
+    re-run ``%%use_server`` cell is used, and a removed action is reported as such.
+    With ``stateful``, the previous result goes first (``useActionState``).
+    """
+
+    target: Action[Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    stateful: bool = False
+    state: Any = None
+
+    def leading(self) -> tuple[Any, ...]:
+        return (self.state, *self.args) if self.stateful else self.args
+
+    def remember(self, action: Action[Any], value: Any) -> None:
+        """Keep a result as the next call's state, typed by the state parameter."""
+        annotation = action.signature.params[0].annotation if action.signature.params else Any
+        if annotation is Any or isinstance(value, bytes):
+            self.state = value
+            return
+        try:
+            self.state = TypeAdapter(annotation).validate_python(value)
+        except (ValidationError, TypeError) as err:
+            log.warning("%s: the previous state does not fit %r (%s); passing it as JSON", action.name, annotation, err)
+            self.state = value
+
+
+@dataclass
+class _Call:
+    binding: Binding
+    target: Action[Any]
+    action: Action[Any]
+
+
+class ActionWidget(anywidget.AnyWidget):
+    """Base class for widgets whose front end calls actions.
+
+    Declare ``ActionTrait()`` traits and write ``_esm`` as usual: ``callAction`` and
+    ``ActionError`` are in the module's scope::
+
+        class Saver(ActionWidget):
+            save = ActionTrait()
+            _esm = '''
+            export default { render({ model, el }) {
+              el.onclick = async () => { el.textContent = await callAction(model, "save", {}) };
+            } }'''
+
+    Calls queue (one at a time, in order) unless ``concurrent=True``.
+    """
+
+    max_upload_bytes = traitlets.Int(DEFAULT_MAX_UPLOAD_BYTES).tag(sync=True)
+    concurrent = traitlets.Bool(False).tag(sync=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        esm = cls.__dict__.get("_esm")
+        # (anywidget's add_traits makes subclasses too, with `_esm` a trait by then.)
+        if esm is not None and not isinstance(esm, traitlets.TraitType):
+            cls._esm = with_client(str(esm))
+
+    def __init__(
+        self,
+        *,
+        concurrent: bool = False,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        include_traceback: bool | None = None,
+        on_result: ResultCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if max_upload_bytes <= 0:
+            message = f"max_upload_bytes must be a positive number of bytes, not {max_upload_bytes!r}"
+            raise ValueError(message)
+        self._calls: dict[str, _Call] = {}
+        self._waiting: collections.deque[tuple[dict[str, Any], list[Buffer]]] = collections.deque()
+        self._running: set[str] = set()
+        self._pumping = False
+        self._on_result = on_result
+        self._channel = Channel(
+            self._reply,
+            include_traceback=not in_voila() if include_traceback is None else include_traceback,
+            allow=self._allows,
+            max_upload_bytes=max_upload_bytes,
+        )
+        super().__init__(concurrent=concurrent, max_upload_bytes=max_upload_bytes, **kwargs)
+        self.on_msg(self._on_custom_msg)
+
+    @cached_property
+    def _bindings(self) -> dict[str, Binding]:
+        # A cached property, so that a subclass may bind before calling __init__.
+        return {}
+
+    @traitlets.validate("max_upload_bytes")
+    def _check_limit(self, proposal: Any) -> Any:
+        if getattr(self, "_channel", None) is not None and self.comm is not None:
+            message = "max_upload_bytes is fixed when the widget is made: pass it to the constructor"
+            raise traitlets.TraitError(message)
+        return proposal["value"]
+
+    def bind(self, action: Action[Any], *args: Any, stateful: bool = False, state: Any = None,
+             **kwargs: Any) -> Action[Any]:
+        """The action to put in a trait so that each call gets ``args``/``kwargs`` (and,
+        with ``stateful``, the previous result first); none of them leaves the kernel."""
+        if not isinstance(action, Action):
+            raise TypeError(_not_an_action(action))
+        if stateful and action.streaming:
+            message = (
+                f"previous_state needs an action that returns its new state; {action.name!r} "
+                "is a generator (it streams chunks)"
+            )
+            raise TypeError(message)
+        binding = Binding(action, args, dict(kwargs), stateful, state)
+        shown = bind(action, *binding.leading(), **binding.kwargs)
+        self._bindings[shown.id] = binding
+        return shown
+
+    # --- which actions this widget's front end may call ------------------------------
+
+    def held_actions(self) -> Iterable[Action[Any]]:
+        """Every action in this widget's action traits."""
+        for name, trait in self.traits().items():
+            if isinstance(trait, ActionTrait):
+                value = getattr(self, name)
+                if value is not None:
+                    yield value
+            elif isinstance(trait, ActionDict):
+                yield from getattr(self, name).values()
+
+    def _allows(self, action: Action[Any]) -> bool:
+        if any(call.action is action for call in self._calls.values()):
+            return True
+        return any(held.id == action.id for held in self.held_actions())
+
+    # --- messages from the front end ---------------------------------------------
+
+    def _on_custom_msg(self, _widget: Any, content: Any, buffers: Sequence[Buffer] | None) -> None:
+        if not isinstance(content, dict) or ENVELOPE not in content:
+            return  # the widget's own messages
+        message, parts = content[ENVELOPE], list(buffers or [])
+        loop = kernel_loop()
+        if loop is not None and not on_main_thread():
+            # A comm on a subshell: actions (and this widget's queue) live on the main thread.
+            loop.call_soon_threadsafe(self._receive, message, parts)
+        else:
+            self._receive(message, parts)
+
+    def _receive(self, message: Any, buffers: list[Buffer]) -> None:
+        items = message.get("messages") if isinstance(message, dict) and message.get("kind") == "batch" else [message]
+        for item in items or []:
+            self._route(item, buffers)
+        self._pump()
+
+    def _route(self, message: Any, buffers: list[Buffer]) -> None:
+        kind = message.get("kind") if isinstance(message, dict) else None
+        rid = message.get("id") if isinstance(message, dict) else None
+        if kind == "invoke" and isinstance(rid, str):
+            if rid in self._running or any(m["id"] == rid for m, _ in self._waiting):
+                message = f"request id {rid!r} is already in flight: use a new id"
+                error = {"kind": "error", "id": rid, "type": "ProtocolError", "message": message, "digest": ""}
+                self.send({ENVELOPE: error}, [])
+                return
+            self._waiting.append((message, buffers))
+        elif kind == "cancel" and isinstance(rid, str) and self._drop_waiting(rid):
+            self.send({ENVELOPE: {"kind": "cancelled", "id": rid}}, [])
+        else:
+            self._channel.receive(message, buffers)
+
+    def _drop_waiting(self, rid: str) -> bool:
+        for entry in self._waiting:
+            if entry[0]["id"] == rid:
+                self._waiting.remove(entry)
+                return True
+        return False
+
+    def _pump(self) -> None:
+        """Start waiting calls: one at a time, in order, unless concurrent."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while self._waiting and (self.concurrent or not self._running):
+                message, buffers = self._waiting.popleft()
+                rid = message["id"]
+                self._running.add(rid)
+                self._channel.receive(self._prepare(message), buffers)
+        finally:
+            self._pumping = False
+
+    def _prepare(self, message: dict[str, Any]) -> dict[str, Any]:
+        binding = self._bindings.get(str(message.get("action")))
+        if binding is None:
+            return message
+        target = registry.get(binding.target.id)
+        if target is None:  # removed: the channel tells the client what to re-run
+            return {**message, "action": binding.target.id}
+        action = bind(target, *binding.leading(), **binding.kwargs)
+        self._calls[message["id"]] = _Call(binding, target, action)
+        return {**message, "action": action.id}
+
+    # --- replies to the front end ------------------------------------------------
+
+    def _reply(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
+        rid, kind = reply.get("id"), reply.get("kind")
+        value: Any = None
+        if kind == "result":
+            value = bytes(buffers[reply["buffer"]]) if "buffer" in reply else reply.get("value")
+            call = self._calls.get(str(rid))
+            if call is not None and call.binding.stateful:
+                call.binding.remember(call.target, value)
+        self.send({ENVELOPE: reply}, buffers)
+        if kind == "result" and self._on_result is not None:
+            try:
+                self._on_result(value)
+            except Exception:
+                log.exception("the on_result callback of %s raised", type(self).__name__)
+        if kind in FINAL_KINDS and rid in self._running:
+            self._running.discard(str(rid))
+            self._calls.pop(str(rid), None)
+            if self._waiting and not self._pumping:
+                try:
+                    asyncio.get_running_loop().call_soon(self._pump)
+                except RuntimeError:
+                    self._pump()
+
+    def close(self) -> None:
+        if hasattr(self, "_channel"):  # (also called by __del__ after a failed __init__)
+            self._waiting.clear()
+            self._channel.close()
+        super().close()

@@ -1,0 +1,374 @@
+// notebook-actions client: call a kernel action from a widget's ES module.
+//
+// Every widget of notebook_actions (and every `ActionWidget` subclass) gets this file
+// prepended to its `_esm`, so `callAction` and `ActionError` are in scope:
+//
+//     const total = await callAction(model, "add", { a: 1, b: 2 });
+//
+// Messages travel as anywidget custom messages wrapped in {notebook_actions: ...},
+// so they work wherever widgets work (JupyterLab, Notebook 7, Voila, VS Code) and
+// do not collide with a widget's own custom messages.
+
+/**
+ * What a widget's synced state holds for an action: never the function.
+ * @typedef {object} ActionRef
+ * @property {string} id
+ * @property {string} name
+ * @property {boolean} streaming
+ * @property {string} [doc]
+ * @property {Record<string, any>} schema JSON Schema of the arguments object
+ */
+
+/** @typedef {ArrayBuffer | ArrayBufferView} Buffer */
+
+/**
+ * The part of anywidget's model that this module uses.
+ * @typedef {object} AnyModel
+ * @property {(name: string) => any} get
+ * @property {(name: string, value: any) => void} set
+ * @property {() => void} save_changes
+ * @property {(event: string, callback: (...args: any[]) => void) => void} on
+ * @property {(event?: string | null, callback?: ((...args: any[]) => void) | null) => void} off
+ * @property {(content: any, callbacks?: any, buffers?: Buffer[]) => void} send
+ */
+
+/**
+ * A validation error for one field ("" when it is about the call as a whole).
+ * @typedef {object} FieldError
+ * @property {string} field
+ * @property {(string | number)[]} loc
+ * @property {string} message
+ * @property {string} type
+ */
+
+/** @typedef {{ value: number, total: number | null, message: string }} ProgressInfo */
+
+/** @typedef {{ file: string, loaded: number, total: number }} UploadProgress */
+
+/** @typedef {Blob | Blob[] | FileList} FileValue */
+
+/**
+ * @typedef {object} CallOptions
+ * @property {AbortSignal} [signal] aborting it cancels the call (in the kernel too)
+ * @property {(value: unknown, seq: number) => void} [onChunk] each streamed chunk
+ * @property {(progress: ProgressInfo) => void} [onProgress] each `Progress` the action yields
+ * @property {(progress: UploadProgress) => void} [onUploadProgress] while large files upload
+ * @property {Record<string, FileValue>} [files] files by parameter name
+ * @property {"json" | "form"} [encoding] "form": values are strings, as an HTML form sends them
+ * @property {number} [chunkSize] bytes per upload message (default 1 MiB)
+ */
+
+/**
+ * Why a call did not return a result. `kind` is "invalid" (see `errors`), "error"
+ * (the action raised; `type`, `traceback`), "not_found" (a stale action: the
+ * message says what to re-run), "cancelled" or "upload".
+ */
+export class ActionError extends Error {
+  /**
+   * @param {"invalid" | "error" | "not_found" | "cancelled" | "upload"} kind
+   * @param {string} message
+   * @param {{ type?: string, errors?: FieldError[], traceback?: string, digest?: string }} [details]
+   */
+  constructor(kind, message, details = {}) {
+    super(message);
+    this.name = "ActionError";
+    this.kind = kind;
+    this.type = details.type ?? kind;
+    /** @type {FieldError[]} */
+    this.errors = details.errors ?? [];
+    this.traceback = details.traceback ?? "";
+    this.digest = details.digest ?? "";
+  }
+}
+
+const ENVELOPE = "notebook_actions";
+const CHUNK_BYTES = 1 << 20;
+// Small files ride along with the invoke message, as long as it stays far below the
+// 10 MiB websocket message limit; larger ones are uploaded in chunks first.
+const INLINE_BUDGET = 4 << 20;
+// Upload chunks in flight before waiting for the kernel's `uploaded` acks.
+const UPLOAD_WINDOW = 2;
+
+/** @returns {string} 128 random bits (crypto.randomUUID needs a secure context; this does not) */
+function newId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** @typedef {(reply: any, buffers: DataView[]) => void} ReplyHandler */
+
+/** One per model (per view: anywidget hands each view its own model proxy). */
+class Connection {
+  /** @param {AnyModel} model */
+  constructor(model) {
+    this.model = model;
+    /** @type {Map<string, ReplyHandler>} */
+    this.handlers = new Map();
+    model.on("msg:custom", (/** @type {any} */ content, /** @type {any[]} */ buffers) => {
+      this.receive(content, (buffers ?? []).map(asDataView));
+    });
+  }
+
+  /** @param {any} content @param {DataView[]} buffers */
+  receive(content, buffers) {
+    if (content === null || typeof content !== "object" || !(ENVELOPE in content)) return;
+    const message = content[ENVELOPE];
+    const replies = message?.kind === "batch" ? message.messages : [message];
+    for (const reply of replies) {
+      const handler = this.handlers.get(reply?.id);
+      if (handler) handler(reply, buffers);
+    }
+  }
+
+  /** @param {Record<string, unknown>} message @param {Buffer[]} [buffers] */
+  send(message, buffers = []) {
+    this.model.send({ [ENVELOPE]: message }, undefined, buffers);
+  }
+}
+
+/** @type {WeakMap<AnyModel, Connection>} */
+const connections = new WeakMap();
+
+/** @param {AnyModel} model */
+function connect(model) {
+  let connection = connections.get(model);
+  if (!connection) {
+    connection = new Connection(model);
+    connections.set(model, connection);
+  }
+  return connection;
+}
+
+/** @param {any} buffer @returns {DataView} */
+function asDataView(buffer) {
+  if (buffer instanceof DataView) return buffer;
+  if (ArrayBuffer.isView(buffer)) return new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  return new DataView(buffer);
+}
+
+/** @param {FileValue} value @returns {Blob[]} */
+function blobs(value) {
+  if (value instanceof Blob) return [value];
+  return Array.from(value);
+}
+
+/** @param {Blob} blob */
+function fileName(blob) {
+  return blob instanceof File ? blob.name : "blob";
+}
+
+/** @param {number} bytes */
+export function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** @param {AbortSignal | undefined} signal */
+function cancelledError(signal) {
+  const reason = signal?.reason;
+  const message = reason instanceof Error && reason.name !== "AbortError" ? reason.message : "Cancelled.";
+  return new ActionError("cancelled", message);
+}
+
+/**
+ * Upload one file in chunks; resolves with the upload id to put in the invoke.
+ * @param {Connection} connection
+ * @param {Blob} blob
+ * @param {{ chunkSize: number, signal?: AbortSignal, onAck: (size: number) => void }} options
+ * @returns {Promise<string>}
+ */
+function upload(connection, blob, { chunkSize, signal, onAck }) {
+  const uid = `upload-${newId()}`;
+  const chunks = Math.max(1, Math.ceil(blob.size / chunkSize));
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let acked = 0;
+    let failed = false;
+    const finish = () => {
+      connection.handlers.delete(uid);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (/** @type {ActionError} */ error) => {
+      failed = true;
+      finish();
+      reject(error);
+    };
+    const onAbort = () => fail(cancelledError(signal));
+    const pump = async () => {
+      while (!failed && sent < chunks && sent - acked < UPLOAD_WINDOW) {
+        const index = sent;
+        sent += 1;
+        const start = index * chunkSize;
+        const bytes = await blob.slice(start, start + chunkSize).arrayBuffer();
+        if (failed) return;
+        /** @type {Record<string, unknown>} */
+        const message = { kind: "upload", id: uid };
+        if (index === 0) {
+          message.name = fileName(blob);
+          message.content_type = blob.type;
+        }
+        if (index === chunks - 1) message.final = true;
+        connection.send(message, [bytes]);
+      }
+    };
+    connection.handlers.set(uid, (reply) => {
+      if (reply.kind === "uploaded") {
+        acked += 1;
+        onAck(reply.size);
+        if (acked === chunks) {
+          finish();
+          resolve(uid);
+        } else {
+          pump().catch((error) => fail(new ActionError("upload", String(error))));
+        }
+      } else if (reply.kind === "error") {
+        fail(new ActionError("upload", `${fileName(blob)}: ${reply.message}`, { type: reply.type }));
+      }
+    });
+    signal?.addEventListener("abort", onAbort);
+    pump().catch((error) => fail(new ActionError("upload", String(error))));
+  });
+}
+
+/**
+ * Call an action held by the widget and get a Promise of its result.
+ *
+ * `action` is the name of the trait holding the action, or the `{id, ...}` ref itself.
+ * A streaming action's Promise resolves with the list of its chunks (`Progress`
+ * reports go to `onProgress` instead). A `bytes` result arrives as a DataView.
+ * Rejects with an `ActionError`.
+ *
+ * @param {AnyModel} model
+ * @param {string | ActionRef} action
+ * @param {Record<string, unknown>} [args]
+ * @param {CallOptions} [options]
+ * @returns {Promise<any>}
+ */
+export async function callAction(model, action, args = {}, options = {}) {
+  const ref = typeof action === "string" ? model.get(action) : action;
+  if (ref === null || typeof ref !== "object" || typeof ref.id !== "string") {
+    const what = typeof action === "string" ? `the trait ${JSON.stringify(action)}` : "the given value";
+    throw new ActionError("not_found", `${what} holds no action: give the widget an action in the kernel`);
+  }
+  const { signal, chunkSize = CHUNK_BYTES } = options;
+  if (signal?.aborted) throw cancelledError(signal);
+  const connection = connect(model);
+
+  // Every size check happens before anything is sent.
+  const limit = Number(model.get("max_upload_bytes")) || Infinity;
+  /** @type {[string, Blob][]} */
+  const files = [];
+  /** @type {FieldError[]} */
+  const tooLarge = [];
+  for (const [field, value] of Object.entries(options.files ?? {})) {
+    for (const blob of blobs(value)) {
+      files.push([field, blob]);
+      if (blob.size > limit) {
+        const message =
+          `${fileName(blob)} is ${formatBytes(blob.size)}, larger than the upload limit of ` +
+          `${formatBytes(limit)}: choose a smaller file, or raise max_upload_bytes in the kernel`;
+        tooLarge.push({ field, loc: [], message, type: "upload_too_large" });
+      }
+    }
+  }
+  if (tooLarge.length) {
+    throw new ActionError("invalid", tooLarge.map((e) => e.message).join("; "), { errors: tooLarge });
+  }
+
+  /** @type {Record<string, Record<string, unknown>[]>} */
+  const refs = {};
+  /** @type {ArrayBuffer[]} */
+  const buffers = [];
+  let inline = 0;
+  const plan = files.map(([field, blob]) => {
+    const chunked = blob.size > chunkSize || inline + blob.size > INLINE_BUDGET;
+    if (!chunked) inline += blob.size;
+    return { field, blob, chunked };
+  });
+  let total = 0;
+  for (const { blob, chunked } of plan) if (chunked) total += blob.size;
+  let done = 0;
+  for (const { field, blob, chunked } of plan) {
+    /** @type {Record<string, unknown>} */
+    const fileRef = { name: fileName(blob), content_type: blob.type };
+    if (chunked) {
+      const before = done;
+      const report = (/** @type {number} */ size) =>
+        options.onUploadProgress?.({ file: fileName(blob), loaded: before + size, total });
+      report(0);
+      fileRef.upload = await upload(connection, blob, { chunkSize, signal, onAck: report });
+      done += blob.size;
+    } else {
+      fileRef.buffer = buffers.length;
+      buffers.push(await blob.arrayBuffer());
+    }
+    (refs[field] ??= []).push(fileRef);
+  }
+  if (signal?.aborted) throw cancelledError(signal);
+
+  const rid = newId();
+  return new Promise((resolve, reject) => {
+    /** @type {unknown[]} */
+    const chunks = [];
+    const finish = () => {
+      connection.handlers.delete(rid);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => connection.send({ kind: "cancel", id: rid });
+    connection.handlers.set(rid, (reply, replyBuffers) => {
+      const binary = typeof reply.buffer === "number" ? replyBuffers[reply.buffer] : undefined;
+      switch (reply.kind) {
+        case "chunk":
+          if (reply.progress) {
+            options.onProgress?.(reply.progress);
+          } else {
+            const value = binary ?? reply.value;
+            chunks.push(value);
+            options.onChunk?.(value, reply.seq);
+          }
+          return;
+        case "result":
+          finish();
+          resolve(binary ?? reply.value);
+          return;
+        case "end":
+          finish();
+          resolve(chunks);
+          return;
+        case "invalid": {
+          finish();
+          const message = reply.errors
+            .map((/** @type {FieldError} */ e) => (e.field ? `${e.field}: ${e.message}` : e.message))
+            .join("; ");
+          reject(new ActionError("invalid", message, { errors: reply.errors }));
+          return;
+        }
+        case "error":
+          finish();
+          reject(new ActionError("error", reply.message, reply));
+          return;
+        case "not_found":
+          finish();
+          reject(new ActionError("not_found", reply.message));
+          return;
+        case "cancelled":
+          finish();
+          reject(cancelledError(signal));
+          return;
+      }
+    });
+    signal?.addEventListener("abort", onAbort);
+    /** @type {Record<string, unknown>} */
+    const message = { kind: "invoke", id: rid, action: ref.id, args };
+    if (options.encoding) message.encoding = options.encoding;
+    if (files.length) message.files = refs;
+    connection.send(message, buffers);
+  });
+}
