@@ -34,6 +34,7 @@ class Bench:
         self.use_wrk = wrk_available() if use_wrk is None else use_wrk
         self._jupyter: JupyterServer | None = None
         self._kernels: list[str] = []
+        self._pids: dict[str, int] = {}
         self._gateways: dict[int, Server] = {}
 
     # --- servers ------------------------------------------------------------------------
@@ -49,7 +50,7 @@ class Bench:
         server = self.jupyter()
         while len(self._kernels) < count:
             kid = server.start_kernel()
-            self.prepare(server, kid, ["add"])
+            self._pids[kid] = self.prepare(server, kid, ["add"])
             self._kernels.append(kid)
         return self._kernels[:count]
 
@@ -59,6 +60,9 @@ class Bench:
             execute(kc, "%load_ext notebook_actions")
             execute(kc, actions_cell(names))
             return int(execute(kc, "import os; print(os.getpid())").strip())
+
+    def kernel_pid(self, kid: str) -> int:
+        return self._pids[kid]
 
     def kernel_gateway(self, prespawn: int = 1) -> Server:
         if prespawn not in self._gateways:

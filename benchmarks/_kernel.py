@@ -84,7 +84,8 @@ def connect(connection_file: Path) -> Iterator[BlockingKernelClient]:
 
 
 class Comm:
-    """The client end of a comm opened from outside the kernel, as a bridge opens one."""
+    """The client end of a comm opened from outside the kernel, as a bridge opens one
+    (or, given ``comm_id``, of a comm the kernel opened, such as a widget's)."""
 
     def __init__(self, kc: BlockingKernelClient, target: str, comm_id: str | None = None) -> None:
         self.kc = kc
@@ -114,11 +115,44 @@ class Comm:
                 raise RuntimeError(message)
 
 
+#: The key that wraps notebook-actions messages among a widget's custom messages.
+WIDGET_ENVELOPE = "notebook_actions"
+
+
+class WidgetComm(Comm):
+    """A widget's comm, talking anywidget custom messages as its front end does:
+    ``{"method": "custom", "content": {"notebook_actions": <message>}}``."""
+
+    def send(self, data: dict[str, Any], buffers: Sequence[bytes | memoryview] = ()) -> None:
+        super().send({"method": "custom", "content": {WIDGET_ENVELOPE: data}}, buffers)
+
+    def receive(self, timeout: float = 30) -> tuple[dict[str, Any], list[bytes]]:
+        while True:
+            data, buffers = super().receive(timeout)
+            content = data.get("content")
+            if data.get("method") == "custom" and isinstance(content, dict) and WIDGET_ENVELOPE in content:
+                return content[WIDGET_ENVELOPE], buffers
+
+
 def replies(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Unpack a (possibly batched) notebook-actions reply."""
     if data.get("kind") == "batch":
         return [m for item in data.get("messages") or [] for m in replies(item)]
     return [data]
+
+
+def wait_results(comm: Comm, ids: set[str], timeout: float = 60) -> dict[str, Any]:
+    """Receive until every id in ``ids`` has its final reply; return the values by id."""
+    values: dict[str, Any] = {}
+    while len(values) < len(ids):
+        data, _ = comm.receive(timeout)
+        for reply in replies(data):
+            if reply.get("id") in ids:
+                if reply.get("kind") != "result":
+                    message = f"the action did not return a result: {reply!r}"
+                    raise AssertionError(message)
+                values[reply["id"]] = reply["value"]
+    return values
 
 
 def open_actions_comm(kc: BlockingKernelClient, target: str = "notebook_actions") -> Comm:

@@ -148,3 +148,21 @@ def wait_until(check: object, what: str, timeout: float, process: Process | None
     tail = f":\n{process.log_tail()}" if process is not None else ""
     message = f"timed out after {timeout:.0f} s waiting for {what}{tail}"
     raise TimeoutError(message)
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    message = f"/proc/{pid}/status has no {field}"
+    raise RuntimeError(message)
+
+
+def memory_bytes(pid: int) -> tuple[int, int]:
+    """The process's resident memory now and its peak (VmHWM) since the last reset."""
+    return _status_kib(pid, "VmRSS") * 1024, _status_kib(pid, "VmHWM") * 1024
+
+
+def reset_peak(pid: int) -> None:
+    """Start the process's peak-memory mark afresh from its current resident size."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ def percentile(samples: Sequence[float], q: float) -> float:
         message = "no samples: the measurement produced nothing to summarise"
         raise ValueError(message)
     ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[rank]
 
 
@@ -40,13 +41,15 @@ class Latency:
 
 
 def fmt_seconds(seconds: float) -> str:
-    if seconds < 1e-6:
-        return f"{seconds * 1e9:.0f} ns"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
+    """Three significant figures: 44 ns, 5.71 µs, 1.31 ms, 288 ms, 11.2 s."""
+    for scale, unit in ((1e-6, "ns"), (1e-3, "µs"), (1.0, "ms")):
+        if seconds < scale:
+            return f"{_g3(seconds * 1e3 / scale)} {unit}"
+    return f"{_g3(seconds)} s"
+
+
+def _g3(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def fmt_latency(latency: Latency) -> str:
