@@ -1,0 +1,26 @@
+"""Loading the extension into a running jupyter server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._config import NotebookActions
+from ._handlers import Extension, handlers
+from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
+from ._nodelay import nodelay_connection_class
+
+
+def load(serverapp: Any) -> None:
+    config = NotebookActions(parent=serverapp)
+    bridges = Bridges(serverapp.kernel_manager, serverapp.log)
+    web_app = serverapp.web_app
+    web_app.settings["notebook_actions"] = Extension(config, bridges)
+    web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+    serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
+    if config.tcp_nodelay:
+        key = "kernel_websocket_connection_class"
+        current = web_app.settings.get(key)
+        if current is not None:
+            web_app.settings[key] = nodelay_connection_class(current)
+    serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/",
+                       web_app.settings["base_url"])

@@ -1,0 +1,462 @@
+"""One bridge per kernel: a single comm that all HTTP requests to that kernel share.
+
+Requests are multiplexed by id; those made in the same turn of the event loop (while
+others are in flight) leave as one comm message, a ``batch``, and the kernel answers
+in batches too. A lone request is sent at once, without added delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._protocol import COMM_TARGET, FINAL_KINDS
+from ._transport import Buffer, KernelMessage, Transport
+
+Reply = tuple[dict[str, Any], list[Buffer]]
+
+#: How long to wait for the kernel's iopub before nudging it with a kernel_info_request.
+NUDGE_SECONDS = 0.2
+
+#: Comm messages whose idle status is awaited, at most.
+MAX_TRACKED = 10_000
+
+LOAD_HINT = "run %load_ext notebook_actions in the notebook first (then its %%use_server cells)"
+
+
+class BridgeError(Exception):
+    """The kernel cannot answer; ``status`` is the HTTP status that says why."""
+
+    status = 503
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotLoaded(BridgeError):
+    status = 404
+
+
+class KernelGone(BridgeError):
+    """The kernel restarted, died, was shut down, or the connection to it failed."""
+
+
+class Recycled(KernelGone):
+    """Closed on purpose while idle (to drop uploads no one took): use a new bridge."""
+
+
+class KernelBusy(BridgeError):
+    """The kernel did not pick the request up in time (a cell is running)."""
+
+
+class TimedOut(BridgeError):
+    status = 504
+
+
+class Call:
+    """One request in flight; the kernel's replies to it queue here, in order."""
+
+    __slots__ = ("_waiter", "bridge", "failure", "finished", "id", "replies", "started")
+
+    def __init__(self, bridge: Bridge, rid: str) -> None:
+        self.bridge = bridge
+        self.id = rid
+        self.replies: deque[Reply] = deque()
+        self.started = False  # the kernel has begun handling the message that carried it
+        self.finished = False
+        self.failure: BridgeError | None = None
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def _push(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
+        self.started = True
+        self.replies.append((reply, buffers))
+        if reply.get("kind") in FINAL_KINDS:
+            self.finished = True
+        self._wake(False)
+
+    def _fail(self, error: BridgeError) -> None:
+        if not self.finished:
+            self.finished = True
+            self.failure = error
+            self._wake(False)
+
+    def _wake(self, expired: bool) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(expired)
+
+    async def reply(self, timeout: float) -> Reply:
+        """The next reply; ``TimedOut`` or ``KernelBusy`` after ``timeout`` seconds without one."""
+        if not self.replies:
+            if self.failure is None:
+                loop = asyncio.get_running_loop()
+                waiter = self._waiter = loop.create_future()
+                timer = loop.call_later(timeout, self._wake, True)
+                try:
+                    expired = await waiter
+                finally:
+                    timer.cancel()
+                    self._waiter = None
+                if expired and not self.replies:
+                    raise self._timeout(timeout)
+            if not self.replies:
+                assert self.failure is not None
+                raise self.failure
+        return self.replies.popleft()
+
+    def _timeout(self, timeout: float) -> BridgeError:
+        if self.started:
+            return TimedOut(f"the action did not finish within {timeout:g} s: it was cancelled in the kernel")
+        return KernelBusy(
+            f"the kernel did not start the request within {timeout:g} s: it is busy (a cell is "
+            "running, or another action is); try again when it is idle"
+        )
+
+    def cancel(self) -> None:
+        """Give up on this request: tell the kernel to cancel it, forget its replies."""
+        if not self.finished:
+            self.finished = True
+            self.failure = KernelGone("the request was cancelled")
+            self._wake(False)
+            self.bridge._cancel(self)
+
+
+class Bridge:
+    """The comm between this server and one kernel's ``notebook_actions`` target."""
+
+    def __init__(
+        self,
+        kernel_id: str,
+        make_transport: Callable[[Sequence[bytes]], Transport],
+        *,
+        log: logging.Logger,
+        on_close: Callable[[Bridge], None] = lambda bridge: None,
+    ) -> None:
+        self.kernel_id = kernel_id
+        self.comm_id = uuid.uuid4().hex
+        self.log = log
+        self._transport = make_transport([f"comm-{self.comm_id}".encode(), b"kernel."])
+        self.supports_buffers = self._transport.supports_buffers
+        self._on_close = on_close
+        self._ids = itertools.count(1)
+        self._calls: dict[str, Call] = {}
+        self._outbox: list[tuple[dict[str, Any], list[Buffer], Call | None]] = []
+        self._flush_handle: asyncio.Handle | None = None
+        # comm messages sent, by msg id, with the calls they carry, until the kernel is idle again
+        self._sent: dict[str, list[Call]] = {}
+        self._opening: asyncio.Future[None] | None = None
+        self._heard: asyncio.Future[None] | None = None  # first iopub message received
+        self._ready: asyncio.Future[None] | None = None  # the comm answered "ready"
+        self.is_open = False
+        self.closed: BridgeError | None = None
+        #: uploads the kernel holds that no invoke will take: close the comm when idle
+        self.dirty = False
+        #: the kernel's process id when the bridge was made, where known
+        self.process: int | None = None
+
+    # --- opening ------------------------------------------------------------------
+
+    async def ready(self, timeout: float) -> None:
+        """Open the comm (once); ``NotLoaded``, ``KernelBusy`` or ``KernelGone`` if it cannot."""
+        if self.is_open:
+            return
+        if self.closed is not None:
+            raise self.closed
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+            self._opening.add_done_callback(_retrieve)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._opening), timeout)
+        except asyncio.TimeoutError:
+            message = (f"the kernel did not answer within {timeout:g} s: it is busy (a cell is "
+                       "running) or not responding; try again when it is idle")
+            raise KernelBusy(message) from None
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._heard = loop.create_future()
+        self._ready = loop.create_future()
+        try:
+            await self._transport.start(self._on_message, self._lost)
+            # Subscriptions take a moment to reach the kernel: until some iopub message
+            # arrives, replies could be lost. ipykernel >= 7 greets new subscribers; older
+            # kernels answer a kernel_info_request with status messages.
+            while not self._heard.done():
+                await asyncio.wait([self._heard], timeout=NUDGE_SECONDS)
+                if not self._heard.done() and self.closed is None:
+                    self._transport.send("kernel_info_request", {})
+            if self.closed is not None:
+                raise self.closed
+            self._transport.send("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET,
+                                               "data": {}})
+            await self._ready
+        except BridgeError as err:
+            self.close(err)
+            raise
+        except Exception as err:
+            self.log.exception("notebook_actions: could not open a comm in kernel %s", self.kernel_id)
+            gone = KernelGone(f"could not connect to the kernel: {type(err).__name__}")
+            self.close(gone)
+            raise gone from None
+        self.is_open = True
+
+    def _lost(self, reason: str) -> None:
+        self.close(KernelGone(reason))
+
+    # --- receiving ----------------------------------------------------------------
+
+    def _on_message(self, msg: KernelMessage) -> None:
+        if self.closed is not None:
+            return
+        kind = msg.msg_type
+        content = msg.content
+        if kind == "comm_msg":
+            if content.get("comm_id") == self.comm_id:
+                self._on_data(content.get("data"), msg.buffers)
+        elif kind == "status":
+            state = content.get("execution_state")
+            calls = self._sent.get(msg.parent_id)
+            if calls is not None:
+                if state == "busy":
+                    for call in calls:
+                        call.started = True
+                elif state == "idle":
+                    del self._sent[msg.parent_id]
+            elif self.is_open and state in ("starting", "restarting", "dead"):
+                self.close(KernelGone(f"the kernel is {state}: its actions are gone until "
+                                      f"%load_ext notebook_actions runs again"))
+                return
+        elif kind == "iopub_welcome":
+            if self.is_open:
+                # A new kernel process greets our subscriptions: the old one, and our comm, are gone.
+                self.close(KernelGone("the kernel restarted"))
+                return
+        elif kind == "comm_close" and content.get("comm_id") == self.comm_id:
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_exception(NotLoaded(f"notebook-actions is not loaded in kernel "
+                                                    f"{self.kernel_id}: {LOAD_HINT}"))
+            else:
+                self.close(KernelGone("the kernel closed its notebook-actions comm"))
+            return
+        if self._heard is not None and not self._heard.done():
+            self._heard.set_result(None)
+
+    def _on_data(self, data: Any, buffers: list[Buffer]) -> None:
+        if not isinstance(data, dict):
+            return
+        if data.get("kind") == "batch":
+            for item in data.get("messages") or ():
+                if isinstance(item, dict):
+                    self._route(item, buffers)
+        else:
+            self._route(data, buffers)
+
+    def _route(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
+        kind = reply.get("kind")
+        if kind == "ready":
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+            return
+        rid = reply.get("id")
+        call = self._calls.get(rid) if isinstance(rid, str) else None
+        if call is None:
+            return  # a reply to a request given up on
+        own: list[Buffer] = []
+        index = reply.get("buffer")
+        if isinstance(index, int) and 0 <= index < len(buffers):
+            own = [buffers[index]]
+            reply = {**reply, "buffer": 0}
+        call._push(reply, own)
+        if call.finished and kind != "uploaded":
+            self._forget(call)
+
+    # --- sending ------------------------------------------------------------------
+
+    def request(self, message: dict[str, Any], buffers: Sequence[Buffer] = ()) -> Call:
+        """Send ``message`` (an invoke or list request without id) and return its call."""
+        if self.closed is not None:
+            raise self.closed
+        call = Call(self, f"{next(self._ids):x}")
+        message["id"] = call.id
+        self._calls[call.id] = call
+        self._queue(message, list(buffers), call)
+        return call
+
+    def _queue(self, message: dict[str, Any], buffers: list[Buffer], call: Call | None) -> None:
+        self._outbox.append((message, buffers, call))
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        outbox, self._outbox = self._outbox, []
+        if not outbox or self.closed is not None:
+            return
+        if len(outbox) == 1:
+            data, buffers, _ = outbox[0]
+        else:
+            buffers = []
+            messages = []
+            for message, own, _ in outbox:
+                if own:
+                    message = _offset_buffers(message, len(buffers))
+                    buffers.extend(own)
+                messages.append(message)
+            data = {"kind": "batch", "messages": messages}
+        calls = [call for _, _, call in outbox if call is not None]
+        try:
+            msg_id = self._transport.send("comm_msg", {"comm_id": self.comm_id, "data": data}, buffers)
+        except Exception as err:
+            self.log.warning("notebook_actions: sending to kernel %s failed: %s", self.kernel_id, err)
+            self.close(KernelGone(f"could not send to the kernel: {type(err).__name__}"))
+            return
+        if calls:
+            if len(self._sent) >= MAX_TRACKED:  # status messages lost: forget the oldest
+                del self._sent[next(iter(self._sent))]
+            self._sent[msg_id] = calls
+
+    def _send_now(self, data: dict[str, Any], buffers: Sequence[Buffer]) -> None:
+        """Send one message on its own (upload chunks: their buffer is always buffer 0)."""
+        if self.closed is not None:
+            raise self.closed
+        try:
+            self._transport.send("comm_msg", {"comm_id": self.comm_id, "data": data}, buffers)
+        except Exception as err:
+            gone = KernelGone(f"could not send to the kernel: {type(err).__name__}")
+            self.close(gone)
+            raise gone from None
+
+    def _cancel(self, call: Call) -> None:
+        if self._calls.pop(call.id, None) is not None and self.closed is None:
+            self._queue({"kind": "cancel", "id": call.id}, [], None)
+        self._maybe_recycle()
+
+    def _forget(self, call: Call) -> None:
+        self._calls.pop(call.id, None)
+        self._maybe_recycle()
+
+    def _maybe_recycle(self) -> None:
+        if self.dirty and not self._calls and self.closed is None:
+            # The kernel drops a comm's unfinished uploads when the comm closes.
+            self.close(Recycled("the bridge was recycled"))
+
+    # --- uploads ------------------------------------------------------------------
+
+    def upload(self, name: str, content_type: str, *, timeout: float, window: int = 2) -> Upload:
+        if self.closed is not None:
+            raise self.closed
+        call = Call(self, f"u{next(self._ids):x}")
+        self._calls[call.id] = call
+        return Upload(self, call, name, content_type, timeout=timeout, window=window)
+
+    # --- closing ------------------------------------------------------------------
+
+    def close(self, error: BridgeError) -> None:
+        """Fail every request in flight with ``error`` and close the comm and connection."""
+        if self.closed is not None:
+            return
+        self.closed = error
+        if self.is_open:
+            try:
+                self._transport.send("comm_close", {"comm_id": self.comm_id, "data": {}})
+            except Exception:
+                self.log.debug("notebook_actions: comm_close not sent", exc_info=True)
+        self.is_open = False
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        calls = list(self._calls.values())
+        self._calls.clear()
+        self._outbox.clear()
+        self._sent.clear()
+        for call in calls:
+            call._fail(error)
+        for future in (self._heard, self._ready):
+            if future is not None and not future.done():
+                future.set_exception(error)
+                future.add_done_callback(_retrieve)
+        self._transport.close()
+        self._on_close(self)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._calls)
+
+
+class UploadFailed(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Upload:
+    """A file sent to the kernel in chunks, at most ``window`` unacknowledged at once."""
+
+    def __init__(self, bridge: Bridge, call: Call, name: str, content_type: str, *,
+                 timeout: float, window: int) -> None:
+        self.bridge = bridge
+        self.id = call.id
+        self._call = call
+        self._name = name
+        self._content_type = content_type
+        self._timeout = timeout
+        self._window = window
+        self._sent = 0
+        self._acked = 0
+        self.size = 0
+        self.done = False
+
+    async def write(self, chunk: Buffer, *, final: bool = False) -> None:
+        while self._sent - self._acked >= self._window:
+            await self._ack()
+        data: dict[str, Any] = {"kind": "upload", "id": self.id, "final": final}
+        if self._sent == 0:
+            data.update(name=self._name, content_type=self._content_type)
+        self.bridge._send_now(data, [chunk])
+        self._sent += 1
+        self.size += len(chunk)
+        if final:
+            while self._acked < self._sent:
+                await self._ack()
+            self.done = True
+            self.bridge._calls.pop(self.id, None)
+
+    async def _ack(self) -> None:
+        reply, _ = await self._call.reply(self._timeout)
+        if reply.get("kind") == "uploaded":
+            self._acked += 1
+            return
+        self.abort()
+        if reply.get("type") == "UploadTooLarge":
+            raise UploadFailed(413, str(reply.get("message", "the file is too large")))
+        raise UploadFailed(500, f"the kernel refused the upload: {reply.get('type')}")
+
+    def abort(self) -> None:
+        """The upload will not be used: the kernel may hold part of it, so recycle the comm."""
+        if self.bridge._calls.pop(self.id, None) is not None or self.done:
+            self.bridge.dirty = True
+            self.bridge._maybe_recycle()
+
+
+def _offset_buffers(message: dict[str, Any], offset: int) -> dict[str, Any]:
+    """An invoke's file references, shifted to their place among a batch's buffers."""
+    files = message.get("files")
+    if not offset or not isinstance(files, dict):
+        return message
+    shifted = {
+        field: [{**ref, "buffer": ref["buffer"] + offset} if "buffer" in ref else ref for ref in refs]
+        for field, refs in files.items()
+    }
+    return {**message, "files": shifted}
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,78 @@
+"""``c.NotebookActions.<option>``: the server extension's options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets import Bool, Float, Integer, TraitError, validate
+from traitlets.config import LoggingConfigurable
+
+MiB = 1 << 20
+
+
+class NotebookActions(LoggingConfigurable):
+    """Options of the notebook-actions server extension (HTTP endpoints for the
+    exported actions of running kernels)."""
+
+    max_body_bytes = Integer(
+        MiB,
+        config=True,
+        help="""Largest JSON or urlencoded request body, in bytes, and largest total of the
+        non-file fields of a multipart body. Larger bodies get 413 before they are read.""",
+    )
+
+    max_upload_bytes = Integer(
+        100 * MiB,
+        config=True,
+        help="""Largest multipart/form-data request body (files included), in bytes. Larger
+        bodies get 413 before they are read.""",
+    )
+
+    upload_chunk_bytes = Integer(
+        4 * MiB,
+        config=True,
+        help="""Files travel to the kernel in chunks of this many bytes (at most two
+        chunks unacknowledged), so an upload costs the kernel little more than a chunk of
+        memory; smaller files travel with the invocation itself.""",
+    )
+
+    timeout = Float(
+        30.0,
+        config=True,
+        help="""Seconds an invocation may take. Past it the request gets 504 and the action
+        is cancelled in the kernel, or 503 if the kernel has not even started it (a cell is
+        running). For a streamed response (text/event-stream) it is the longest wait
+        between two events.""",
+    )
+
+    expose_exception_messages = Bool(
+        False,
+        config=True,
+        help="""Whether a 500 response carries the message of the exception the action
+        raised. Off by default: callers get the exception type and a digest, and the
+        notebook's owner finds the full traceback under that digest in the kernel's log.""",
+    )
+
+    tcp_nodelay = Bool(
+        True,
+        config=True,
+        help="""Set TCP_NODELAY on kernel websocket connections. Without it the kernel's
+        status and reply frames meet Nagle's algorithm and delayed ACKs, and a widget round
+        trip takes about 40 ms longer.""",
+    )
+
+    @validate("max_body_bytes", "max_upload_bytes", "upload_chunk_bytes")
+    def _positive_int(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            message = f"NotebookActions.{proposal['trait'].name} must be at least 1, not {value}"
+            raise TraitError(message)
+        return value
+
+    @validate("timeout")
+    def _positive_float(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if value <= 0:
+            message = f"NotebookActions.timeout must be more than 0 seconds, not {value}"
+            raise TraitError(message)
+        return value

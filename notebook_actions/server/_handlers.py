@@ -1,0 +1,420 @@
+"""HTTP endpoints for the exported actions of running kernels.
+
+Every route exists twice: by kernel id, and by notebook path (the kernel of the
+notebook's running session). Nothing that arrives here becomes code: requests reach
+the kernel as messages to its ``notebook_actions`` comm target.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from http.client import responses
+from typing import Any, cast
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_escape, url_path_join
+from tornado import web
+
+from ._body import Body, BodyError, BufferedBody, Invocation, MultipartBody, content_kind
+from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut, UploadFailed
+from ._config import NotebookActions
+from ._kernels import Bridges, UnknownKernel
+from ._openapi import openapi_document
+
+AUTH_RESOURCE = "notebook_actions"
+PREFIX = "/notebook-actions/api"
+
+_KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
+_NOTEBOOK = r"notebooks/(?P<path>.+)"
+_NAME = r"(?P<name>[^/]+)"
+
+
+class ActionError(web.HTTPError):
+    """An HTTP error whose JSON body carries ``extra`` fields besides the message."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(status)
+        self.message = message
+        self.extra = extra
+
+
+class Extension:
+    """What the handlers share: the options and the bridges."""
+
+    def __init__(self, config: NotebookActions, bridges: Bridges) -> None:
+        self.config = config
+        self.bridges = bridges
+
+
+class BaseHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def extension(self) -> Extension:
+        return cast(Extension, self.settings["notebook_actions"])
+
+    @property
+    def conf(self) -> NotebookActions:
+        return self.extension.config
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        body: dict[str, Any] = {"message": responses.get(status_code, "Unknown HTTP Error")}
+        if isinstance(exc, ActionError):
+            body["message"] = exc.message
+            body.update(exc.extra)
+        elif isinstance(exc, web.HTTPError):
+            body["message"] = exc.log_message or body["message"]
+            body["reason"] = exc.reason
+        elif exc is not None:
+            body["message"] = "Unhandled error in the notebook-actions server extension (see the server log)"
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    # --- which kernel -------------------------------------------------------------
+
+    def _route(self, kernel_id: str | None, path: str | None) -> str:
+        if path is not None:
+            return f"{PREFIX}/notebooks/{url_escape(path.strip('/'))}"
+        return f"{PREFIX}/kernels/{kernel_id}"
+
+    async def kernel_id(self, kernel_id: str | None = None, path: str | None = None) -> str:
+        if path is not None:
+            path = path.strip("/")
+            try:
+                model: dict[str, Any] = await self.session_manager.get_session(path=path)  # type: ignore[no-untyped-call]
+            except web.HTTPError:
+                message = (f"no running session for notebook {path!r}: open it in Jupyter (or start one "
+                           "with POST /api/sessions), then run %load_ext notebook_actions in it")
+                raise ActionError(404, message) from None
+            kid = (model.get("kernel") or {}).get("id")
+            if not isinstance(kid, str):
+                raise ActionError(404, f"the session of notebook {path!r} has no kernel: start one")
+            kernel_id = kid
+        assert kernel_id is not None
+        if kernel_id not in self.kernel_manager:
+            message = f"no running kernel {kernel_id} on this server: GET /api/kernels lists the running ones"
+            raise ActionError(404, message)
+        state = getattr(self.kernel_manager.get_kernel(kernel_id), "execution_state", None)
+        if state == "dead":
+            raise ActionError(503, f"kernel {kernel_id} is dead: restart it, then run its cells again")
+        return kernel_id
+
+    async def bridge(self, kernel_id: str) -> Bridge:
+        bridges = self.extension.bridges
+        for _ in range(3):
+            try:
+                bridge = bridges.get(kernel_id)
+            except UnknownKernel:
+                raise ActionError(404, f"no running kernel {kernel_id} on this server") from None
+            try:
+                await bridge.ready(self.conf.timeout)
+            except Recycled:
+                continue  # closed between requests on purpose: take the next one
+            except BridgeError as err:
+                raise ActionError(err.status, err.message) from None
+            return bridge
+        raise ActionError(503, "could not connect to the kernel: try again")
+
+    def send(self, bridge: Bridge, message: dict[str, Any], buffers: list[bytes] | None = None) -> Call:
+        try:
+            return bridge.request(message, buffers or [])
+        except BridgeError as err:
+            raise ActionError(err.status, err.message) from None
+
+    async def reply(self, call: Call, timeout: float) -> Reply:
+        try:
+            return await call.reply(max(timeout, 0.0))
+        except (TimedOut, KernelBusy) as err:
+            call.cancel()
+            raise ActionError(err.status, err.message) from None
+        except BridgeError as err:
+            raise ActionError(err.status, err.message) from None
+
+    async def exported_actions(self, kernel_id: str) -> list[dict[str, Any]]:
+        bridge = await self.bridge(kernel_id)
+        call = self.send(bridge, {"kind": "list"})
+        reply, _ = await self.reply(call, self.conf.timeout)
+        if reply.get("kind") != "actions":
+            raise ActionError(500, f"the kernel answered a list request with {reply.get('kind')!r}")
+        return list(reply.get("actions") or [])
+
+
+def _public(info: dict[str, Any], url: str) -> dict[str, Any]:
+    """What an HTTP caller sees of an action: no ids, they address actions by name."""
+    keys = ("name", "doc", "signature", "streaming", "params", "returns")
+    return {**{key: info[key] for key in keys if key in info}, "url": url}
+
+
+class ActionsHandler(BaseHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str | None = None, path: str | None = None) -> None:
+        """The exported actions of a kernel, with the JSON Schemas of their arguments and results."""
+        kid = await self.kernel_id(kernel_id, path)
+        route = url_path_join(self.base_url, self._route(kid, path))
+        actions = await self.exported_actions(kid)
+        body = {"kernel_id": kid, "actions": [_public(a, f"{route}/actions/{a['name']}") for a in actions]}
+        self.finish(json.dumps(body))
+
+
+class OpenAPIHandler(BaseHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str | None = None, path: str | None = None) -> None:
+        """An OpenAPI 3.1 document of a kernel's exported actions."""
+        kid = await self.kernel_id(kernel_id, path)
+        actions = await self.exported_actions(kid)
+        title = f"notebook-actions: {path.strip('/')}" if path is not None else f"notebook-actions: kernel {kid}"
+        document = openapi_document(actions, base_url=self.base_url,  # type: ignore[arg-type]
+                                    route=self._route(kid, path), title=title)
+        self.finish(json.dumps(document))
+
+
+@web.stream_request_body
+class InvokeHandler(BaseHandler):
+    """POST an action's arguments; the body streams in (files flow on to the kernel)."""
+
+    _body: Body | None = None
+    _bridge: Bridge | None = None
+    _call: Call | None = None
+    _limit = 0
+    _received = 0
+    _failed = False
+    _gone = False
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.request.method != "POST":
+            return
+        # The body has not been read yet: decide who may send it before reading any of it.
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(403)
+        action = HTTP_METHOD_TO_AUTH_ACTION["POST"]
+        if not await ensure_async(self.authorizer.is_authorized(self, user, action, AUTH_RESOURCE)):
+            raise web.HTTPError(403, f"User is not authorized to {action} on resource: {AUTH_RESOURCE}.")
+        options = self.conf
+        try:
+            kind, content_type = content_kind(self.request.headers.get("Content-Type"))
+        except BodyError as err:
+            raise ActionError(err.status, err.message) from None
+        if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise ActionError(415, "compressed request bodies are not supported: send the body as is")
+        self._limit = options.max_upload_bytes if kind == "multipart" else options.max_body_bytes
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > self._limit:
+            raise ActionError(413, f"the request body ({length} bytes) is larger than the limit of "
+                                   f"{self._limit} bytes")
+        # tornado's own limit, just above ours, so that ours answers first (with 413)
+        connection = cast(Any, self.request.connection)
+        connection.set_max_body_size(self._limit + (1 << 16))
+
+        kwargs = self.path_kwargs
+        kid = await self.kernel_id(kwargs.get("kernel_id"), kwargs.get("path"))
+        self._bridge = await self.bridge(kid)
+        if kind == "multipart":
+            # Say 404 before a large upload travels to the kernel for nothing.
+            names = {a["name"] for a in await self.exported_actions(kid)}
+            if kwargs["name"] not in names:
+                raise ActionError(404, self._not_found(kwargs["name"], kid))
+            boundary = content_type.get_param("boundary")
+            try:
+                self._body = MultipartBody(boundary if isinstance(boundary, str) else "", self._bridge,
+                                           field_limit=options.max_body_bytes,
+                                           chunk_bytes=options.upload_chunk_bytes, timeout=options.timeout)
+            except BodyError as err:
+                raise ActionError(err.status, err.message) from None
+        else:
+            self._body = BufferedBody(kind, self._limit)
+
+    def _not_found(self, name: str, kernel_id: str) -> str:
+        return (f"no exported action {name!r} in kernel {kernel_id}: run the %%use_server cell that "
+                "defines it (after %load_ext notebook_actions)")
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self._failed or self._body is None:
+            return
+        self._received += len(chunk)
+        try:
+            if self._received > self._limit:
+                raise BodyError(413, f"the request body is larger than the limit of {self._limit} bytes")
+            await self._body.feed(chunk)
+        except BodyError as err:
+            self._fail(err.status, err.message)
+        except UploadFailed as err:
+            self._fail(err.status, err.message)
+        except BridgeError as err:
+            self._fail(err.status, err.message)
+
+    def _fail(self, status: int, message: str) -> None:
+        """Answer now, before the rest of the body: tornado then closes the connection."""
+        self._failed = True
+        if self._body is not None:
+            self._body.abort()
+        if not self._finished:
+            self.send_error(status, exc_info=(ActionError, ActionError(status, message), None))
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._gone = True
+        if self._body is not None and self._call is None:
+            self._body.abort()
+        if self._call is not None:
+            self._call.cancel()  # the caller left: stop the action in the kernel
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str, kernel_id: str | None = None, path: str | None = None) -> None:
+        """Invoke an exported action: JSON, urlencoded or multipart arguments in, its result out."""
+        if self._failed or self._finished:
+            return
+        assert self._body is not None and self._bridge is not None
+        try:
+            invocation = self._body.finish()
+        except BodyError as err:
+            self._body.abort()
+            raise ActionError(err.status, err.message) from None
+        try:
+            await self._invoke(name, invocation)
+        except ActionError:
+            if self._gone:
+                return  # nobody to tell
+            raise
+
+    async def _invoke(self, name: str, invocation: Invocation) -> None:
+        assert self._bridge is not None and self._body is not None
+        timeout = self.conf.timeout
+        started = time.monotonic()
+        try:
+            call = self._call = self._bridge.request(invocation.message(name), invocation.buffers)
+        except BridgeError as err:
+            self._body.abort()
+            raise ActionError(err.status, err.message) from None
+        reply, buffers = await self.reply(call, timeout)
+        if self._gone:
+            return
+        kind = reply.get("kind")
+        if kind != "chunk":
+            if kind == "not_found" or (kind == "error" and not reply.get("digest")):
+                self._body.abort()  # uploads the kernel did not take
+            self._final(reply, buffers, self._bridge.kernel_id, name)
+            return
+        if "text/event-stream" in self.request.headers.get("Accept", ""):
+            await self._stream(call, reply, buffers)
+            return
+        chunks = []
+        while kind == "chunk":
+            if "progress" not in reply:
+                chunks.append(_chunk_value(reply, buffers))
+            reply, buffers = await self.reply(call, timeout - (time.monotonic() - started))
+            kind = reply.get("kind")
+        if kind == "end":
+            self.finish(json.dumps({"value": chunks}))
+        else:
+            self._final(reply, buffers, self._bridge.kernel_id, name)
+
+    def _final(self, reply: dict[str, Any], buffers: list[Any], kernel_id: str, name: str) -> None:
+        kind = reply.get("kind")
+        if kind == "result":
+            if "buffer" in reply and buffers:
+                self.finish(bytes(buffers[0]), set_content_type="application/octet-stream")
+            else:
+                self.finish(json.dumps({"value": reply.get("value")}))
+            return
+        raise _error_for(reply, self.conf.expose_exception_messages, self._not_found(name, kernel_id))
+
+    async def _stream(self, call: Call, reply: dict[str, Any], buffers: list[Any]) -> None:
+        """Server-sent events: one per chunk as it comes, then ``end`` (or ``error``)."""
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.set_nodelay(True)
+        timeout = self.conf.timeout
+        while True:
+            kind = reply.get("kind")
+            if kind == "chunk":
+                event = "progress" if "progress" in reply else "chunk"
+                self.write(_event(event, _chunk_event(reply, buffers)))
+            elif kind == "end":
+                self.write(_event("end", {}))
+                break
+            else:
+                err = _error_for(reply, self.conf.expose_exception_messages, "the action is gone")
+                self.write(_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
+                break
+            if not call.replies:
+                await self.flush()
+            if self._gone:
+                return
+            try:
+                reply, buffers = await self.reply(call, timeout)
+            except ActionError as err:
+                self.write(_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
+                break
+            if self._gone:
+                return
+        self.finish(set_content_type="text/event-stream")
+
+
+def _chunk_value(reply: dict[str, Any], buffers: list[Any]) -> Any:
+    if "buffer" in reply and buffers:
+        return base64.b64encode(bytes(buffers[0])).decode("ascii")
+    return reply.get("value")
+
+
+def _chunk_event(reply: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
+    if "progress" in reply:
+        return {"seq": reply.get("seq"), **reply["progress"]}
+    if "buffer" in reply and buffers:
+        return {"seq": reply.get("seq"), "base64": base64.b64encode(bytes(buffers[0])).decode("ascii")}
+    return {"seq": reply.get("seq"), "value": reply.get("value")}
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _error_for(reply: dict[str, Any], expose: bool, not_found: str) -> ActionError:
+    """The HTTP error for a final reply that is not a result."""
+    kind = reply.get("kind")
+    if kind == "invalid":
+        errors = reply.get("errors") or []
+        fields = ", ".join(sorted({e.get("field") or "arguments" for e in errors})) or "arguments"
+        return ActionError(422, f"invalid arguments ({fields}): see errors", errors=errors)
+    if kind == "not_found":
+        return ActionError(404, not_found)
+    if kind == "cancelled":
+        return ActionError(503, "the request was cancelled in the kernel")
+    if kind == "error":
+        kind_name = str(reply.get("type") or "Exception")
+        digest = str(reply.get("digest") or "")
+        if not digest:
+            # Raised by notebook-actions itself about the request, never by the action.
+            status = 413 if kind_name == "UploadTooLarge" else 500
+            return ActionError(status, str(reply.get("message")), type=kind_name, digest="")
+        message = (f"the action raised {kind_name} (digest {digest}); the notebook's owner finds the "
+                   "traceback under that digest in the kernel's log")
+        extra: dict[str, Any] = {"type": kind_name, "digest": digest}
+        if expose:
+            extra["exception_message"] = str(reply.get("message", ""))
+        return ActionError(500, message, **extra)
+    return ActionError(500, f"unexpected reply from the kernel: {kind!r}")
+
+
+def handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:
+    routes: list[tuple[str, type[BaseHandler]]] = []
+    for target in (_KERNEL, _NOTEBOOK):
+        routes += [
+            (f"{PREFIX}/{target}/actions/{_NAME}", InvokeHandler),
+            (f"{PREFIX}/{target}/actions", ActionsHandler),
+            (f"{PREFIX}/{target}/openapi.json", OpenAPIHandler),
+        ]
+    return [(url_path_join(base_url, pattern), handler) for pattern, handler in routes]

@@ -1,0 +1,239 @@
+"""How a bridge reaches its kernel: through the kernel manager's ``client()`` only.
+
+Two transports behind one small interface. A local kernel's client gives ZMQ sockets:
+the bridge subscribes its own iopub socket to its comm's topic and to the kernel's
+status topic only, so the server never decodes the kernel's other output for it. A
+remote kernel behind ``--gateway-url`` gives jupyter-server's ``GatewayKernelClient``,
+whose channels are queues fed by one websocket to the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+import zmq
+import zmq.asyncio
+from jupyter_client.session import Session
+
+Buffer = bytes | memoryview
+
+
+@dataclass
+class KernelMessage:
+    """The parts of an iopub message a bridge looks at."""
+
+    msg_type: str
+    parent_id: str
+    content: dict[str, Any]
+    buffers: list[Buffer] = field(default_factory=list)
+
+
+OnMessage = Callable[[KernelMessage], None]
+OnLost = Callable[[str], None]
+
+
+class Transport(Protocol):
+    #: Whether messages may carry binary buffers (files, ``bytes`` results) both ways.
+    supports_buffers: bool
+
+    async def start(self, on_message: OnMessage, on_lost: OnLost) -> None: ...
+
+    def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
+        """Send on the shell channel; return the message id."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _own_session(client: Any) -> Session:
+    # A session of our own (same key): sessions remember the signatures they have
+    # seen, so sharing the kernel manager's with other readers would clash.
+    session = client.session
+    return Session(
+        config=session.config,
+        key=session.key,
+        signature_scheme=session.signature_scheme,
+        username="notebook_actions",
+    )
+
+
+class ZmqTransport:
+    """A local kernel: the client's shell and iopub sockets, iopub filtered by topic."""
+
+    supports_buffers = True
+
+    def __init__(self, client: Any, topics: Sequence[bytes], log: logging.Logger) -> None:
+        self._client = client
+        self._topics = list(topics)
+        self._log = log
+        self._session = _own_session(client)
+        self._shell: zmq.asyncio.Socket | None = None
+        self._iopub: zmq.asyncio.Socket | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    async def start(self, on_message: OnMessage, on_lost: OnLost) -> None:
+        client = self._client
+        self._shell = client.connect_shell()
+        iopub = client.connect_iopub()
+        for topic in self._topics:
+            iopub.setsockopt(zmq.SUBSCRIBE, topic)
+        iopub.setsockopt(zmq.UNSUBSCRIBE, b"")
+        self._iopub = iopub
+        self._tasks = [
+            asyncio.create_task(self._read_iopub(on_message, on_lost)),
+            asyncio.create_task(self._drain_shell()),
+        ]
+
+    async def _read_iopub(self, on_message: OnMessage, on_lost: OnLost) -> None:
+        assert self._iopub is not None
+        session = self._session
+        iopub = self._iopub
+        try:
+            while True:
+                frames = await iopub.recv_multipart(copy=False)
+                try:
+                    _, parts = session.feed_identities(frames, copy=False)
+                    msg = session.deserialize(parts, content=True, copy=False)
+                except Exception:
+                    self._log.warning("notebook_actions: dropped an iopub message it could not read",
+                                      exc_info=True)
+                    continue
+                on_message(KernelMessage(
+                    msg["header"]["msg_type"],
+                    (msg.get("parent_header") or {}).get("msg_id", ""),
+                    msg["content"],
+                    msg["buffers"],
+                ))
+        except asyncio.CancelledError:
+            raise
+        except zmq.ZMQError as err:
+            if not self._closed:
+                on_lost(f"the connection to the kernel failed ({err})")
+        except Exception:
+            self._log.exception("notebook_actions: the kernel bridge failed")
+            if not self._closed:
+                on_lost("the connection to the kernel failed (see the server log)")
+
+    async def _drain_shell(self) -> None:
+        # Shell replies (to kernel_info nudges) are not needed; read them so they do not pile up.
+        assert self._shell is not None
+        with contextlib.suppress(zmq.ZMQError):
+            while True:
+                await self._shell.recv_multipart(copy=False)
+
+    def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
+        if self._shell is None or self._closed:
+            message = "the connection to the kernel is closed"
+            raise ConnectionError(message)
+        msg = self._session.send(self._shell, msg_type, content, buffers=cast(Any, list(buffers)))
+        assert msg is not None
+        return str(msg["header"]["msg_id"])
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for sock in (self._shell, self._iopub):
+            if sock is not None and not sock.closed:
+                sock.close(linger=1000)  # let a final comm_close reach the kernel
+
+
+class ChannelTransport:
+    """A remote kernel behind a gateway: ``GatewayKernelClient``'s queue channels.
+
+    jupyter-server's gateway client speaks JSON only over its websocket, so no binary
+    buffers travel this way (``supports_buffers`` is false).
+    """
+
+    supports_buffers = False
+
+    def __init__(self, client: Any, log: logging.Logger) -> None:
+        self._client = client
+        self._log = log
+        self._reader: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._started = False
+
+    async def start(self, on_message: OnMessage, on_lost: OnLost) -> None:
+        client = self._client
+
+        def connect() -> None:
+            # start_channels() opens a blocking websocket: keep it off the event loop.
+            asyncio.run(client.start_channels(shell=True, iopub=True, stdin=False, hb=False,
+                                              control=False))
+
+        await asyncio.to_thread(connect)
+        self._started = True
+        loop = asyncio.get_running_loop()
+        self._reader = threading.Thread(
+            target=self._read, args=(loop, on_message, on_lost), name="notebook-actions-gateway",
+            daemon=True,
+        )
+        self._reader.start()
+
+    def _read(self, loop: asyncio.AbstractEventLoop, on_message: OnMessage, on_lost: OnLost) -> None:
+        channel = self._client.iopub_channel
+        while not self._closed.is_set():
+            try:
+                msg = channel.get(timeout=0.2)
+            except queue.Empty:
+                if channel.response_router_finished:
+                    break
+                continue
+            if msg is None:
+                break
+            parent = msg.get("parent_header") or {}
+            header = msg.get("header") or {}
+            message = KernelMessage(str(header.get("msg_type", msg.get("msg_type", ""))),
+                                    str(parent.get("msg_id", "")), msg.get("content") or {})
+            loop.call_soon_threadsafe(on_message, message)
+        if not self._closed.is_set():
+            reason = "the connection to the kernel gateway closed"
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(on_lost, reason)
+
+    def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
+        if buffers:
+            message = "binary data cannot travel through a kernel gateway connection"
+            raise ValueError(message)
+        if self._closed.is_set() or not self._started:
+            message = "the connection to the kernel is closed"
+            raise ConnectionError(message)
+        msg = self._client.session.msg(msg_type, content)
+        self._client.shell_channel.send(msg)
+        return str(msg["header"]["msg_id"])
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if not self._started:
+            return
+        client = self._client
+
+        def stop() -> None:
+            try:
+                client.iopub_channel.put_nowait(None)
+                client.stop_channels()
+            except Exception:
+                self._log.debug("notebook_actions: closing a gateway client raised", exc_info=True)
+
+        threading.Thread(target=stop, name="notebook-actions-gateway-stop", daemon=True).start()
+
+
+def transport_for(client: Any, topics: Sequence[bytes], log: logging.Logger) -> Transport:
+    from jupyter_server.gateway.managers import GatewayKernelClient
+
+    if isinstance(client, GatewayKernelClient):
+        return ChannelTransport(client, log)
+    return ZmqTransport(client, topics, log)
