@@ -103,7 +103,7 @@ function buildControl(spec, id, describedBy) {
       const group = h(
         "div",
         { class: "na-radios" },
-        ...radios.map((radio, index) => h("label", { class: "na-radio" }, radio, ` ${options[index].label}`)),
+        ...radios.map((radio, index) => h("label", { class: "na-radio" }, radio, h("span", { text: options[index].label }))),
       );
       return { control: group, inputs: radios };
     }
@@ -170,7 +170,7 @@ function buildFields(specs, fields) {
       return h(
         "div",
         { class: "na-field na-field-checkbox", dataset: { field: spec.name, control: spec.control } },
-        h("label", { for: id }, control, ` ${spec.label}`, required),
+        h("label", { for: id }, control, h("span", { text: spec.label }), required),
         help,
         error,
       );
