@@ -42,6 +42,14 @@ CHECKS: dict[str, list[str]] = {
         "assert 'buy milk' not in todos.value",
         "assert testing.invoke(add, {'title': ''}).kind == 'invalid'",
     ],
+    "custom_widget.ipynb": [
+        "from notebook_actions import testing\n"
+        "box = VoteButtons(vote=ballot_box('tea'))\n"
+        "assert testing.invoke(box.vote, {'choice': 'up'}).value == {'topic': 'tea', 'up': 1, 'down': 0}\n"
+        "assert testing.invoke(box.vote, {'choice': 'sideways'}).kind == 'invalid'\n"
+        "state = {k: v for k, v in box.get_state().items() if k != '_esm'}\n"
+        "assert state['vote']['name'] == 'vote' and 'tea' not in str(state)  # the closure stays in the kernel",
+    ],
     "secrets.ipynb": [
         "assert API_KEY == os.environ['WEATHER_API_KEY'] and len(API_KEY) > 20",
         "assert testing.invoke(forecast, {'city': 'Oslo'}).value['city'] == 'Oslo'",
