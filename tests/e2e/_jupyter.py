@@ -69,10 +69,17 @@ class Jupyter:
     def wait_for_kernel(self, timeout: float = WAIT_MS) -> None:
         self.page.wait_for_function(KERNEL_IDLE, timeout=timeout, polling=100)
 
-    def command(self, name: str, args: dict[str, Any] | None = None) -> Any:
-        """Execute a JupyterLab command, as the menus and shortcuts do."""
-        return self.page.evaluate(
-            "([name, args]) => window.jupyterapp.commands.execute(name, args)", [name, args or {}]
+    def command(self, name: str, args: dict[str, Any] | None = None) -> None:
+        """Start a JupyterLab command, as the menus and shortcuts do.
+
+        Returns at once: a command may wait on a dialog, or on every cell it runs, and the
+        test goes on to answer the dialog or wait for what it wants to see.
+        """
+        self.page.evaluate(
+            """([name, args]) => {
+              window.jupyterapp.commands.execute(name, args).catch((error) => console.error(name, error));
+            }""",
+            [name, args or {}],
         )
 
     def run_all(self) -> None:

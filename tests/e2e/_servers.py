@@ -40,9 +40,6 @@ LAB_SETTINGS = {
     },
 }
 
-# Extensions not under test that only cost start-up time.
-SERVER_CONFIG = {"ServerApp": {"jpserver_extensions": {"jupyter_lsp": False}}}
-
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -72,7 +69,6 @@ def isolated_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
         path = home / "lab-settings" / setting
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(SERVER_CONFIG))
     env.update(extra)
     return env
 

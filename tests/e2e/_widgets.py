@@ -48,8 +48,8 @@ class Form:
         self.run = widget.locator(".na-output .na-run").last
         self.result = widget.locator(".na-output .na-run[data-revealed='true'] .na-result")
         self.alert = widget.locator("[role='alert']")
-        self.progress = widget.locator(".na-progress-label")
-        self.stream = widget.locator(".na-stream")
+        self.progress = self.run.locator(".na-progress-label")
+        self.stream = self.run.locator(".na-stream")
 
     @classmethod
     def of(cls, page: Page, action: str) -> Form:
@@ -63,11 +63,19 @@ class Form:
     def error(self, name: str) -> Locator:
         return self.widget.locator(f".na-field[data-field={name!r}] .na-field-error")
 
+    def choice(self, name: str, label: str) -> Locator:
+        """One radio button of a parameter, by its label."""
+        return self.widget.locator(f".na-field[data-field={name!r}]").get_by_label(label, exact=True)
+
     def fill(self, **values: str) -> None:
+        """Type into text controls, pick from selects and radio groups (by the option's label)."""
         for name, value in values.items():
             control = self.field(name)
-            if control.evaluate("(el) => el.tagName") == "SELECT":
+            kind = control.evaluate("(el) => el.type")
+            if kind.startswith("select"):
                 control.select_option(label=value)
+            elif kind == "radio":
+                self.choice(name, value).check()
             else:
                 control.fill(value)
 

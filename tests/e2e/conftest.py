@@ -89,6 +89,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+    page.on("response", lambda reply: reply.status >= 400 and problems.append(f"{reply.status} {reply.url}"))
     yield page
     if not page.is_closed():
         screenshot(page, request.node.name)

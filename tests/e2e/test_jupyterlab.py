@@ -1,0 +1,236 @@
+"""The example notebooks in JupyterLab, used as a person would: run all, fill in, submit, look.
+
+Each test opens one notebook of a fresh copy of notebooks/ in a real JupyterLab, runs all its
+cells, drives its forms in Chromium and asserts what is on the screen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from ._jupyter import Jupyter
+from ._servers import REPO
+from ._todo import exercise as exercise_todo_app
+from ._widgets import Form
+from .conftest import API_KEY, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+QUICKSTART_SCREENSHOT = REPO / "docs" / "screenshot-quickstart.png"
+
+
+def result_json(form: Form) -> object:
+    expect(form.result.locator("pre.na-json")).to_be_visible()
+    return json.loads(form.result.locator("pre.na-json").inner_text())
+
+
+def assert_was_pending(form: Form) -> None:
+    """While the action ran, the form said so: aria-busy, submit disabled, a status."""
+    states = form.states()
+    pending = [s for s in states if s["busy"] == "true"]
+    assert pending, f"the form never showed a pending state: {states}"
+    assert all(s["disabled"] for s in pending), f"submit stayed enabled while pending: {states}"
+    assert any(s["status"].startswith("Working") or s["status"].startswith("Uploading") for s in pending), states
+    assert states[-1]["busy"] == "false" and not states[-1]["disabled"], f"still pending at the end: {states}"
+
+
+def test_quickstart(lab: Jupyter) -> None:
+    lab.open("quickstart.ipynb")
+    lab.run_all()
+    page = lab.page
+
+    # The exported action's form, built from the signature.
+    add_todo = lab.form("add_todo")
+    expect(add_todo.field("title")).to_be_visible()
+    expect(add_todo.choice("priority", "normal")).to_be_checked()  # the default
+    expect(add_todo.widget.locator(".na-description")).to_have_text("Add an item to the to-do list.")
+
+    # Bad input: an empty title and the field says why.
+    add_todo.record()
+    add_todo.submit()
+    expect(add_todo.error("title")).to_be_visible()
+    expect(add_todo.error("title")).to_contain_text("at least 1 character")
+    expect(add_todo.field("title")).to_have_attribute("aria-invalid", "true")
+    expect(add_todo.alert).to_contain_text("Please correct the highlighted fields.")
+    expect(add_todo.status).to_have_text("Failed.")
+    assert_was_pending(add_todo)
+
+    # Good input: pending while it runs, then the result; the errors are gone.
+    add_todo.record()
+    add_todo.fill(title="Buy milk", priority="high", due="2026-12-01")
+    add_todo.submit()
+    expect(add_todo.status).to_have_text("Done.")
+    value = result_json(add_todo)
+    assert isinstance(value, dict)
+    assert value["title"] == "Buy milk" and value["priority"] == "high" and value["due"] == "2026-12-01", value
+    expect(add_todo.error("title")).to_be_hidden()
+    expect(add_todo.field("title")).to_have_attribute("aria-invalid", "false")
+    expect(add_todo.field("title")).to_have_value("")  # the form resets after a success
+    assert_was_pending(add_todo)
+
+    # The inline action, closing over "Hello" in the kernel.
+    greet = lab.form("greet")
+    greet.fill(name="Ann")
+    greet.submit()
+    expect(greet.result).to_have_text("Hello, Ann!")
+    assert "Hello" not in json.dumps(greet.widget.evaluate("(el) => el.outerHTML").replace("Hello, Ann!", ""))
+
+    # The curl command printed for this kernel names the action's HTTP endpoint.
+    expect(lab.notebook).to_contain_text("curl")
+
+    add_todo.widget.scroll_into_view_if_needed()
+    screenshot(page, "test_quickstart")
+    QUICKSTART_SCREENSHOT.parent.mkdir(exist_ok=True)
+    add_todo_cell = page.locator(".jp-Cell").filter(has=add_todo.widget)
+    add_todo_cell.screenshot(path=str(QUICKSTART_SCREENSHOT))
+
+
+def test_quickstart_after_kernel_restart_the_old_form_says_what_to_rerun(lab: Jupyter) -> None:
+    lab.open("quickstart.ipynb")
+    lab.run_all()
+    add_todo = lab.form("add_todo")
+    add_todo.fill(title="before the restart")
+    add_todo.submit()
+    expect(add_todo.status).to_have_text("Done.")
+
+    lab.command("notebook:restart-kernel")
+    lab.page.locator(".jp-Dialog").get_by_role("button", name="Confirm Kernel Restart").click()
+    lab.wait_for_kernel()
+
+    add_todo.fill(title="after the restart")
+    add_todo.submit()
+    expect(add_todo.alert).to_be_visible()
+    expect(add_todo.alert).to_contain_text(re.compile(r"re-?run|run the cell|run .* again", re.IGNORECASE))
+
+
+def test_todo_app(lab: Jupyter) -> None:
+    lab.open("todo_app.ipynb")
+    lab.run_all()
+    exercise_todo_app(lab.page)
+
+
+def test_uploads_summarise_a_20mb_csv(lab: Jupyter, tmp_path: Path) -> None:
+    rows = 0
+    total = 0
+    lines = ["n,label"]
+    size = len("n,label\n")
+    while size < 20 * 1024 * 1024:
+        line = f"{rows},row{rows}"
+        lines.append(line)
+        size += len(line) + 1
+        total += rows
+        rows += 1
+    csv = tmp_path / "big.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    assert csv.stat().st_size == size
+
+    lab.open("uploads_and_streaming.ipynb")
+    lab.run_all()
+    summarise = lab.form("summarise_csv")
+    summarise.record()
+    summarise.field("data").set_input_files(csv)
+    summarise.submit()
+    expect(summarise.status).to_have_text("Done.", timeout=120_000)
+    value = result_json(summarise)
+    assert value == {
+        "file": "big.csv",
+        "bytes": size,
+        "rows": rows,
+        "columns": ["n", "label"],
+        "means": {"n": round(total / rows, 3)},
+    }
+    assert_was_pending(summarise)
+    states = summarise.states()
+    assert any(s["status"].startswith("Uploading") for s in states), f"no upload progress shown: {states}"
+    assert any(re.search(r"Uploading big\.csv: .* of 20 MiB", s["progress"]) for s in states), states
+
+
+def test_streamed_progress_field_errors_and_cancel(lab: Jupyter) -> None:
+    lab.open("uploads_and_streaming.ipynb")
+    lab.run_all()
+    crunch = lab.form("crunch")
+
+    # Out of range: the field says so, nothing runs.
+    crunch.fill(steps="0")
+    crunch.submit()
+    expect(crunch.error("steps")).to_contain_text("greater than or equal to 1")
+    expect(crunch.field("steps")).to_have_attribute("aria-invalid", "true")
+
+    # A run that streams its progress: pending, then each step, then done.
+    crunch.record()
+    crunch.fill(steps="5", seconds_per_step="0.4")
+    crunch.submit()
+    expect(crunch.form).to_have_attribute("aria-busy", "true")
+    expect(crunch.submit_button).to_be_disabled()
+    expect(crunch.cancel).to_be_visible()
+    expect(crunch.progress).to_have_text(re.compile(r"step [1-5] of 5"))
+    expect(crunch.status).to_have_text("Done.")
+    expect(crunch.stream).to_contain_text("done")
+    expect(crunch.cancel).to_be_hidden()
+    expect(crunch.error("steps")).to_be_hidden()
+    progress = [s["progress"] for s in crunch.states()]
+    seen = sorted({int(m.group(1)) for p in progress if (m := re.search(r"step (\d+) of 5", p))})
+    assert len(seen) >= 2 and seen[-1] == 5, f"progress did not stream step by step: {progress}"
+    assert_was_pending(crunch)
+
+    # A long run, cancelled: the form says so and is ready again.
+    crunch.fill(steps="1000", seconds_per_step="0.2")
+    crunch.submit()
+    expect(crunch.progress).to_have_text(re.compile(r"step [2-9] of 1000"))
+    screenshot(lab.page, "test_streamed_progress_field_errors_and_cancel-running")
+    crunch.cancel.click()
+    expect(crunch.status).to_have_text("Cancelled.")
+    expect(crunch.form).to_have_attribute("aria-busy", "false")
+    expect(crunch.submit_button).to_be_enabled()
+    expect(crunch.run).to_have_attribute("data-state", "cancelled")
+
+
+def test_secrets_never_reach_the_page(lab: Jupyter) -> None:
+    received: list[bytes] = []
+
+    def watch(socket: object) -> None:
+        socket.on(  # type: ignore[attr-defined]
+            "framereceived", lambda frame: received.append(frame if isinstance(frame, bytes) else frame.encode())
+        )
+
+    lab.page.on("websocket", watch)
+    lab.open("secrets.ipynb")
+    lab.run_all()
+    page = lab.page
+
+    # The notebook's own checks, run in the kernel, printed as the reader sees them.
+    for where in ("widget state", "action description", "error reply", "repr"):
+        expect(lab.notebook).to_contain_text(re.compile(rf"{where}\s+contains the key: False"))
+
+    forecast = lab.form("forecast")
+    forecast.fill(city="Oslo")
+    forecast.submit()
+    expect(forecast.result).to_contain_text('"temp_c": 11.5')
+    forecast.fill(city="Atlantis")
+    forecast.submit()
+    expect(forecast.alert).to_contain_text("LookupError")
+    expect(forecast.alert).to_contain_text("the weather API knows no city called 'Atlantis'")
+
+    check_key = lab.form("check_key")
+    expect(check_key.field("key")).to_have_attribute("type", "password")
+    check_key.fill(key="a wrong key")
+    check_key.submit()
+    expect(check_key.result).to_have_text("false")
+    check_key.fill(key=API_KEY)
+    check_key.submit()
+    expect(check_key.result).to_have_text("true")
+    expect(check_key.field("key")).to_have_value("")  # not kept in the form after it was used
+
+    html = page.content()
+    values = page.evaluate("() => Array.from(document.querySelectorAll('input, textarea'), (el) => el.value)")
+    assert API_KEY not in html, "the API key is in the page's DOM"
+    assert all(API_KEY not in value for value in values), "the API key is in a form control"
+    frames = b"".join(received)
+    assert frames, "no websocket frames were seen"
+    # What the browser sent (the key typed into check_key) is not what it received.
+    assert API_KEY.encode() not in frames, "the API key reached the browser over the kernel websocket"
