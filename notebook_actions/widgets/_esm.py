@@ -19,7 +19,7 @@ HERE = Path(__file__).parent
 CLIENT_MARKER = "// notebook-actions client"
 
 #: What ``with_client`` puts in scope for a widget author.
-AUTHOR_NAMES = ("callAction", "ActionError")
+AUTHOR_NAMES = ("callAction", "ActionError", "connectActions")
 
 _SIBLING_IMPORT = re.compile(r'^import\s+\{[^}]*\}\s+from\s+"\./[\w-]+\.js";[ \t]*\n', re.MULTILINE)
 _EXPORT = re.compile(r"^export\s+(?=(?:async\s+)?function\b|class\b|const\b|let\b)", re.MULTILINE)
@@ -67,7 +67,7 @@ def css(*names: str) -> str:
 
 
 def with_client(esm: str) -> str:
-    """A widget author's ES module with ``callAction`` and ``ActionError`` in scope."""
+    """A widget author's ES module with ``callAction``, ``ActionError`` and ``connectActions`` in scope."""
     if CLIENT_MARKER in esm:
         return esm
     if re.match(r"\s*https?://", esm):

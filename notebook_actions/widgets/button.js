@@ -1,7 +1,7 @@
 // The ActionButton widget's view: one click, one action call (arguments are fixed in
 // the kernel); clicks while a call is pending queue, unless the widget is concurrent.
 
-import { callAction } from "./client.js";
+import { callAction, connectActions } from "./client.js";
 import { h, Runs } from "./ui.js";
 
 /** @typedef {import("./client.js").AnyModel} AnyModel */
@@ -9,6 +9,7 @@ import { h, Runs } from "./ui.js";
 
 /** @param {{ model: AnyModel, el: HTMLElement }} context */
 function render({ model, el }) {
+  connectActions(model);
   el.classList.add("na-widget", "na-button-widget");
   const button = h("button", { type: "button", class: "na-action-button" });
   const cancel = h("button", { type: "button", class: "na-cancel", hidden: true, text: "Cancel" });

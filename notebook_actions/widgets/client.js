@@ -97,6 +97,13 @@ function newId() {
 
 /** @typedef {(reply: any, buffers: DataView[]) => void} ReplyHandler */
 
+// Set (locally, never saved) on the model when its kernel is gone: anywidget gives
+// each view its own model proxy, and this is how they all learn of it.
+const DISCONNECTED = "__notebook_actions_disconnected";
+const STALE =
+  "This widget lost its kernel (it restarted or stopped), so the action is no longer there: " +
+  "re-run the cell that made this widget.";
+
 /** One per model (per view: anywidget hands each view its own model proxy). */
 class Connection {
   /** @param {AnyModel} model */
@@ -107,6 +114,23 @@ class Connection {
     model.on("msg:custom", (/** @type {any} */ content, /** @type {any[]} */ buffers) => {
       this.receive(content, (buffers ?? []).map(asDataView));
     });
+    // ipywidgets marks every model not live when the kernel restarts ("comm_live_update",
+    // which fires only then once a view exists); messages sent after that go nowhere.
+    const lost = () => {
+      if (!this.disconnected) model.set(DISCONNECTED, true);
+      this.failAll();
+    };
+    model.on("comm_live_update", lost);
+    model.on("comm:close", lost);
+    model.on(`change:${DISCONNECTED}`, () => this.failAll());
+  }
+
+  get disconnected() {
+    return Boolean(this.model.get(DISCONNECTED));
+  }
+
+  failAll() {
+    for (const [id, handler] of Array.from(this.handlers)) handler({ kind: "not_found", id, message: STALE }, []);
   }
 
   /** @param {any} content @param {DataView[]} buffers */
@@ -129,8 +153,12 @@ class Connection {
 /** @type {WeakMap<AnyModel, Connection>} */
 const connections = new WeakMap();
 
-/** @param {AnyModel} model */
-function connect(model) {
+/**
+ * Start listening to the model now (the views do it in `render`): then a kernel restart
+ * before the first call is noticed too. `callAction` connects on first use anyway.
+ * @param {AnyModel} model
+ */
+export function connectActions(model) {
   let connection = connections.get(model);
   if (!connection) {
     connection = new Connection(model);
@@ -228,6 +256,8 @@ function upload(connection, blob, { chunkSize, signal, onAck }) {
         } else {
           pump().catch((error) => fail(new ActionError("upload", String(error))));
         }
+      } else if (reply.kind === "not_found") {
+        fail(new ActionError("not_found", reply.message));
       } else if (reply.kind === "error") {
         fail(new ActionError("upload", `${fileName(blob)}: ${reply.message}`, { type: reply.type }));
       }
@@ -259,7 +289,8 @@ export async function callAction(model, action, args = {}, options = {}) {
   }
   const { signal, chunkSize = CHUNK_BYTES } = options;
   if (signal?.aborted) throw cancelledError(signal);
-  const connection = connect(model);
+  const connection = connectActions(model);
+  if (connection.disconnected) throw new ActionError("not_found", STALE);
 
   // Every size check happens before anything is sent.
   const limit = Number(model.get("max_upload_bytes")) || Infinity;

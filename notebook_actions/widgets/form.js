@@ -2,7 +2,7 @@
 // own markup), submitted as an action call with pending state, field errors, results,
 // streamed progress and Cancel.
 
-import { callAction, ActionError } from "./client.js";
+import { callAction, connectActions, ActionError } from "./client.js";
 import { h, uid, renderError, Runs } from "./ui.js";
 
 /** @typedef {import("./client.js").AnyModel} AnyModel */
@@ -296,6 +296,7 @@ function collect(form, submitter, fields, ref) {
 
 /** @param {{ model: AnyModel, el: HTMLElement }} context */
 function render({ model, el }) {
+  connectActions(model);
   el.classList.add("na-widget", "na-form-widget");
   /** @type {Map<string, FieldView>} */
   const fields = new Map();

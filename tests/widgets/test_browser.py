@@ -245,6 +245,31 @@ async def test_a_stale_action_tells_the_user_what_to_rerun(browser: Browser) -> 
     await expect(page.locator(f"{root} [role=alert]")).to_contain_text("re-run that cell")
 
 
+async def test_after_a_kernel_restart_pending_and_new_calls_say_what_to_rerun(browser: Browser) -> None:
+    never = asyncio.Event()
+
+    async def wait_forever() -> None:
+        await never.wait()
+
+    page = browser.page
+    form = Form(action(wait_forever))
+    root = await browser.mount(form)
+    button = await browser.mount(ActionButton(action(wait_forever), label="Wait"))
+    await page.get_by_role("button", name="Wait forever").click()
+    await expect(page.locator(f"{root} .na-status")).to_have_text("Working…")
+    # What ipywidgets does to every model when the kernel restarts: comm_live = false.
+    await page.evaluate("id => window.__models[id].emit('comm_live_update')", form.model_id)
+    await expect(page.locator(f"{root} [role=alert]")).to_contain_text("re-run the cell that made this widget")
+    await expect(page.locator(f"{root} form")).to_have_attribute("aria-busy", "false")
+    sent = await page.evaluate("window.__sent.length")
+    await page.get_by_role("button", name="Wait forever").click()
+    await expect(page.locator(f"{root} [role=alert]")).to_contain_text("lost its kernel")
+    assert await page.evaluate("window.__sent.length") == sent  # nothing sent into the void
+    # Other widgets' models are told separately (here: still connected).
+    await page.get_by_role("button", name="Wait", exact=True).click()
+    await expect(page.locator(f"{button} .na-status")).to_have_text("Working…")
+
+
 def digest(f: UploadedFile, note: str = "") -> list[Any]:
     h = hashlib.sha256()
     f.seek(0)

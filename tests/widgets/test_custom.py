@@ -34,11 +34,11 @@ def save(text: str) -> str:
     return text.upper()
 
 
-def test_the_client_is_prepended_once_and_exposes_two_names() -> None:
+def test_the_client_is_prepended_once_and_exposes_three_names() -> None:
     assert Saver._esm.startswith(CLIENT_MARKER)
     assert Saver._esm.endswith(ESM)
     assert Saver._esm.count(CLIENT_MARKER) == 1
-    assert "const { callAction, ActionError } = (() => {" in Saver._esm
+    assert "const { callAction, ActionError, connectActions } = (() => {" in Saver._esm
 
     class Again(Saver):  # inherits the module: not prepended twice
         pass
