@@ -45,6 +45,11 @@ class Bench:
             self._jupyter = start_jupyter(self.workspace)
         return self._jupyter
 
+    def adopt_jupyter(self, server: JupyterServer) -> None:
+        """Use this server (started elsewhere, e.g. under a profiler) for what follows."""
+        self._jupyter = server
+        self._kernels.clear()
+
     def kernels(self, count: int) -> list[str]:
         """``count`` kernels of that server, each with ``add``, ``nap`` and ``upload`` exported."""
         server = self.jupyter()
@@ -76,10 +81,11 @@ class Bench:
 
     # --- HTTP -----------------------------------------------------------------------------
 
-    def load(self, server: Server, request: Request, connections: int) -> Load:
+    def load(self, server: Server, request: Request, connections: int, seconds: float | None = None) -> Load:
         """Median over repeated runs of a closed-loop load (rate, p50 and p99 each)."""
-        runs = [run_load(HOST, server.port, request, connections, self.sizes.http_seconds,
-                         use_wrk=self.use_wrk) for _ in range(self.sizes.http_repeats)]
+        length = self.sizes.http_seconds if seconds is None else seconds
+        runs = [run_load(HOST, server.port, request, connections, length, use_wrk=self.use_wrk)
+                for _ in range(self.sizes.http_repeats)]
         return median_load(runs)
 
     def check(self, server: Server, request: Request, expected: object) -> None:

@@ -87,8 +87,10 @@ class JupyterServer(Server):
 
 
 def start_jupyter(workspace: Workspace, *, lab: bool = False, extension: bool = True,
-                  options: dict[str, Any] | None = None, extra: tuple[str, ...] = ()) -> JupyterServer:
-    """``jupyter server`` (or ``jupyter lab``) on a free loopback port, with a token."""
+                  options: dict[str, Any] | None = None, extra: tuple[str, ...] = (),
+                  profile: Path | None = None) -> JupyterServer:
+    """``jupyter server`` (or ``jupyter lab``) on a free loopback port, with a token;
+    with ``profile``, under pyinstrument, whose text report goes there when it stops."""
     port = free_port()
     token = secrets.token_hex(24)
     enabled = extension and server_extension_available()
@@ -98,7 +100,10 @@ def start_jupyter(workspace: Workspace, *, lab: bool = False, extension: bool = 
     config_file = workspace.root / f"config-{port}.json"
     config_file.write_text(json.dumps(config))
     module = "jupyterlab" if lab else "jupyter_server"
-    argv = [sys.executable, "-m", module, f"--config={config_file}", f"--ServerApp.ip={HOST}",
+    python = [sys.executable]
+    if profile is not None:
+        python += ["-m", "pyinstrument", "--renderer=text", f"--outfile={profile}"]
+    argv = [*python, "-m", module, f"--config={config_file}", f"--ServerApp.ip={HOST}",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace.notebooks}",
             "--ServerApp.allow_root=True", "--ServerApp.log_level=WARN", *extra]

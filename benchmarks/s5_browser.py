@@ -10,6 +10,7 @@ kernel websockets on, and off (which is what stock jupyter-server does).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,11 @@ def measure_page(bench: Bench, nodelay: bool | None, with_form: bool) -> PageTim
     name = f"bench-{'on' if nodelay else 'off'}.ipynb"
     write_notebook(bench.workspace.notebooks / name, with_form)
     options = None if nodelay is None else {NODELAY_OPTION: nodelay}
+    settings = bench.workspace.root / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    # Render every cell (no windowing), so the widgets exist in the DOM wherever they are.
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    bench.workspace.env["JUPYTERLAB_SETTINGS_DIR"] = str(settings.parent.parent)
     lab = start_jupyter(bench.workspace, lab=True, extension=nodelay is not None, options=options,
                         extra=("--LabApp.expose_app_in_browser=True",
                                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"))
@@ -148,12 +154,16 @@ def measure_page(bench: Bench, nodelay: bool | None, with_form: bool) -> PageTim
                         && w.sessionContext.session.kernel.status === 'idle';
                 }""")
                 page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-                page.wait_for_selector(".bench-stock-button")
+                try:
+                    page.wait_for_selector(".bench-stock-button", state="attached")
+                except Exception:
+                    page.screenshot(path=str(bench.workspace.root / "logs" / "s5-failure.png"))
+                    raise
                 clicks = [".bench-stock-button", ".bench-stock-label"]
                 stock = _times(page, TIME_CLICK, lambda _: clicks, sizes.browser_clicks)
                 form = None
                 if with_form:
-                    page.wait_for_selector(".bench-form form")
+                    page.wait_for_selector(".bench-form form", state="attached")
                     form = _times(page, TIME_SUBMIT, lambda i: [1000 + i], sizes.browser_clicks)
             finally:
                 browser.close()
