@@ -80,6 +80,15 @@ class Form(ActionWidget):
             **kwargs,
         )
 
+    @traitlets.observe("action")
+    def _action_changed(self, change: dict[str, Any]) -> None:
+        new = change["new"]
+        if new is not None and change["old"] is not None:  # not while __init__ sets it
+            with self.hold_sync():
+                if not self.html:
+                    self.fields = form_fields(new)
+                self.description = summary(new.__doc__)
+
     def __repr__(self) -> str:
         name = self.action.name if self.action is not None else None
         return f"{type(self).__name__}({name})"

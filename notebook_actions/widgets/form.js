@@ -294,10 +294,13 @@ function collect(form, submitter, fields, ref) {
   return { args, files, errors };
 }
 
-/** @param {{ model: AnyModel, el: HTMLElement }} context */
-function render({ model, el }) {
-  connectActions(model);
-  el.classList.add("na-widget", "na-form-widget");
+/**
+ * Build the form in `el`; `onIdle` is called whenever no call is pending.
+ * @param {AnyModel} model
+ * @param {HTMLElement} el
+ * @param {() => void} onIdle
+ */
+function build(model, el, onIdle) {
   /** @type {Map<string, FieldView>} */
   const fields = new Map();
   const actionRef = /** @type {ActionRef} */ (model.get("action"));
@@ -398,6 +401,7 @@ function render({ model, el }) {
       if (disable && buttons.some((b) => b === document.activeElement) && !cancel.hidden) cancel.focus();
       for (const button of buttons) button.disabled = disable;
       if (!busy && document.activeElement === cancel) buttons[0]?.focus();
+      if (!busy) onIdle();
     },
   });
 
@@ -422,7 +426,29 @@ function render({ model, el }) {
     );
   });
 
-  return () => runs.cancelAll();
+  return { busy: () => runs.pending > 0, cancel: () => runs.cancelAll() };
+}
+
+/** What the form is built from: a change rebuilds it (once no call is pending). */
+const LAYOUT = ["action", "actions", "fields", "html", "description", "submit_label"];
+
+/** @param {{ model: AnyModel, el: HTMLElement }} context */
+function render({ model, el }) {
+  connectActions(model);
+  el.classList.add("na-widget", "na-form-widget");
+  let stale = false;
+  const onIdle = () => {
+    if (stale) rebuild();
+  };
+  let view = build(model, el, onIdle);
+  const rebuild = () => {
+    stale = view.busy();
+    if (stale) return;
+    el.replaceChildren();
+    view = build(model, el, onIdle);
+  };
+  for (const name of LAYOUT) model.on(`change:${name}`, rebuild);
+  return () => view.cancel();
 }
 
 export default { render };

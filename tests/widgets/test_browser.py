@@ -395,3 +395,65 @@ async def test_the_js_helper_streams_cancels_and_rejects_with_action_errors(brow
     assert probe["cancelled"] == ["ActionError", "cancelled"]
     assert probe["invalid"] == ["invalid", "n"]
     assert probe["missing"][0] == "not_found" and "holds no action" in probe["missing"][1]
+
+
+MARKUP = """
+<form>
+  <label for="t">Title</label> <input id="t" name="title">
+  <fieldset><legend>Tags</legend>
+    <label><input type="checkbox" name="tags" value="home" checked> home</label>
+    <label><input type="checkbox" name="tags" value="work" checked> work</label>
+  </fieldset>
+  <label for="n">Copies</label> <input id="n" name="copies"> <span data-error-for="copies"></span>
+  <button>Save</button> <button data-action="archive">Archive</button>
+</form>
+"""
+
+
+async def test_your_own_markup_maps_inputs_by_name_and_buttons_to_actions(browser: Browser) -> None:
+    def save(title: str, tags: list[str], copies: int = 1) -> str:
+        return f"saved {title} {tags} x{copies}"
+
+    def archive(title: str) -> bytes:
+        return f"archived {title}".encode()
+
+    form = Form(action(save), html=MARKUP, actions={"archive": action(archive)}, reset=False)
+    root = await browser.mount(form)
+    page = browser.page
+    await page.get_by_label("Title").fill("notes")
+    await page.get_by_label("Copies").fill("two")
+    await page.get_by_role("button", name="Save").click()
+    # The markup's own error slot is used, and tied to the input for screen readers.
+    slot = page.locator(f"{root} [data-error-for=copies]")
+    await expect(slot).to_contain_text("valid integer")
+    await expect(page.get_by_label("Copies")).to_have_attribute("aria-invalid", "true")
+    assert (await slot.get_attribute("id") or "-") in (await page.get_by_label("Copies").get_attribute(
+        "aria-describedby") or "")
+
+    await page.get_by_label("Copies").fill("3")
+    await page.get_by_role("button", name="Save").click()
+    # Repeated names arrive as a list (FormData semantics).
+    await expect(page.locator(f"{root} .na-text")).to_have_text("saved notes ['home', 'work'] x3")
+
+    await page.get_by_role("button", name="Archive").click()  # the other action; extra fields dropped
+    await expect(page.locator(f"{root} a.na-download")).to_have_text("Download result (14 B)")
+
+
+async def test_html_results_and_a_changed_action_rebuild_the_form(browser: Browser) -> None:
+    def badge(text: str) -> str:
+        return f"<b class='badge'>{text}</b>"
+
+    def shout(words: str, times: int = 2) -> str:
+        return words.upper() * times
+
+    form = Form(action(badge), result_view="html")
+    root = await browser.mount(form)
+    page = browser.page
+    await label(page, "Text").fill("new")
+    await page.get_by_role("button", name="Badge").click()
+    await expect(page.locator(f"{root} .na-html b.badge")).to_have_text("new")
+
+    form.action = action(shout)  # in the kernel: the view rebuilds from the new signature
+    await expect(label(page, "Times")).to_have_value("2")
+    await expect(page.get_by_role("button", name="Shout")).to_be_visible()
+    await expect(label(page, "Text")).to_have_count(0)
