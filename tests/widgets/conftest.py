@@ -79,6 +79,8 @@ class Frontend:
 
 @pytest.fixture
 def frontend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Frontend]:
+    import ipykernel.ipkernel  # noqa: F401  (importing it replaces comm.create_comm: do it first)
+
     front = Frontend()
     made: list[BaseComm] = []
 

@@ -1,0 +1,53 @@
+"""Every Python example of docs/widgets.md runs, in order, in a real IPython shell."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.testing import globalipapp
+
+from notebook_actions.widgets import ActionWidget
+
+from .conftest import Frontend
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "widgets.md"
+
+
+def examples(path: Path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", path.read_text(), flags=re.MULTILINE | re.DOTALL)
+
+
+@pytest.fixture
+def shell() -> Iterator[InteractiveShell]:
+    globalipapp.start_ipython()
+    ip = globalipapp.get_ipython()
+    ip.reset(new_session=True)
+    ip.run_line_magic("load_ext", "notebook_actions")
+    yield ip
+    ip.run_line_magic("unload_ext", "notebook_actions")
+    ip.reset(new_session=True)
+
+
+@pytest.mark.parametrize("doc", [DOC], ids=["docs/widgets.md"])
+def test_the_examples_run(doc: Path, shell: InteractiveShell, frontend: Frontend) -> None:
+    made: list[ActionWidget] = []
+    for source in examples(doc):
+        result = shell.run_cell(source, store_history=True)
+        result.raise_error()
+        if isinstance(result.result, ActionWidget):
+            made.append(result.result)
+    assert len(made) == 8
+
+    # And they work: the streaming form and the custom widget, as the browser calls them.
+    shout = next(w for w in made if type(w).__name__ == "Shout")
+    frontend.send(shout, {"kind": "invoke", "id": "s", "action": shout.shout.id, "args": {"text": "hi"}})
+    assert frontend.final(shout, "s") == {"kind": "result", "id": "s", "value": "HI!"}
+    cart = next(w for w in made if w.action.name == "add_to_cart")  # type: ignore[attr-defined]
+    for rid in ("a", "b"):
+        frontend.send(cart, {"kind": "invoke", "id": rid, "action": cart.action.id,  # type: ignore[attr-defined]
+                             "args": {"item": rid}, "encoding": "form"})
+    assert frontend.final(cart, "b") == {"kind": "result", "id": "b", "value": ["a", "b"]}
