@@ -10,17 +10,24 @@ kernel websockets on, and off (which is what stock jupyter-server does).
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import json
+import statistics
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from tornado.websocket import websocket_connect
 
 from ._env import Bench, actions_cell
+from ._kernel import WIDGET_ENVELOPE, connect, execute
 from ._report import Row, unavailable
 from ._servers import server_extension_available, start_jupyter
-from ._stats import Latency, fmt_latency
+from ._stats import Latency, fmt_latency, fmt_seconds
 from .s3_http import NO_SERVER
 from .s4_concurrency import NO_WIDGETS, widgets_available
 
@@ -56,7 +63,38 @@ bench_form.add_class("bench-form")
 bench_form
 """
 
-# Click ``target`` and resolve with the milliseconds until ``watched``'s text changes.
+# Records when websocket frames leave and arrive, so that each round trip splits into
+# time in the page before the first frame is sent, time until the last frame before the
+# DOM changed arrives (server, kernel, network), and time in the page after it.
+RECORD_FRAMES = """
+(() => {
+  const frames = [];
+  const Native = window.WebSocket;
+  class Recorded extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", () => frames.push(["recv", performance.now()]));
+    }
+    send(data) {
+      frames.push(["send", performance.now()]);
+      return super.send(data);
+    }
+  }
+  window.WebSocket = Recorded;
+  window.__benchSplit = (t0, t1) => {
+    const inside = frames.filter(([, t]) => t >= t0 && t <= t1);
+    frames.splice(0, frames.length);
+    const sends = inside.filter(([kind]) => kind === "send").map(([, t]) => t);
+    const recvs = inside.filter(([kind]) => kind === "recv").map(([, t]) => t);
+    const sent = sends.length ? sends[0] : t0;
+    const arrived = recvs.length ? recvs[recvs.length - 1] : t1;
+    return { total: t1 - t0, before: sent - t0, wire: arrived - sent, after: t1 - arrived,
+             received: recvs.length };
+  };
+})();
+"""
+
+# Click ``target`` and resolve with the split of the time until ``watched``'s text changes.
 TIME_CLICK = """
 async ([target, watched]) => {
   const button = document.querySelector(target);
@@ -66,7 +104,7 @@ async ([target, watched]) => {
   return await new Promise((resolve) => {
     let t0 = 0;
     const observer = new MutationObserver(() => {
-      if (node.textContent !== before) { observer.disconnect(); resolve(performance.now() - t0); }
+      if (node.textContent !== before) { observer.disconnect(); resolve(window.__benchSplit(t0, performance.now())); }
     });
     observer.observe(node, {subtree: true, childList: true, characterData: true});
     t0 = performance.now();
@@ -75,8 +113,8 @@ async ([target, watched]) => {
 }
 """
 
-# Fill the form's fields with new numbers, submit, and resolve with the milliseconds until
-# the result shown changes.
+# Fill the form's fields with new numbers, submit, and resolve with the split of the time
+# until the result shown changes.
 TIME_SUBMIT = """
 async ([round]) => {
   const form = document.querySelector(".bench-form form");
@@ -94,7 +132,7 @@ async ([round]) => {
     let t0 = 0;
     const observer = new MutationObserver(() => {
       if (result.textContent !== before && result.textContent.includes(String(round + 1))) {
-        observer.disconnect(); resolve(performance.now() - t0);
+        observer.disconnect(); resolve(window.__benchSplit(t0, performance.now()));
       }
     });
     observer.observe(result, {subtree: true, childList: true, characterData: true});
@@ -105,10 +143,91 @@ async ([round]) => {
 """
 
 
+@dataclass(frozen=True)
+class Split:
+    """Medians, in seconds, of where a round trip's time went."""
+
+    before: float  # in the page, from the click to the first websocket frame sent
+    wire: float  # from that frame to the last frame received before the DOM changed
+    after: float  # in the page, from that frame to the DOM change
+    received: float  # frames received meanwhile
+
+    def text(self) -> str:
+        return (f"{fmt_seconds(self.before)} in the page before the websocket send, "
+                f"{fmt_seconds(self.wire)} until the last frame back (server, kernel, loopback; "
+                f"{self.received:.0f} frames received), {fmt_seconds(self.after)} in the page after it")
+
+
+@dataclass
+class Timed:
+    latency: Latency
+    split: Split
+
+
 @dataclass
 class PageTimes:
-    stock: Latency
-    form: Latency | None
+    stock: Timed
+    form: Timed | None
+    # The same round trips from a Python websocket client on the same kernel: the share of
+    # the server and the kernel, without the browser.
+    socket_stock: Latency | None = None
+    socket_form: Latency | None = None
+
+
+IDS_CELL = "print(bench_button.comm.comm_id, bench_label.comm.comm_id{form})"
+
+
+def _message(session: str, comm_id: str, data: dict[str, Any]) -> str:
+    header = {"msg_id": uuid.uuid4().hex, "msg_type": "comm_msg", "session": session, "username": "bench",
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "version": "5.3"}
+    return json.dumps({"header": header, "parent_header": {}, "metadata": {}, "channel": "shell",
+                       "content": {"comm_id": comm_id, "data": data}, "buffers": []})
+
+
+async def _socket_round_trips(url: str, ids: list[str], count: int) -> tuple[Latency, Latency | None]:
+    """Click the Button (until the Label's update arrives) and submit the Form (until its
+    result arrives) over the kernel's websocket, as the page does, without a browser."""
+    ws = await websocket_connect(url)
+    session = uuid.uuid4().hex
+    button, label = ids[0], ids[1]
+
+    async def until(check: Any) -> None:
+        while True:
+            raw = await ws.read_message()
+            if isinstance(raw, str):
+                msg = json.loads(raw)
+                if msg.get("msg_type") == "comm_msg" and check(msg["content"]):
+                    return
+
+    async def timed(send: str, check: Any) -> float:
+        t0 = time.perf_counter()
+        await ws.write_message(send)
+        await until(check)
+        return time.perf_counter() - t0
+
+    def label_update(content: dict[str, Any]) -> bool:
+        return bool(content["comm_id"] == label and "value" in content["data"].get("state", {}))
+
+    click = {"method": "custom", "content": {"event": "click"}}
+    stock = [await timed(_message(session, button, click), label_update) for _ in range(count + 3)][3:]
+    form = None
+    if len(ids) == 4:
+        form_id, action = ids[2], ids[3]
+        samples = []
+        for i in range(count + 3):
+            rid = f"socket-{i}"
+            invoke = {"kind": "invoke", "id": rid, "action": action, "encoding": "form",
+                      "args": {"a": str(i), "b": "1"}}
+            data = {"method": "custom", "content": {WIDGET_ENVELOPE: invoke}}
+
+            def answered(content: dict[str, Any], rid: str = rid) -> bool:
+                reply = content["data"].get("content", {}).get(WIDGET_ENVELOPE, {})
+                return bool(content["comm_id"] == form_id and reply.get("id") == rid)
+
+            samples.append(await timed(_message(session, form_id, data), answered))
+        form = Latency.of(samples[3:])
+    ws.close()
+    return Latency.of(stock), form
 
 
 def write_notebook(path: Path, with_form: bool) -> None:
@@ -143,6 +262,7 @@ def measure_page(bench: Bench, nodelay: bool | None, with_form: bool) -> PageTim
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
+                page.add_init_script(RECORD_FRAMES)
                 page.set_default_timeout(90_000)
                 page.goto(f"http://127.0.0.1:{lab.port}/lab/tree/{name}?token={lab.token}")
                 page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook')")
@@ -165,21 +285,36 @@ def measure_page(bench: Bench, nodelay: bool | None, with_form: bool) -> PageTim
                 if with_form:
                     page.wait_for_selector(".bench-form form", state="attached")
                     form = _times(page, TIME_SUBMIT, lambda i: [1000 + i], sizes.browser_clicks)
+                kid = page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
             finally:
                 browser.close()
+        with connect(lab.connection_file(kid)) as kc:
+            ids = execute(kc, IDS_CELL.format(form=", bench_form.comm.comm_id, add.id" if with_form else "")).split()
+        url = f"ws://127.0.0.1:{lab.port}/api/kernels/{kid}/channels?token={lab.token}"
+        socket_stock, socket_form = asyncio.run(_socket_round_trips(url, ids, sizes.browser_clicks))
     finally:
         lab.stop()
-    return PageTimes(stock, form)
+    return PageTimes(stock, form, socket_stock, socket_form)
 
 
-def _times(page: Any, script: str, args: Any, count: int) -> Latency:
+def _times(page: Any, script: str, args: Any, count: int) -> Timed:
     for i in range(3):  # warm up
         page.evaluate(script, args(-1 - i))
-    samples = []
+    splits: list[dict[str, float]] = []
     for i in range(count):
-        samples.append(float(page.evaluate(script, args(i))) / 1e3)
+        splits.append(page.evaluate(script, args(i)))
         page.wait_for_timeout(20)
-    return Latency.of(samples)
+
+    def median(key: str, scale: float = 1e-3) -> float:
+        return statistics.median(float(s[key]) for s in splits) * scale
+
+    split = Split(median("before"), median("wire"), median("after"), median("received", 1))
+    return Timed(Latency.of([float(s["total"]) / 1e3 for s in splits]), split)
+
+
+def _split_note(label: str, timed: Timed, socket: Latency | None) -> str:
+    alone = f" The same from a Python websocket client (no browser): p50 {fmt_seconds(socket.p50)}." if socket else ""
+    return f"{label}, p50 split: {timed.split.text()}.{alone}"
 
 
 def run(bench: Bench) -> list[Row]:
@@ -197,22 +332,26 @@ def run(bench: Bench) -> list[Row]:
         off = measure_page(bench, None, with_form)
     rows = []
     if on is not None and on.form is not None:
-        rows.append(Row("5a", f"{name}, TCP_NODELAY on", fmt_latency(on.form),
-                        f"ipywidgets Button, same page: {fmt_latency(on.stock)}",
-                        on.form.p50 / on.stock.p50, goal, on.form.p50 <= GOAL_P50 if not smoke else None))
+        form, stock = on.form.latency, on.stock.latency
+        rows.append(Row("5a", f"{name}, TCP_NODELAY on", fmt_latency(form),
+                        f"ipywidgets Button, same page: {fmt_latency(stock)}", form.p50 / stock.p50, goal,
+                        form.p50 <= GOAL_P50 if not smoke else None,
+                        _split_note("Form", on.form, on.socket_form) + " "
+                        + _split_note("Button", on.stock, on.socket_stock)))
     else:
-        baseline = f"ipywidgets Button, TCP_NODELAY on: {fmt_latency(on.stock)}" if on is not None else "-"
+        baseline = f"ipywidgets Button, TCP_NODELAY on: {fmt_latency(on.stock.latency)}" if on is not None else "-"
         rows.append(unavailable("5a", f"{name}, TCP_NODELAY on", goal,
                                 NO_SERVER if on is None else NO_WIDGETS, baseline))
     if off.form is not None:
+        form, stock = off.form.latency, off.stock.latency
         rows.append(Row("5b", f"{name}, TCP_NODELAY off" + ("" if server else " (stock server)"),
-                        fmt_latency(off.form), f"ipywidgets Button, same page: {fmt_latency(off.stock)}",
-                        off.form.p50 / off.stock.p50, "-", None))
+                        fmt_latency(form), f"ipywidgets Button, same page: {fmt_latency(stock)}",
+                        form.p50 / stock.p50, "-", None, _split_note("Form", off.form, off.socket_form)))
     else:
         rows.append(unavailable("5b", f"{name}, TCP_NODELAY off", "-", NO_WIDGETS,
-                                f"ipywidgets Button, same page: {fmt_latency(off.stock)}"))
+                                f"ipywidgets Button, same page: {fmt_latency(off.stock.latency)}"))
     if on is not None:
         rows.append(Row("5c", "browser: ipywidgets Button, TCP_NODELAY on (our setting)",
-                        fmt_latency(on.stock), f"off (stock): {fmt_latency(off.stock)}",
-                        on.stock.p50 / off.stock.p50, "-", None))
+                        fmt_latency(on.stock.latency), f"off (stock): {fmt_latency(off.stock.latency)}",
+                        on.stock.latency.p50 / off.stock.latency.p50, "-", None))
     return rows
