@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 OUTPUT = _servers.REPO / "test-output"
+OFF_HOST = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:)")
 # Generous: the machine has 2 cores shared with other test runs. Every wait is on a condition.
 WAIT_MS = 60_000
 
@@ -85,11 +86,14 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=False)
     context.set_default_timeout(WAIT_MS)
+    # Loopback only: what the page would fetch from elsewhere (Voila's CDN fonts) is refused at once.
+    context.route(OFF_HOST, lambda route: route.abort("blockedbyclient"))
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
     page.on("response", lambda reply: reply.status >= 400 and problems.append(f"{reply.status} {reply.url}"))
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url} {request.failure}"))
     yield page
     if not page.is_closed():
         screenshot(page, request.node.name)

@@ -234,3 +234,17 @@ def test_secrets_never_reach_the_page(lab: Jupyter) -> None:
     assert frames, "no websocket frames were seen"
     # What the browser sent (the key typed into check_key) is not what it received.
     assert API_KEY.encode() not in frames, "the API key reached the browser over the kernel websocket"
+
+
+def test_custom_widget_calls_an_action(lab: Jupyter) -> None:
+    lab.open("custom_widget.ipynb")
+    lab.run_all()
+    page = lab.page
+    widget = page.locator(".jp-OutputArea-output").filter(has=page.locator("button.vote-up"))
+    tally = widget.locator("output")
+    widget.locator("button.vote-up").click()
+    expect(tally).to_have_text("1 up, 0 down")
+    widget.locator("button.vote-up").click()
+    expect(tally).to_have_text("2 up, 0 down")
+    widget.locator("button.vote-down").click()
+    expect(tally).to_have_text("2 up, 1 down")
