@@ -106,6 +106,18 @@ def test_quickstart_after_kernel_restart_the_old_form_says_what_to_rerun(lab: Ju
     add_todo.submit()
     expect(add_todo.alert).to_be_visible()
     expect(add_todo.alert).to_contain_text(re.compile(r"re-?run|run the cell|run .* again", re.IGNORECASE))
+    expect(add_todo.status).to_have_text("Failed.")
+    screenshot(lab.page, "test_quickstart_after_kernel_restart-stale-form")
+
+    # Doing what it says brings a working form back.
+    lab.run_all()
+    add_todo = lab.form("add_todo")
+    expect(add_todo.alert).to_have_count(0)
+    add_todo.fill(title="after re-running")
+    add_todo.submit()
+    expect(add_todo.status).to_have_text("Done.")
+    value = result_json(add_todo)
+    assert isinstance(value, dict) and value["title"] == "after re-running", value
 
 
 def test_todo_app(lab: Jupyter) -> None:
@@ -225,6 +237,15 @@ def test_secrets_never_reach_the_page(lab: Jupyter) -> None:
     check_key.submit()
     expect(check_key.result).to_have_text("true")
     expect(check_key.field("key")).to_have_value("")  # not kept in the form after it was used
+
+    # Saved with widget state (the setting is on for this server): no key, no results.
+    lab.command("docmanager:save")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    saved = json.dumps(lab.server.api("GET", "api/contents/secrets.ipynb")["content"])
+    assert API_KEY not in saved, "the API key is in the saved notebook"
+    widget_state = json.dumps(lab.server.api("GET", "api/contents/secrets.ipynb")["content"]["metadata"]["widgets"])
+    assert "check_key" in widget_state and "forecast" in widget_state, "the widget state was not saved"
+    assert "temp_c" not in widget_state and "Atlantis" not in widget_state, "a result is in the saved widget state"
 
     html = page.content()
     values = page.evaluate("() => Array.from(document.querySelectorAll('input, textarea'), (el) => el.value)")
