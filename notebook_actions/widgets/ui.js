@@ -87,10 +87,7 @@ export function renderError(container, error, unattached = []) {
     container.append(h("div", { class: "na-error", role: "alert", text: String(error) }));
     return;
   }
-  if (error.kind === "cancelled") {
-    container.append(h("div", { class: "na-note", text: error.message }));
-    return;
-  }
+  if (error.kind === "cancelled") return; // the status says so
   if (error.kind === "invalid") {
     const items = unattached.map((e) => h("li", { text: e.field ? `${e.field}: ${e.message}` : e.message }));
     container.append(

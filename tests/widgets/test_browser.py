@@ -237,7 +237,7 @@ async def test_a_stale_action_tells_the_user_what_to_rerun(browser: Browser) -> 
     def greet(name: str) -> str:
         return f"hi {name}"
 
-    root = await browser.mount(Form(action(greet, exported=True)))
+    root = await browser.mount(Form(action(exported=True)(greet)))
     registry.remove("greet")  # the %%use_server cell, re-run without it
     page = browser.page
     await label(page, "Name").fill("x")

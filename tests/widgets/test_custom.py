@@ -54,7 +54,8 @@ def test_an_esm_file_path_works_too(tmp_path: Path) -> None:
         _esm = path
         save = ActionTrait()
 
-    assert FromFile._esm.startswith(CLIENT_MARKER) and FromFile._esm.endswith(ESM)
+    esm = str(FromFile._esm)
+    assert esm.startswith(CLIENT_MARKER) and esm.endswith(ESM)
 
 
 def test_a_url_esm_is_refused() -> None:

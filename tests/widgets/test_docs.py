@@ -46,8 +46,8 @@ def test_the_examples_run(doc: Path, shell: InteractiveShell, frontend: Frontend
     shout = next(w for w in made if type(w).__name__ == "Shout")
     frontend.send(shout, {"kind": "invoke", "id": "s", "action": shout.shout.id, "args": {"text": "hi"}})
     assert frontend.final(shout, "s") == {"kind": "result", "id": "s", "value": "HI!"}
-    cart = next(w for w in made if w.action.name == "add_to_cart")  # type: ignore[attr-defined]
+    cart = next(w for w in made if w.action.name == "add_to_cart")
     for rid in ("a", "b"):
-        frontend.send(cart, {"kind": "invoke", "id": rid, "action": cart.action.id,  # type: ignore[attr-defined]
+        frontend.send(cart, {"kind": "invoke", "id": rid, "action": cart.action.id,
                              "args": {"item": rid}, "encoding": "form"})
     assert frontend.final(cart, "b") == {"kind": "result", "id": "b", "value": ["a", "b"]}

@@ -24,7 +24,7 @@ def add(a: int, b: int = 2) -> int:
 
 
 def invoke(widget: ActionWidget, rid: str, args: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    ref = widget.action  # type: ignore[attr-defined]
+    ref = widget.action
     return {"kind": "invoke", "id": rid, "action": ref.id, "args": args or {}, "encoding": "form", **extra}
 
 
@@ -162,14 +162,14 @@ def test_a_duplicate_request_id_is_refused(frontend: Frontend) -> None:
 
 
 def test_a_stale_action_says_what_to_rerun_and_a_rerun_cell_is_used(frontend: Frontend) -> None:
-    first = action(add, exported=True)
+    first = action(exported=True)(add)
     form = Form(first)
     button = ActionButton(first, args={"a": 1})
 
     def add_v2(a: int, b: int = 2) -> int:
         return 1000 + a + b
 
-    action(add_v2, name="add", exported=True)  # the %%use_server cell, edited and re-run
+    action(name="add", exported=True)(add_v2)  # the %%use_server cell, edited and re-run
     frontend.send(form, invoke(form, "new", {"a": "1"}))
     assert frontend.final(form, "new") == {"kind": "result", "id": "new", "value": 1003}
     frontend.send(button, invoke(button, "new"))
@@ -262,9 +262,9 @@ def test_action_button_binds_its_arguments_in_the_kernel(frontend: Frontend) -> 
 
 def test_plain_functions_are_refused_with_a_hint(frontend: Frontend) -> None:
     with pytest.raises(TypeError, match="plain function, not an action"):
-        Form(add)  # type: ignore[arg-type]
+        Form(add)
     with pytest.raises(TypeError, match="plain function, not an action"):
-        ActionButton(add)  # type: ignore[arg-type]
+        ActionButton(add)
 
 
 def test_the_front_end_cannot_swap_the_action(frontend: Frontend) -> None:

@@ -83,7 +83,7 @@ class WidgetPeer:
             got = self.of(rid)
             if kind is None:
                 return any(r["kind"] in FINAL_KINDS for r in got)
-            return sum(r["kind"] == kind for r in got) >= count
+            return sum(1 for r in got if r["kind"] == kind) >= count
 
         while not done():
             assert time.monotonic() < deadline, f"no reply for {rid}: {self.of(rid)}"
