@@ -229,21 +229,29 @@ function upload(connection, blob, { chunkSize, signal, onAck }) {
       reject(error);
     };
     const onAbort = () => fail(cancelledError(signal));
+    let pumping = false;
+    // One loop at a time, so chunks leave in order even when acks arrive mid-read.
     const pump = async () => {
-      while (!failed && sent < chunks && sent - acked < UPLOAD_WINDOW) {
-        const index = sent;
-        sent += 1;
-        const start = index * chunkSize;
-        const bytes = await blob.slice(start, start + chunkSize).arrayBuffer();
-        if (failed) return;
-        /** @type {Record<string, unknown>} */
-        const message = { kind: "upload", id: uid };
-        if (index === 0) {
-          message.name = fileName(blob);
-          message.content_type = blob.type;
+      if (pumping) return;
+      pumping = true;
+      try {
+        while (!failed && sent < chunks && sent - acked < UPLOAD_WINDOW) {
+          const index = sent;
+          sent += 1;
+          const start = index * chunkSize;
+          const bytes = await blob.slice(start, start + chunkSize).arrayBuffer();
+          if (failed) return;
+          /** @type {Record<string, unknown>} */
+          const message = { kind: "upload", id: uid };
+          if (index === 0) {
+            message.name = fileName(blob);
+            message.content_type = blob.type;
+          }
+          if (index === chunks - 1) message.final = true;
+          connection.send(message, [bytes]);
         }
-        if (index === chunks - 1) message.final = true;
-        connection.send(message, [bytes]);
+      } finally {
+        pumping = false;
       }
     };
     connection.handlers.set(uid, (reply) => {

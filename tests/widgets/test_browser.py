@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -279,7 +280,7 @@ def digest(f: UploadedFile, note: str = "") -> list[Any]:
 
 
 async def test_a_large_file_uploads_in_chunks_with_progress(browser: Browser) -> None:
-    root = await browser.mount(Form(action(digest), max_upload_bytes=3 << 20, reset=False))
+    root = await browser.mount(Form(action(digest), max_upload_bytes=5 << 20, reset=False))
     page = browser.page
     await page.evaluate("""() => {
       window.__labels = [];
@@ -287,7 +288,7 @@ async def test_a_large_file_uploads_in_chunks_with_progress(browser: Browser) ->
         for (const el of document.querySelectorAll('.na-progress-label')) window.__labels.push(el.textContent);
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     }""")
-    data = bytes(range(256)) * (10 * 1024 + 3)  # 2.5 MiB and a bit
+    data = random.Random(7).randbytes((4 << 20) + (1 << 19) + 3)  # 4.5 MiB and a bit: chunk order shows
     await label(page, "F").set_input_files(
         {"name": "data.bin", "mimeType": "application/octet-stream", "buffer": data})
     await label(page, "Note").fill("n")
@@ -298,19 +299,19 @@ async def test_a_large_file_uploads_in_chunks_with_progress(browser: Browser) ->
 
     sent = await page.evaluate("window.__sent.map(m => [m.content.notebook_actions.kind, m.sizes])")
     uploads = [sizes for kind, sizes in sent if kind == "upload"]
-    assert [s[0] for s in uploads] == [1 << 20, 1 << 20, len(data) - (2 << 20)]
-    assert [kind for kind, _ in sent] == ["upload", "upload", "upload", "invoke"]
+    assert [s[0] for s in uploads] == [1 << 20] * 4 + [len(data) - (4 << 20)]
+    assert [kind for kind, _ in sent] == ["upload"] * 5 + ["invoke"]
     labels = await page.evaluate("window.__labels")
-    assert any(label.startswith("Uploading data.bin: 1.0 MiB of 2.5 MiB") for label in labels), labels
+    assert any(label.startswith("Uploading data.bin: 1.0 MiB of 4.5 MiB") for label in labels), labels
 
     # Over the limit: a clear error next to the input, and nothing sent at all.
     await label(page, "F").set_input_files(
-        {"name": "huge.bin", "mimeType": "application/octet-stream", "buffer": b"x" * (4 << 20)})
+        {"name": "huge.bin", "mimeType": "application/octet-stream", "buffer": b"x" * (6 << 20)})
     await page.get_by_role("button", name="Digest").click()
     file_input = label(page, "F")
     await expect(file_input).to_have_attribute("aria-invalid", "true")
     await expect(page.locator(f"{root} .na-field-error").first).to_contain_text(
-        "huge.bin is 4.0 MiB, larger than the upload limit of 3.0 MiB")
+        "huge.bin is 6.0 MiB, larger than the upload limit of 5.0 MiB")
     assert await page.evaluate("window.__sent.length") == len(sent)
 
 
