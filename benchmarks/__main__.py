@@ -67,16 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=None,
                         help=f"where to write the results (default: {RESULTS.name} on a full run of all "
                              "scenarios, nowhere otherwise)")
-    parser.add_argument("--profile-server", action="store_true",
-                        help="profile jupyter-server under scenario 3's load with pyinstrument; "
-                             "writes benchmarks/profiles/ and runs nothing else")
+    parser.add_argument("--profile-server", choices=("http", "upload"), default=None,
+                        help="profile jupyter-server with pyinstrument under scenario 3's load (http) or "
+                             "scenario 6's uploads (upload); writes benchmarks/profiles/, runs nothing else")
     args = parser.parse_args(argv)
     if args.profile_server:
         from ._profile import profile_server
 
         with Workspace() as workspace:
-            report = profile_server(Bench(SMOKE if args.smoke else FULL, workspace,
-                                          use_wrk=False if args.no_wrk else None))
+            bench = Bench(SMOKE if args.smoke else FULL, workspace, use_wrk=False if args.no_wrk else None)
+            report = profile_server(bench, args.profile_server)
         print(f"wrote {report}")
         return 0
     every = [number for number, _, _ in SCENARIOS]

@@ -27,7 +27,7 @@ def prepare(kc: BlockingKernelClient) -> None:
     execute(kc, ECHO_SETUP)
 
 
-def _round_trips(comm: Comm, n: int, start: int, echo: bool) -> list[float]:
+def round_trips(comm: Comm, n: int, start: int, echo: bool) -> list[float]:
     samples = []
     clock = time.perf_counter
     for i in range(start, start + n):
@@ -48,15 +48,15 @@ def _round_trips(comm: Comm, n: int, start: int, echo: bool) -> list[float]:
 def measure(kc: BlockingKernelClient, sizes: Sizes) -> tuple[Latency, Latency]:
     actions = open_actions_comm(kc)
     echo = Comm(kc, ECHO_TARGET)
-    _round_trips(actions, 20, 0, echo=False)
-    _round_trips(echo, 20, 0, echo=True)
+    round_trips(actions, 20, 0, echo=False)
+    round_trips(echo, 20, 0, echo=True)
     ours: list[Latency] = []
     base: list[Latency] = []
     n = sizes.roundtrips
     for rep in range(sizes.repeats):
         start = 1000 + rep * n
-        ours.append(Latency.of(_round_trips(actions, n, start, echo=False)))
-        base.append(Latency.of(_round_trips(echo, n, start, echo=True)))
+        ours.append(Latency.of(round_trips(actions, n, start, echo=False)))
+        base.append(Latency.of(round_trips(echo, n, start, echo=True)))
     return Latency.median_of(ours), Latency.median_of(base)
 
 
