@@ -379,3 +379,14 @@ def test_a_batch_of_requests_is_answered_in_order(frontend: Frontend) -> None:
     ]}
     frontend.send(form, batch)
     assert [(r["id"], r["value"]) for r in frontend.replies(form)] == [("b1", 3), ("b2", 4)]
+
+
+def test_an_action_button_can_keep_previous_state(frontend: Frontend) -> None:
+    def bump(count: int, by: int) -> int:
+        return count + by
+
+    button = ActionButton(action(bump), args={"by": 2}, previous_state=True, initial_state=0, label="+2")
+    assert frontend.state(button)["action"]["schema"]["properties"] == {}
+    for rid in ("a", "b", "c"):
+        frontend.send(button, invoke(button, rid))
+    assert [frontend.final(button, rid)["value"] for rid in "abc"] == [2, 4, 6]  # type: ignore[index]
