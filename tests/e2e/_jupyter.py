@@ -25,11 +25,30 @@ KERNEL_IDLE = """() => {
     && kernel.status === "idle");
 }"""
 
+# Notes when the current notebook's kernel goes through a restart.
+WATCH_RESTART = """() => {
+  window.__e2eRestarted = false;
+  const context = window.jupyterapp.shell.currentWidget.sessionContext;
+  context.statusChanged.connect((_, status) => {
+    if (status === "restarting" || status === "autorestarting") window.__e2eRestarted = true;
+  });
+}"""
+
 # Every code cell ran, and none is running.
 ALL_RAN = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   return panel.content.widgets.every((cell) => cell.model.type !== "code"
     || (cell.model.executionCount !== null && cell.model.executionState !== "running"));
+}"""
+
+# Start "Run All Cells"; its promise settles when every cell has run (or one failed).
+RUN_ALL = """() => {
+  const state = { done: false, error: null };
+  window.__e2eRunAll = state;
+  window.jupyterapp.commands.execute("notebook:run-all-cells").then(
+    () => { state.done = true; },
+    (error) => { state.error = String(error); state.done = true; },
+  );
 }"""
 
 ERRORS = """() => {
@@ -69,6 +88,14 @@ class Jupyter:
     def wait_for_kernel(self, timeout: float = WAIT_MS) -> None:
         self.page.wait_for_function(KERNEL_IDLE, timeout=timeout, polling=100)
 
+    def restart_kernel(self) -> None:
+        """Restart the kernel from the Kernel menu's command, confirm, and wait until it is back."""
+        self.page.evaluate(WATCH_RESTART)
+        self.command("notebook:restart-kernel")
+        self.page.locator(".jp-Dialog").get_by_role("button", name="Confirm Kernel Restart").click()
+        self.page.wait_for_function("() => window.__e2eRestarted", timeout=WAIT_MS, polling=100)
+        self.wait_for_kernel()
+
     def command(self, name: str, args: dict[str, Any] | None = None) -> None:
         """Start a JupyterLab command, as the menus and shortcuts do.
 
@@ -84,8 +111,11 @@ class Jupyter:
 
     def run_all(self) -> None:
         """Run every cell, wait until all have run, and fail with the traceback of any error."""
-        self.command("notebook:run-all-cells")
-        self.page.wait_for_function(ALL_RAN, timeout=RUN_ALL_MS, polling=200)
+        self.page.evaluate(RUN_ALL)
+        self.page.wait_for_function("() => window.__e2eRunAll.done", timeout=RUN_ALL_MS, polling=200)
+        self.page.wait_for_function(ALL_RAN, timeout=WAIT_MS, polling=200)
+        failure = self.page.evaluate("() => window.__e2eRunAll.error")
+        assert failure is None, f"notebook:run-all-cells failed: {failure}"
         errors = self.page.evaluate(ERRORS)
         if errors:
             message = "cells raised:\n" + ANSI.sub("", "\n\n".join(errors))
