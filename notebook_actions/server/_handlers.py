@@ -29,6 +29,10 @@ from ._openapi import openapi_document
 AUTH_RESOURCE = "notebook_actions"
 PREFIX = "/notebook-actions/api"
 
+#: A body found too large while it is already on its way is read and dropped, up to this
+#: many bytes past the limit, so that the client gets to read the 413.
+DRAIN_BYTES = 4 << 20
+
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 _NOTEBOOK = r"notebooks/(?P<path>.+)"
 _NAME = r"(?P<name>[^/]+)"
@@ -186,6 +190,7 @@ class InvokeHandler(BaseHandler):
     _limit = 0
     _received = 0
     _failed = False
+    _too_large: str | None = None
     _gone = False
 
     async def prepare(self) -> None:  # type: ignore[override]
@@ -209,11 +214,16 @@ class InvokeHandler(BaseHandler):
         self._limit = options.max_upload_bytes if kind == "multipart" else options.max_body_bytes
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self._limit:
-            raise ActionError(413, f"the request body ({length} bytes) is larger than the limit of "
-                                   f"{self._limit} bytes")
-        # tornado's own limit, just above ours, so that ours answers first (with 413)
+            message = f"the request body ({length} bytes) is larger than the limit of {self._limit} bytes"
+            waiting = self.request.headers.get("Expect", "").lower() == "100-continue"
+            if waiting or int(length) > self._limit + DRAIN_BYTES:
+                raise ActionError(413, message)  # at once: nothing of the body is read
+            # The body is on its way already: closing now would reset the connection and
+            # the client might never see this answer. Drop what comes, then answer.
+            self._too_large = message
+        # tornado's own limit, above ours, so that ours answers (413, not 400)
         connection = cast(Any, self.request.connection)
-        connection.set_max_body_size(self._limit + (1 << 16))
+        connection.set_max_body_size(self._limit + DRAIN_BYTES + (1 << 16))
 
         kwargs = self.path_kwargs
         kid = await self.kernel_id(kwargs.get("kernel_id"), kwargs.get("path"))
@@ -241,9 +251,14 @@ class InvokeHandler(BaseHandler):
         if self._failed or self._body is None:
             return
         self._received += len(chunk)
+        if self._received > self._limit and self._too_large is None:
+            self._too_large = f"the request body is larger than the limit of {self._limit} bytes"
+            self._body.abort()
+        if self._too_large is not None:
+            if self._received > self._limit + DRAIN_BYTES:
+                self._fail(413, self._too_large)  # enough dropped: answer and close
+            return
         try:
-            if self._received > self._limit:
-                raise BodyError(413, f"the request body is larger than the limit of {self._limit} bytes")
             await self._body.feed(chunk)
         except BodyError as err:
             self._fail(err.status, err.message)
@@ -274,6 +289,8 @@ class InvokeHandler(BaseHandler):
         """Invoke an exported action: JSON, urlencoded or multipart arguments in, its result out."""
         if self._failed or self._finished:
             return
+        if self._too_large is not None:
+            raise ActionError(413, self._too_large)
         assert self._body is not None and self._bridge is not None
         try:
             invocation = self._body.finish()

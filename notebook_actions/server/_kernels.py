@@ -43,7 +43,7 @@ class Bridges:
             raise UnknownKernel(kernel_id) from None
 
         def make_transport(topics: Sequence[bytes]) -> Transport:
-            return transport_for(manager.client(), topics, self.log)
+            return transport_for(manager, topics, self.log)
 
         bridge = Bridge(kernel_id, make_transport, log=self.log, on_close=self._closed)
         bridge.process = _process_id(manager)

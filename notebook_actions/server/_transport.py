@@ -24,6 +24,9 @@ from jupyter_client.session import Session
 
 Buffer = bytes | memoryview
 
+#: How long a closed socket may keep trying to deliver its last messages (a comm_close).
+LINGER_MS = 1000
+
 
 @dataclass
 class KernelMessage:
@@ -145,7 +148,7 @@ class ZmqTransport:
             task.cancel()
         for sock in (self._shell, self._iopub):
             if sock is not None and not sock.closed:
-                sock.close(linger=1000)  # let a final comm_close reach the kernel
+                sock.close(linger=LINGER_MS)  # let a final comm_close reach the kernel
 
 
 class ChannelTransport:
@@ -231,9 +234,13 @@ class ChannelTransport:
         threading.Thread(target=stop, name="notebook-actions-gateway-stop", daemon=True).start()
 
 
-def transport_for(client: Any, topics: Sequence[bytes], log: logging.Logger) -> Transport:
-    from jupyter_server.gateway.managers import GatewayKernelClient
+def transport_for(manager: Any, topics: Sequence[bytes], log: logging.Logger) -> Transport:
+    """A transport through ``manager.client()``, the kernel manager's own client."""
+    from jupyter_server.gateway.managers import GatewayKernelManager
 
-    if isinstance(client, GatewayKernelClient):
-        return ChannelTransport(client, log)
-    return ZmqTransport(client, topics, log)
+    if isinstance(manager, GatewayKernelManager):
+        return ChannelTransport(manager.client(), log)
+    # The client's sockets live in the kernel manager's context (shadowed for asyncio),
+    # not in a context of their own that would need its own teardown.
+    context = zmq.asyncio.Context.shadow(manager.context.underlying)
+    return ZmqTransport(manager.client(context=context), topics, log)

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
-from traitlets.config import Config
 
 # pytest-jupyter's fixtures and hooks (it has no entry point, and pytest refuses
 # `pytest_plugins` in a conftest below the top level).
 from pytest_jupyter.jupyter_server import *  # noqa: F403
+from traitlets.config import Config
 
 ACTIONS = '''
 %%use_server
@@ -162,6 +162,7 @@ async def execute(serverapp: Any, kernel_id: str, code: str, timeout: float = 60
         )
     finally:
         client.stop_channels()
+        client.context.destroy(linger=0)
     if reply["content"]["status"] != "ok":
         message = f"cell failed: {reply['content'].get('ename')}: {reply['content'].get('evalue')}\n{outputs}"
         raise AssertionError(message)
@@ -215,3 +216,16 @@ def kernel(jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop) -> Ite
 
 def body(response: Any) -> Any:
     return json.loads(response.body)
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def invoke(jp_fetch: Any, kernel: Kernel, name: str, args: Any = None, **kwargs: Any) -> Any:
+    """POST JSON arguments to an action; the response, whatever its status."""
+    headers = {**JSON, **kwargs.pop("headers", {})}
+    data = kwargs.pop("body", None)
+    if data is None:
+        data = json.dumps({} if args is None else args)
+    return await jp_fetch(*kernel.url("actions", name), method="POST", body=data, headers=headers,
+                          raise_error=False, **kwargs)
