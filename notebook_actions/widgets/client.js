@@ -146,7 +146,14 @@ class Connection {
 
   /** @param {Record<string, unknown>} message @param {Buffer[]} [buffers] */
   send(message, buffers = []) {
-    this.model.send({ [ENVELOPE]: message }, undefined, buffers);
+    try {
+      this.model.send({ [ENVELOPE]: message }, undefined, buffers);
+    } catch (error) {
+      // JupyterLab throws "Cannot send" once the comm is gone (a restarted kernel).
+      console.warn("notebook_actions: sending failed", error);
+      if (!this.disconnected) this.model.set(DISCONNECTED, true);
+      throw new ActionError("not_found", STALE);
+    }
   }
 }
 
@@ -229,6 +236,8 @@ function upload(connection, blob, { chunkSize, signal, onAck }) {
       reject(error);
     };
     const onAbort = () => fail(cancelledError(signal));
+    const failWith = (/** @type {unknown} */ error) =>
+      fail(error instanceof ActionError ? error : new ActionError("upload", String(error)));
     let pumping = false;
     // One loop at a time, so chunks leave in order even when acks arrive mid-read.
     const pump = async () => {
@@ -262,7 +271,7 @@ function upload(connection, blob, { chunkSize, signal, onAck }) {
           finish();
           resolve(uid);
         } else {
-          pump().catch((error) => fail(new ActionError("upload", String(error))));
+          pump().catch(failWith);
         }
       } else if (reply.kind === "not_found") {
         fail(new ActionError("not_found", reply.message));
@@ -271,7 +280,7 @@ function upload(connection, blob, { chunkSize, signal, onAck }) {
       }
     });
     signal?.addEventListener("abort", onAbort);
-    pump().catch((error) => fail(new ActionError("upload", String(error))));
+    pump().catch(failWith);
   });
 }
 
@@ -360,7 +369,14 @@ export async function callAction(model, action, args = {}, options = {}) {
       connection.handlers.delete(rid);
       signal?.removeEventListener("abort", onAbort);
     };
-    const onAbort = () => connection.send({ kind: "cancel", id: rid });
+    const onAbort = () => {
+      try {
+        connection.send({ kind: "cancel", id: rid });
+      } catch (error) {
+        finish();
+        reject(error);
+      }
+    };
     connection.handlers.set(rid, (reply, replyBuffers) => {
       const binary = typeof reply.buffer === "number" ? replyBuffers[reply.buffer] : undefined;
       switch (reply.kind) {
@@ -408,6 +424,11 @@ export async function callAction(model, action, args = {}, options = {}) {
     const message = { kind: "invoke", id: rid, action: ref.id, args };
     if (options.encoding) message.encoding = options.encoding;
     if (files.length) message.files = refs;
-    connection.send(message, buffers);
+    try {
+      connection.send(message, buffers);
+    } catch (error) {
+      finish();
+      reject(error);
+    }
   });
 }

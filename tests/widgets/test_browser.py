@@ -27,6 +27,10 @@ from .test_fields import everything
 pytestmark = pytest.mark.browser
 
 
+def browser_model_id(selector: str) -> str:
+    return selector.split("'")[1]
+
+
 def label(page: Page, text: str) -> Locator:
     """The input labelled ``text`` (a required one's label ends in an aria-hidden " *")."""
     return page.get_by_label(re.compile(rf"^{re.escape(text)}( \*)?$"))
@@ -269,6 +273,13 @@ async def test_after_a_kernel_restart_pending_and_new_calls_say_what_to_rerun(br
     # Other widgets' models are told separately (here: still connected).
     await page.get_by_role("button", name="Wait", exact=True).click()
     await expect(page.locator(f"{button} .na-status")).to_have_text("Working…")
+    # JupyterLab's comm may instead refuse to send ("Cannot send"): same message, and the
+    # pending call is answered too.
+    await page.evaluate("id => { window.__models[id].send = () => { throw new Error('Cannot send'); }; }",
+                        browser_model_id(button))
+    await page.get_by_role("button", name="Wait", exact=True).click()
+    await expect(page.locator(f"{button} [role=alert]")).to_contain_text("re-run the cell that made this widget")
+    await expect(page.locator(f"{button} .na-status")).to_have_text("Failed.")
 
 
 def digest(f: UploadedFile, note: str = "") -> list[Any]:
