@@ -1,8 +1,10 @@
 """Fixtures for the browser tests: real servers (JupyterLab, Notebook 7, Voila) and real Chromium.
 
-One server of each kind per session, started the first time a test needs it and stopped
-at the end; each test gets a fresh browser context and page, leaves a screenshot under
-``test-output/<test name>.png``, and its kernels are shut down after it.
+One server of each kind (and one Chromium) per run of this package, started the first time
+a test needs it and stopped after the package's last test, so that the rest of a full
+``pytest`` run does not share the machine with them. Each test gets a fresh browser context
+and page, leaves a screenshot under ``test-output/<test name>.png``, and its kernels are
+shut down after it.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ widgets.VBox([button, label])
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         message = (
@@ -74,7 +76,7 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     expect.set_options(timeout=WAIT_MS)
@@ -121,17 +123,17 @@ def _server(kind: str, tmp_path_factory: pytest.TempPathFactory, args: list[str]
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from _server("lab", tmp_path_factory, ["--LabApp.expose_app_in_browser=True"], WEATHER_API_KEY=API_KEY)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notebook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from _server("notebook", tmp_path_factory, ["--JupyterNotebookApp.expose_app_in_browser=True"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def voila_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from _server("voila", tmp_path_factory, ["todo_app.ipynb"])
 
