@@ -60,10 +60,9 @@ class Action(Generic[F]):
 
     @cached_property
     def signature(self) -> Signature:
-        sig = Signature(self.func, self.name, streaming=self.streaming, skip=len(self._bound))
-        if self._bound_kwargs:
-            sig.params = [p for p in sig.params if p.name not in self._bound_kwargs]
-        return sig
+        return Signature(
+            self.func, self.name, streaming=self.streaming, skip=len(self._bound), fixed=frozenset(self._bound_kwargs)
+        )
 
     @property
     def params_schema(self) -> dict[str, Any]:
@@ -149,9 +148,9 @@ def _param_text(name: str, annotation: Any, default: Any, secret: bool) -> str:
 
 
 @overload
-def action(func: F, /) -> Action[F]: ...
+def action(func: F, /, *, name: str | None = None, exported: bool = False) -> Action[F]: ...
 @overload
-def action(*, name: str | None = None, exported: bool = False) -> Callable[[F], Action[F]]: ...
+def action(func: None = None, /, *, name: str | None = None, exported: bool = False) -> Callable[[F], Action[F]]: ...
 
 
 def action(

@@ -101,6 +101,9 @@ class Channel:
                 task = self._tasks.get(rid)
                 if task is not None:
                     task.cancel()
+                elif rid in self._uploads:  # an upload abandoned half-way
+                    self._discard_upload(rid)
+                    self._emit({"kind": "cancelled", "id": rid})
             elif kind == "upload":
                 self._upload(message, buffers)
             elif kind == "list":
@@ -120,8 +123,9 @@ class Channel:
             upload = UploadedFile(str(message.get("name") or "file"), str(message.get("content_type") or ""))
             self._uploads[uid] = upload
             self._finished_uploads.discard(uid)
-        for buffer in buffers[:1]:
-            upload.write(buffer)
+        index = message.get("buffer", 0)
+        if isinstance(index, int) and 0 <= index < len(buffers):
+            upload.write(buffers[index])
         if upload.size > self._max_upload_bytes:
             self._discard_upload(uid)
             limit = self._max_upload_bytes

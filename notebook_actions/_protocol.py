@@ -43,13 +43,15 @@ class CancelRequest(TypedDict):
 
 
 class UploadChunk(TypedDict):
-    """One piece of a file too large for one message; the bytes are buffer 0."""
+    """One piece of a file too large for one message; the bytes are buffer ``buffer``
+    (default 0; say it inside a batch). ``cancel`` with the upload's id drops it."""
 
     kind: Literal["upload"]
     id: str  # the upload's id, chosen by the client
     name: NotRequired[str]  # on the first chunk: the file's name and content type
     content_type: NotRequired[str]
     final: NotRequired[bool]
+    buffer: NotRequired[int]
 
 
 class ListRequest(TypedDict):

@@ -8,13 +8,14 @@ which form control each parameter gets.
 from __future__ import annotations
 
 import collections.abc
+import enum
 import inspect
 import types
 import typing
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -116,6 +117,21 @@ class Param:
     def is_str(self) -> bool:
         return self.base is str
 
+    @cached_property
+    def form_choices(self) -> dict[str, Any]:
+        """For ``Literal``/``Enum`` choices that are not strings (``Literal[1, 2]``): the
+        string a form sends for each choice -> the value to validate."""
+        base = self.base
+        if self.is_many and get_args(base):
+            base = _without_none(get_args(base)[0])[0]
+        if get_origin(base) is Literal:
+            values = list(get_args(base))
+        elif isinstance(base, type) and issubclass(base, enum.Enum):
+            values = [member.value for member in base]
+        else:
+            return {}
+        return {str(v): v for v in values if not isinstance(v, str)}
+
 
 def resolve_hints(func: Any) -> dict[str, Any]:
     """Type hints of ``func``, also where annotations are strings
@@ -144,12 +160,18 @@ def _chunk_type(annotation: Any) -> Any:
 class Signature:
     """Validation and JSON Schema for one function's parameters and result."""
 
-    def __init__(self, func: Any, name: str, *, streaming: bool, skip: int = 0) -> None:
+    def __init__(
+        self, func: Any, name: str, *, streaming: bool, skip: int = 0, fixed: frozenset[str] = frozenset()
+    ) -> None:
+        """``skip`` leading parameters and the ``fixed`` names are bound in the kernel:
+        clients neither see nor send them."""
         self.name = name
         sig = inspect.signature(func)
         hints = resolve_hints(func)
         params: list[Param] = []
         for p in list(sig.parameters.values())[skip:]:
+            if p.name in fixed:
+                continue
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 star = "*" if p.kind is p.VAR_POSITIONAL else "**"
                 message = (
@@ -247,6 +269,12 @@ class Signature:
                 value = value[-1] if value else ""
             if not isinstance(value, list) and p.is_many:
                 value = [] if value == "" else [value]
+            if p.form_choices:
+                value = (
+                    [p.form_choices.get(v, v) for v in value]
+                    if isinstance(value, list)
+                    else p.form_choices.get(value, value)
+                )
             if value == "" and (p.optional or not p.is_str):
                 if p.is_bool:
                     value = False

@@ -238,3 +238,44 @@ def test_bind_fixes_arguments_in_the_kernel() -> None:
     assert "user_id" not in bound.params_schema["properties"]
     assert testing.invoke(bound, {"text": "hi"}).value == [42, "hi"]
     assert "user_id" in testing.invoke(bound, {"user_id": 1, "text": "x"}).errors
+
+
+def test_an_abandoned_upload_can_be_cancelled() -> None:
+    client = testing.Client()
+    client.send({"kind": "upload", "id": "u", "name": "f"}, [b"x" * 10])
+    client.send({"kind": "cancel", "id": "u"})
+    assert client.outcome("u").kind == "cancelled"
+    act = action(lambda data: None)
+    client.send({"kind": "invoke", "id": "r", "action": act.id, "files": {"data": [{"name": "f", "upload": "u"}]}})
+    assert client.outcome("r").kind == "error"
+
+
+def test_upload_chunks_inside_a_batch_name_their_buffer() -> None:
+    @action
+    def size(a: UploadedFile, b: UploadedFile) -> list[int]:
+        return [a.size, b.size]
+
+    client = testing.Client()
+    client.send(
+        {
+            "kind": "batch",
+            "messages": [
+                {"kind": "upload", "id": "a", "name": "a", "final": True, "buffer": 0},
+                {"kind": "upload", "id": "b", "name": "b", "final": True, "buffer": 1},
+            ],
+        },
+        [b"1", b"22"],
+    )
+    files = {"a": [{"name": "a", "upload": "a"}], "b": [{"name": "b", "upload": "b"}]}
+    client.send({"kind": "invoke", "id": "r", "action": size.id, "files": files})
+    assert client.outcome("r").value == [1, 2]
+
+
+def test_bind_by_keyword_leaves_the_parameter_out() -> None:
+    @action
+    def save(text: str, user_id: int) -> list[Any]:
+        return [user_id, text]
+
+    bound = save.bind(user_id=7)
+    assert list(bound.params_schema["properties"]) == ["text"]
+    assert testing.invoke(bound, {"text": "hi"}).value == [7, "hi"]

@@ -212,3 +212,21 @@ def test_positional_only_parameters() -> None:
         return a * 10 + b
 
     assert testing.invoke(action(f), {"a": "1", "b": 2}).value == 12
+
+
+class Size(enum.Enum):
+    SMALL = 1
+    LARGE = 2
+
+
+def test_form_encoding_maps_non_string_choices() -> None:
+    @action
+    def pick(n: Literal[1, 2, 3], size: Size, many: list[Literal[10, 20]]) -> list[Any]:
+        return [n, size.name, many]
+
+    assert testing.invoke(pick, {"n": "2", "size": "2", "many": ["10", "20"]}, form=True).value == [
+        2,
+        "LARGE",
+        [10, 20],
+    ]
+    assert "n" in testing.invoke(pick, {"n": "4", "size": "1", "many": []}, form=True).errors
