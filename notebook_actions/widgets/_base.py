@@ -122,18 +122,6 @@ def in_voila() -> bool:
     return any(key in os.environ for key in ("VOILA_KERNEL_ID", "VOILA_BASE_URL", "VOILA_SERVER_URL"))
 
 
-def bind(action: Action[Any], *args: Any, **kwargs: Any) -> Action[Any]:
-    """``action.bind(...)``, working around core's ``bind(**kwargs)``: its validation
-    model is built before the bound keyword parameters are dropped, so it still
-    requires them. Remove this once ``Action.bind`` rebuilds the model."""
-    bound = action.bind(*args, **kwargs)
-    signature = bound.signature
-    fields = signature.model.model_fields.values()
-    if kwargs and any(f.alias in kwargs for f in fields):
-        signature.model = signature._make_model()
-    return bound
-
-
 @dataclass
 class Binding:
     """Arguments the kernel fixes for every call of an action the widget shows.
@@ -249,7 +237,7 @@ class ActionWidget(anywidget.AnyWidget):
             )
             raise TypeError(message)
         binding = Binding(action, args, dict(kwargs), stateful, state)
-        shown = bind(action, *binding.leading(), **binding.kwargs)
+        shown = action.bind(*binding.leading(), **binding.kwargs)
         self._bindings[shown.id] = binding
         return shown
 
@@ -332,7 +320,7 @@ class ActionWidget(anywidget.AnyWidget):
         target = registry.get(binding.target.id)
         if target is None:  # removed: the channel tells the client what to re-run
             return {**message, "action": binding.target.id}
-        action = bind(target, *binding.leading(), **binding.kwargs)
+        action = target.bind(*binding.leading(), **binding.kwargs)
         self._calls[message["id"]] = _Call(binding, target, action)
         return {**message, "action": action.id}
 
