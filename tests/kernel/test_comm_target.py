@@ -103,14 +103,6 @@ class KernelPeer:
         return by_id
 
 
-@pytest.fixture(scope="module")
-def kernel() -> Iterator[KernelManager]:
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel()
-    try:
-        yield km
-    finally:
-        km.shutdown_kernel(now=True)
 
 
 @pytest.fixture

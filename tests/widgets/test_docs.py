@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing import globalipapp
 
 from notebook_actions.widgets import ActionWidget
 
@@ -21,15 +19,6 @@ def examples(path: Path) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", path.read_text(), flags=re.MULTILINE | re.DOTALL)
 
 
-@pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    globalipapp.start_ipython()
-    ip = globalipapp.get_ipython()
-    ip.reset(new_session=True)
-    ip.run_line_magic("load_ext", "notebook_actions")
-    yield ip
-    ip.run_line_magic("unload_ext", "notebook_actions")
-    ip.reset(new_session=True)
 
 
 @pytest.mark.parametrize("doc", [DOC], ids=["docs/widgets.md"])

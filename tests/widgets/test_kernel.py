@@ -103,14 +103,6 @@ def execute(kc: BlockingKernelClient, code: str) -> str:
     return "".join(out)
 
 
-@pytest.fixture(scope="module")
-def kernel() -> Iterator[KernelManager]:
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel()
-    try:
-        yield km
-    finally:
-        km.shutdown_kernel(now=True)
 
 
 @pytest.fixture
