@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from notebook_actions import Progress, Secret, UploadedFile
@@ -36,6 +37,17 @@ _seen = {"cancelled": 0, "closed": 0}
 def add(a: int, b: int = 2) -> int:
     """Add two numbers."""
     return a + b
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+def manhattan(p: Point, q: Point | None = None) -> Point:
+    q = q or Point(0, 0)
+    return Point(abs(p.x - q.x), abs(p.y - q.y))
 
 
 def echo(text: str, times: int = 1, loud: bool = False, tags: list[str] = []) -> dict:
@@ -183,9 +195,9 @@ class Kernel:
         return ("notebook-actions", "api", "kernels", self.id, *parts)
 
 
-def start_kernel(jp_serverapp: Any, loop: asyncio.AbstractEventLoop, *setup: str) -> str:
+def start_kernel(jp_serverapp: Any, loop: asyncio.AbstractEventLoop, *setup: str, **launch: Any) -> str:
     async def start() -> str:
-        kid: str = await jp_serverapp.kernel_manager.start_kernel(kernel_name="python3")
+        kid: str = await jp_serverapp.kernel_manager.start_kernel(kernel_name="python3", **launch)
         for code in setup:
             await execute(jp_serverapp, kid, code)
         return kid
@@ -204,6 +216,17 @@ def bare_kernel(jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop) -
     kid = start_kernel(jp_serverapp, jp_asyncio_loop)
     yield Kernel(kid, jp_serverapp, jp_asyncio_loop)
     stop_kernel(jp_serverapp, jp_asyncio_loop, kid)
+
+
+@pytest.fixture
+def logged_kernel(jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop,
+                  tmp_path: Any) -> Iterator[tuple[Kernel, Any]]:
+    """Like ``kernel``, with the kernel's stderr (its log) going to a file."""
+    log = tmp_path / "kernel.log"
+    with log.open("wb") as stderr:
+        kid = start_kernel(jp_serverapp, jp_asyncio_loop, "%load_ext notebook_actions", ACTIONS, stderr=stderr)
+        yield Kernel(kid, jp_serverapp, jp_asyncio_loop), log
+        stop_kernel(jp_serverapp, jp_asyncio_loop, kid)
 
 
 @pytest.fixture
