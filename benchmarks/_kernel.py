@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from jupyter_client import BlockingKernelClient, KernelManager
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
 
 #: A comm target that sends every message straight back: the floor under any comm protocol.
 ECHO_TARGET = "notebook_actions_bench_echo"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 
 def free_port() -> int:

@@ -127,9 +127,14 @@ def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1) -> Server:
     process = workspace.start("kernel-gateway", argv)
     server = Server("kernel-gateway", port, token, process, workspace)
 
+    # Listening first (the swagger document needs no kernel), then one request at a time:
+    # notebook-http queues requests per kernel, so abandoned ones would pile up ahead.
+    wait_until(lambda: server.request("GET", "_api/spec/swagger.json", timeout=5)[0] == 200,
+               "Kernel Gateway to listen", 90, process)
+
     def answers() -> bool:
-        status, body = server.request("POST", "add", {"a": 1, "b": 2}, timeout=10)
+        status, body = server.request("POST", "add", {"a": 1, "b": 2}, timeout=60)
         return status == 200 and body == {"value": 3}
 
-    wait_until(answers, "Kernel Gateway to answer POST /add", 90, process)
+    wait_until(answers, "Kernel Gateway to answer POST /add", 120, process)
     return server

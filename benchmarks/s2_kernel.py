@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from jupyter_client import BlockingKernelClient
+from jupyter_client.blocking.client import BlockingKernelClient
 
 from ._env import Bench, actions_cell
 from ._kernel import ECHO_SETUP, ECHO_TARGET, Comm, execute, local_kernel, open_actions_comm, wait_results

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 
-from jupyter_client import BlockingKernelClient
+from jupyter_client.blocking.client import BlockingKernelClient
 
 from ._env import Bench, actions_cell, json_post
 from ._kernel import Comm, WidgetComm, execute, local_kernel, open_actions_comm, wait_results

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from tornado.websocket import websocket_connect
 
 from ._env import Bench, actions_cell
@@ -231,14 +230,16 @@ async def _socket_round_trips(url: str, ids: list[str], count: int) -> tuple[Lat
 
 
 def write_notebook(path: Path, with_form: bool) -> None:
-    cells = [nbformat.v4.new_code_cell(STOCK_CELL.strip())]
+    sources = [STOCK_CELL.strip()]
     if with_form:
-        cells.append(nbformat.v4.new_code_cell("%load_ext notebook_actions"))
-        cells.append(nbformat.v4.new_code_cell(actions_cell(["add"])))
-        cells.append(nbformat.v4.new_code_cell(FORM_CELL.strip()))
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
+        sources += ["%load_ext notebook_actions", actions_cell(["add"]), FORM_CELL.strip()]
+    cells: list[dict[str, Any]] = [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+        for source in sources
+    ]
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = {"cells": cells, "metadata": {"kernelspec": kernelspec}, "nbformat": 4, "nbformat_minor": 4}
+    path.write_text(json.dumps(notebook, indent=1))
 
 
 def measure_page(bench: Bench, nodelay: bool | None, with_form: bool) -> PageTimes:

@@ -43,7 +43,7 @@ def run(bench: Bench) -> list[Row]:
         bench.stop_kernel_gateway(most_kernels)
         return [unavailable("7", "HTTP invoke add: actions and kernels", "- (growth)", NO_SERVER,
                             f"Kernel Gateway, {most_kernels} kernels: {fmt_rate(kg.rate)} @{MANY}")]
-    rows = []
+    rows: list[Row] = []
     server = bench.jupyter()
     first = bench.kernels(1)
     names = ["add"]
