@@ -317,7 +317,7 @@ class InvokeHandler(BaseHandler):
         if self._gone:
             return
         kind = reply.get("kind")
-        if kind != "chunk":
+        if kind not in ("chunk", "end"):
             if kind == "not_found" or (kind == "error" and not reply.get("digest")):
                 self._body.abort()  # uploads the kernel did not take
             self._final(reply, buffers, self._bridge.kernel_id, name)

@@ -89,10 +89,24 @@ async def ticks(n: int, delay: float = 0.0) -> AsyncIterator[str]:
         _seen["closed"] += 1
 
 
+async def stall(seconds: float) -> AsyncIterator[str]:
+    try:
+        yield "first"
+        await asyncio.sleep(seconds)
+        yield "late"
+    finally:
+        _seen["closed"] += 1
+
+
 def steps(n: int) -> Iterator[object]:
     for i in range(n):
         yield Progress(i + 1, n, "step")
     yield "done"
+
+
+def flaky(n: int) -> Iterator[int]:
+    yield from range(n)
+    raise RuntimeError(f"stream broke: {API_KEY}")
 
 
 def raw(n: int) -> bytes:
