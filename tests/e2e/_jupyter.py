@@ -7,13 +7,15 @@ running application: the tests wait on its kernel and cell models rather than on
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Locator, Page
 
-from ._servers import Server
+from ._servers import REPO, Server
 from ._widgets import Form
 
+# Generous: the machine has 2 cores shared with other test runs. Every wait is on a condition.
 WAIT_MS = 60_000
 RUN_ALL_MS = 180_000  # run-all of a whole notebook, on a slow machine
 
@@ -66,6 +68,15 @@ ERRORS = """() => {
 }"""
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+OUTPUT = REPO / "test-output"
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save what the page shows now as test-output/<name>.png."""
+    target = OUTPUT / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target))
+    return target
 
 
 class Jupyter:

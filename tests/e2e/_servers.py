@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 BIN = Path(sys.executable).parent
+# The API key the JupyterLab server's kernels read (secrets.ipynb): made up per run, so
+# finding it in the page can only mean it leaked.
+API_KEY = f"sk-e2e-{secrets.token_hex(12)}"
 START_TIMEOUT = 120.0  # seconds; a shared 2-core machine can be slow to start JupyterLab
 
 # JupyterLab (and Notebook 7) user settings: no news or update checks (no network, no toasts).
@@ -41,6 +42,49 @@ LAB_SETTINGS = {
     # Save widget state in notebooks, so that tests can check what it holds.
     "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True},
 }
+
+
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after "pid (comm)" (comm may hold spaces and parentheses)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The processes ``pid`` started, and theirs (Linux: read from /proc), with their start
+    times, so that a PID the system has since given to another process is never signalled."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = _stat(entry.name)
+                children.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child, started in children.get(todo.pop(), []):
+            if child not in found:
+                found[child] = started
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int, started: str) -> bool:
+    try:
+        return _stat(pid)[19] == started and _stat(pid)[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def end(pid: int, started: str) -> None:
+    """SIGTERM the process ``pid`` that started at ``started``, then SIGKILL it if it stays."""
+    deadline = time.monotonic() + 10
+    signum = signal.SIGTERM
+    while _alive(pid, started):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+        if time.monotonic() > deadline:
+            signum = signal.SIGKILL
+        time.sleep(0.1)  # it is not our child: there is nothing to wait on
 
 
 def free_port() -> int:
@@ -85,7 +129,7 @@ class Server:
     token: str
     process: subprocess.Popen[bytes]
     log: Path
-    kernels: set[int] = field(default_factory=set)
+    kernels: dict[int, str] = field(default_factory=dict)  # PID: start time
 
     @property
     def url(self) -> str:
@@ -114,8 +158,8 @@ class Server:
 
     def remember_kernels(self) -> None:
         """Note the PIDs of the kernels it runs, so that stop() can end them for sure."""
-        with contextlib.suppress(psutil.Error):
-            self.kernels.update(p.pid for p in psutil.Process(self.process.pid).children(recursive=True))
+        if self.process.poll() is None:
+            self.kernels.update(descendants(self.process.pid))
 
     def shutdown_kernels(self) -> None:
         """End every kernel of a Jupyter server (not Voila: it has no REST API for them)."""
@@ -147,14 +191,8 @@ class Server:
             # Its process group may outlive it (children it started).
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-        for pid in self.kernels:
-            with contextlib.suppress(psutil.Error):
-                kernel = psutil.Process(pid)
-                kernel.terminate()
-                try:
-                    kernel.wait(timeout=10)
-                except psutil.TimeoutExpired:
-                    kernel.kill()
+        for pid, started in self.kernels.items():
+            end(pid, started)
 
 
 def copy_notebooks(root: Path) -> Path:

@@ -9,18 +9,17 @@ shut down after it.
 
 from __future__ import annotations
 
+import json
 import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Response, expect, sync_playwright
 
 from . import _servers
-from ._jupyter import Jupyter
-from ._servers import Server
+from ._jupyter import WAIT_MS, Jupyter, screenshot
+from ._servers import API_KEY, Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,16 +32,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-OUTPUT = _servers.REPO / "test-output"
 OFF_HOST = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:)")
-# Generous: the machine has 2 cores shared with other test runs. Every wait is on a condition.
-WAIT_MS = 60_000
 
-# The API key the kernels of the JupyterLab server read (secrets.ipynb): made up per run,
-# so finding it in the page can only mean it leaked.
-API_KEY = f"sk-e2e-{secrets.token_hex(12)}"
-
-KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
 STOCK_WIDGETS = """\
 import ipywidgets as widgets
 
@@ -62,6 +53,21 @@ def on_click(_):
 button.on_click(on_click)
 widgets.VBox([button, label])
 """
+STOCK_NOTEBOOK = {
+    "nbformat": 4,
+    "nbformat_minor": 5,
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+    "cells": [
+        {
+            "cell_type": "code",
+            "id": "stock-widgets",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": STOCK_WIDGETS,
+        }
+    ],
+}
 
 
 @pytest.fixture(scope="package")
@@ -91,10 +97,20 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     # Loopback only: what the page would fetch from elsewhere (Voila's CDN fonts) is refused at once.
     context.route(OFF_HOST, lambda route: route.abort("blockedbyclient"))
     page = context.new_page()
+    # What went wrong in the page, printed with a failing test's output.
     problems: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console: {message.text}")
+
+    def response(reply: Response) -> None:
+        if reply.status >= 400:
+            problems.append(f"{reply.status} {reply.url}")
+
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
-    page.on("response", lambda reply: reply.status >= 400 and problems.append(f"{reply.status} {reply.url}"))
+    page.on("console", console)
+    page.on("response", response)
     page.on("requestfailed", lambda request: problems.append(f"failed: {request.url} {request.failure}"))
     yield page
     if not page.is_closed():
@@ -104,20 +120,11 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
         print("\n".join(["browser problems during the test:", *problems]))
 
 
-def screenshot(page: Page, name: str, path: Path | None = None) -> Path:
-    """Save what the page shows now as test-output/<name>.png (or at ``path``)."""
-    target = path or OUTPUT / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target))
-    return target
-
-
 def _server(kind: str, tmp_path_factory: pytest.TempPathFactory, args: list[str], **env: str) -> Iterator[Server]:
     server = _servers.start(kind, tmp_path_factory.mktemp(kind), args, env)
     try:
         if kind != "voila":
-            notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(STOCK_WIDGETS)], metadata=KERNEL)
-            nbformat.write(notebook, server.root / "stock_widgets.ipynb")
+            (server.root / "stock_widgets.ipynb").write_text(json.dumps(STOCK_NOTEBOOK))
         yield server
     finally:
         server.stop()

@@ -11,13 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import WebSocket, expect
 
-from ._jupyter import Jupyter
-from ._servers import REPO
+from ._jupyter import Jupyter, screenshot
+from ._servers import API_KEY, REPO
 from ._todo import exercise as exercise_todo_app
 from ._widgets import Form
-from .conftest import API_KEY, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -204,10 +203,8 @@ def test_streamed_progress_field_errors_and_cancel(lab: Jupyter) -> None:
 def test_secrets_never_reach_the_page(lab: Jupyter) -> None:
     received: list[bytes] = []
 
-    def watch(socket: object) -> None:
-        socket.on(  # type: ignore[attr-defined]
-            "framereceived", lambda frame: received.append(frame if isinstance(frame, bytes) else frame.encode())
-        )
+    def watch(socket: WebSocket) -> None:
+        socket.on("framereceived", lambda frame: received.append(frame if isinstance(frame, bytes) else frame.encode()))
 
     lab.page.on("websocket", watch)
     lab.open("secrets.ipynb")
