@@ -7,7 +7,9 @@ cells, drives its forms in Chromium and asserts what is on the screen.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -80,8 +82,15 @@ def test_quickstart(lab: Jupyter) -> None:
     shown = greet.widget.evaluate("(el) => el.outerHTML")
     assert "Hello" not in shown.replace("Hello, Ann!", ""), "the closed-over greeting is in the widget"
 
-    # The curl command printed for this kernel names the action's HTTP endpoint.
-    expect(lab.notebook).to_contain_text("curl")
+    # The curl command the notebook prints for this kernel works, as printed.
+    printed = page.locator(".jp-OutputArea-output").filter(has_text="curl -X POST")
+    expect(printed).to_contain_text(f"{lab.server.url}notebook-actions/api/kernels/")
+    command = printed.inner_text().strip()
+    env = {**os.environ, "JUPYTER_TOKEN": lab.server.token}
+    done = subprocess.run(["bash", "-c", f"{command} --silent --show-error"], env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    over_http = json.loads(done.stdout)["value"]
+    assert over_http["title"] == "Buy milk" and over_http["priority"] == "high", over_http
 
     add_todo.widget.scroll_into_view_if_needed()
     screenshot(page, "test_quickstart")
