@@ -7,11 +7,15 @@ import secrets
 
 from playwright.sync_api import Page, expect
 
+from ._jupyter import screenshot
 from ._widgets import Form
 
 
-def exercise(page: Page) -> None:
-    """Add an item, see the View re-render with it, toggle it (and back), delete it."""
+def exercise(page: Page, name: str) -> None:
+    """Add an item, see the View re-render with it, toggle it (and back), delete it.
+
+    Saves test-output/<name>-toggled.png while the item shows as done.
+    """
     add, toggle, delete = Form.of(page, "add"), Form.of(page, "toggle"), Form.of(page, "delete")
     expect(add.submit_button).to_have_text("Add")
     title = f"e2e item {secrets.token_hex(3)}"
@@ -34,6 +38,7 @@ def exercise(page: Page) -> None:
     expect(toggle.result).to_have_text(f"Toggled #{todo_id}")
     expect(item).to_have_class(re.compile(r"\bdone\b"))
     expect(item.locator("s")).to_have_text(title)
+    screenshot(page, f"{name}-toggled")
 
     toggle.fill(todo_id=todo_id)
     toggle.submit()

@@ -130,7 +130,7 @@ def test_quickstart_after_kernel_restart_the_old_form_says_what_to_rerun(lab: Ju
 def test_todo_app(lab: Jupyter) -> None:
     lab.open("todo_app.ipynb")
     lab.run_all()
-    exercise_todo_app(lab.page)
+    exercise_todo_app(lab.page, "test_todo_app")
 
 
 def test_uploads_summarise_a_20mb_csv(lab: Jupyter, tmp_path: Path) -> None:
