@@ -159,6 +159,9 @@ class Bridge:
         self.dirty = False
         #: the kernel's process id when the bridge was made, where known
         self.process: int | None = None
+        #: comm messages sent with requests, and requests sent (batching makes these differ)
+        self.messages_sent = 0
+        self.requests_sent = 0
 
     # --- opening ------------------------------------------------------------------
 
@@ -316,6 +319,8 @@ class Bridge:
             self.log.warning("notebook_actions: sending to kernel %s failed: %s", self.kernel_id, err)
             self.close(KernelGone(f"could not send to the kernel: {type(err).__name__}"))
             return
+        self.messages_sent += 1
+        self.requests_sent += len(calls)
         if calls:
             if len(self._sent) >= MAX_TRACKED:  # status messages lost: forget the oldest
                 del self._sent[next(iter(self._sent))]
