@@ -20,6 +20,9 @@ from ._transport import Buffer, KernelMessage, Transport
 
 Reply = tuple[dict[str, Any], list[Buffer]]
 
+#: Replies after which no more come for a request: the protocol's, and a list's answer.
+FINAL = FINAL_KINDS | {"actions"}
+
 #: How long to wait for the kernel's iopub before nudging it with a kernel_info_request.
 NUDGE_SECONDS = 0.2
 
@@ -76,7 +79,7 @@ class Call:
     def _push(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
         self.started = True
         self.replies.append((reply, buffers))
-        if reply.get("kind") in FINAL_KINDS:
+        if reply.get("kind") in FINAL:
             self.finished = True
         self._wake(False)
 

@@ -266,6 +266,9 @@ class InvokeHandler(BaseHandler):
             self._fail(err.status, err.message)
         except BridgeError as err:
             self._fail(err.status, err.message)
+        except Exception:
+            self.log.exception("notebook_actions: reading a request body failed")
+            self._fail(500, "reading the request body failed (see the server log)")
 
     def _fail(self, status: int, message: str) -> None:
         """Answer now, before the rest of the body: tornado then closes the connection."""

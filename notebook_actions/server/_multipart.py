@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 
-from tornado.httputil import HTTPHeaders
-
 #: Headers of one part may not be longer than this.
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -123,10 +121,17 @@ def _part_start(raw: bytes) -> PartStart:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise MultipartError("the headers of a multipart part are not UTF-8") from None
-    headers = HTTPHeaders.parse(text + "\r\n") if text else HTTPHeaders()
-    disposition = headers.get("Content-Disposition", "")
+    # Browsers put file names as raw UTF-8 in these headers, which HTTP header parsers
+    # (rightly, for HTTP) refuse: read the few lines here.
+    headers: dict[str, str] = {}
+    for line in text.split("\r\n"):
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            message = f"malformed header line in a multipart part: {line[:100]!r}"
+            raise MultipartError(message)
+        headers[name.strip().lower()] = value.strip()
     parsed = Message()
-    parsed["Content-Disposition"] = disposition
+    parsed["Content-Disposition"] = headers.get("content-disposition", "")
     if parsed.get_content_disposition() != "form-data":
         message = "every part of a multipart/form-data body needs Content-Disposition: form-data"
         raise MultipartError(message)
@@ -136,5 +141,5 @@ def _part_start(raw: bytes) -> PartStart:
         message = "a part of the multipart body has no field name"
         raise MultipartError(message)
     filename = parsed.get_filename()
-    content_type = headers.get("Content-Type", "application/octet-stream" if filename is not None else "")
+    content_type = headers.get("content-type", "application/octet-stream" if filename is not None else "")
     return PartStart(name, filename, content_type)

@@ -119,6 +119,13 @@ def digest(file: UploadedFile, label: str = "") -> dict:
             "sha256": hashlib.sha256(data).hexdigest(), "label": label}
 
 
+def checksum(file: UploadedFile) -> dict:
+    hasher = hashlib.sha256()
+    while chunk := file.read(1 << 20):
+        hasher.update(chunk)
+    return {"name": file.name, "size": file.size, "sha256": hasher.hexdigest()}
+
+
 def digests(files: list[UploadedFile]) -> list[dict]:
     return [digest(f) for f in files]
 
@@ -256,6 +263,22 @@ def body(response: Any) -> Any:
 
 
 JSON = {"Content-Type": "application/json"}
+
+
+def multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]],
+              boundary: str = "----notebook-actions-test-7d2c") -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body as a browser sends it: (field, value) and
+    (field, filename, content type, data)."""
+    out = bytearray()
+    for name, value in fields:
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    for name, filename, content_type, data in files:
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n").encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 async def invoke(jp_fetch: Any, kernel: Kernel, name: str, args: Any = None, **kwargs: Any) -> Any:

@@ -31,6 +31,7 @@ async def test_one_bridge_per_kernel_reused_by_all_requests(jp_fetch: Any, kerne
     await jp_fetch(*kernel.url("actions"))
     assert bridges(kernel).get(kernel.id) is bridge
     assert bridge.is_open
+    assert bridge.in_flight == 0  # nothing left behind by answered requests
     assert len(bridges(kernel)) == 1
     # a kernel without the extension keeps no bridge
     assert (await invoke(jp_fetch, bare_kernel, "add", {"a": 1})).code == 404

@@ -112,7 +112,7 @@ async def test_a_client_that_leaves_cancels_the_stream(jp_fetch: Any, kernel: Ke
 @server_test
 async def test_a_client_that_leaves_cancels_the_action(jp_fetch: Any, kernel: Kernel, jp_http_port: int,
                                                        jp_base_url: str, jp_auth_header: dict[str, str]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
     data = json.dumps({"seconds": 60}).encode()
     path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/nap"
     writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
