@@ -125,11 +125,11 @@ def _part_start(raw: bytes) -> PartStart:
     # (rightly, for HTTP) refuse: read the few lines here.
     headers: dict[str, str] = {}
     for line in text.split("\r\n"):
-        name, colon, value = line.partition(":")
-        if not colon or not name.strip():
+        key, colon, value = line.partition(":")
+        if not colon or not key.strip():
             message = f"malformed header line in a multipart part: {line[:100]!r}"
             raise MultipartError(message)
-        headers[name.strip().lower()] = value.strip()
+        headers[key.strip().lower()] = value.strip()
     parsed = Message()
     parsed["Content-Disposition"] = headers.get("content-disposition", "")
     if parsed.get_content_disposition() != "form-data":

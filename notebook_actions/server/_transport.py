@@ -239,7 +239,7 @@ def transport_for(manager: Any, topics: Sequence[bytes], log: logging.Logger) ->
     from jupyter_server.gateway.managers import GatewayKernelManager
 
     if isinstance(manager, GatewayKernelManager):
-        return ChannelTransport(manager.client(), log)
+        return ChannelTransport(cast(Any, manager).client(), log)
     # The client's sockets live in the kernel manager's context (shadowed for asyncio),
     # not in a context of their own that would need its own teardown.
     context = zmq.asyncio.Context.shadow(manager.context.underlying)
