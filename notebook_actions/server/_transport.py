@@ -166,6 +166,8 @@ class ChannelTransport:
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self._started = False
+        #: the thread that closes the gateway connection (it may wait for the gateway)
+        self.stopping: threading.Thread | None = None
 
     async def start(self, on_message: OnMessage, on_lost: OnLost) -> None:
         client = self._client
@@ -186,7 +188,11 @@ class ChannelTransport:
 
     def _read(self, loop: asyncio.AbstractEventLoop, on_message: OnMessage, on_lost: OnLost) -> None:
         channel = self._client.iopub_channel
+        shell = self._client.shell_channel
         while not self._closed.is_set():
+            with contextlib.suppress(queue.Empty):
+                while True:  # shell replies (to kernel_info nudges) are not needed
+                    shell.get_nowait()
             try:
                 msg = channel.get(timeout=0.2)
             except queue.Empty:
@@ -201,7 +207,9 @@ class ChannelTransport:
                                     str(parent.get("msg_id", "")), msg.get("content") or {})
             loop.call_soon_threadsafe(on_message, message)
         if not self._closed.is_set():
-            reason = "the connection to the kernel gateway closed"
+            reason = ("the connection to the kernel gateway closed (jupyter-server's gateway client "
+                      "drops it on a reply with binary data, such as a bytes result: through a "
+                      "gateway, return text)")
             with contextlib.suppress(RuntimeError):  # the loop is closing
                 loop.call_soon_threadsafe(on_lost, reason)
 
@@ -225,13 +233,18 @@ class ChannelTransport:
         client = self._client
 
         def stop() -> None:
-            try:
+            with contextlib.suppress(Exception):
                 client.iopub_channel.put_nowait(None)
+            try:
+                socket = client.channel_socket
+                if socket is not None:
+                    socket.close(timeout=1)  # before stop_channels, which would wait 3 s
                 client.stop_channels()
             except Exception:
                 self._log.debug("notebook_actions: closing a gateway client raised", exc_info=True)
 
-        threading.Thread(target=stop, name="notebook-actions-gateway-stop", daemon=True).start()
+        self.stopping = threading.Thread(target=stop, name="notebook-actions-gateway-stop", daemon=True)
+        self.stopping.start()
 
 
 def transport_for(manager: Any, topics: Sequence[bytes], log: logging.Logger) -> Transport:
