@@ -2,12 +2,15 @@
 
 Starts jupyter-server under pyinstrument, drives it (``http``: scenario 3's load on our
 endpoint; ``upload``: scenario 6's multipart uploads), stops the server and keeps
-pyinstrument's text report in ``benchmarks/profiles/`` (not committed).
+pyinstrument's session and two text renderings of it (application frames only, and
+every frame) in ``benchmarks/profiles/`` (not committed).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,15 +49,20 @@ def profile_server(bench: Bench, what: str, seconds: float = 10) -> Path:
         message = "the server extension is not there to profile"
         raise RuntimeError(message)
     PROFILES.mkdir(exist_ok=True)
-    report = PROFILES / f"jupyter-server-{what}.txt"
-    report.unlink(missing_ok=True)
-    server = start_jupyter(bench.workspace, profile=report)
+    session = PROFILES / f"jupyter-server-{what}.pyisession"
+    session.unlink(missing_ok=True)
+    server = start_jupyter(bench.workspace, profile=session)
     bench.adopt_jupyter(server)
     try:
         {"http": _http, "upload": _upload}[what](bench, server, seconds)
     finally:
         server.stop()
-    if not report.exists():
-        message = f"pyinstrument wrote no report; the server's log:\n{server.process.log_tail()}"
+    if not session.exists():
+        message = f"pyinstrument wrote no session; the server's log:\n{server.process.log_tail()}"
         raise RuntimeError(message)
+    report = session.with_suffix(".txt")
+    for path, options in ((report, []), (session.with_suffix(".all.txt"), ["--show-all"])):
+        done = subprocess.run([sys.executable, "-m", "pyinstrument", f"--load={session}", "--renderer=text",
+                               "--unicode", *options], capture_output=True, text=True, check=True)
+        path.write_text(done.stdout)
     return report

@@ -90,7 +90,7 @@ def start_jupyter(workspace: Workspace, *, lab: bool = False, extension: bool = 
                   options: dict[str, Any] | None = None, extra: tuple[str, ...] = (),
                   profile: Path | None = None) -> JupyterServer:
     """``jupyter server`` (or ``jupyter lab``) on a free loopback port, with a token;
-    with ``profile``, under pyinstrument, whose text report goes there when it stops."""
+    with ``profile``, under pyinstrument, whose session file goes there when it stops."""
     port = free_port()
     token = secrets.token_hex(24)
     enabled = extension and server_extension_available()
@@ -102,7 +102,7 @@ def start_jupyter(workspace: Workspace, *, lab: bool = False, extension: bool = 
     module = "jupyterlab" if lab else "jupyter_server"
     python = [sys.executable]
     if profile is not None:
-        python += ["-m", "pyinstrument", "--renderer=text", f"--outfile={profile}"]
+        python += ["-m", "pyinstrument", "--renderer=pyisession", f"--outfile={profile}"]
     argv = [*python, "-m", module, f"--config={config_file}", f"--ServerApp.ip={HOST}",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace.notebooks}",
