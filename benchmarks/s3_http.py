@@ -8,11 +8,13 @@ jupyter-server's own ``GET /api`` as the ceiling of any handler in that server.
 
 from __future__ import annotations
 
+import psutil  # type: ignore[import-untyped]
+
 from ._env import Bench, json_post
 from ._kernel import connect, open_actions_comm
-from ._load import Load, Request
+from ._load import Load, Request, run_load
 from ._report import Row, unavailable
-from ._servers import JupyterServer, server_extension_available
+from ._servers import HOST, JupyterServer, server_extension_available
 from ._stats import Latency, fmt_latency, fmt_rate, fmt_seconds
 from .s2_kernel import round_trips
 
@@ -40,18 +42,30 @@ def _failed(*loads: Load) -> str:
     return f"{failed} requests failed (not 2xx) during the load" if failed else ""
 
 
-def _split(bench: Bench, server: JupyterServer, ours: Load, api: Load) -> str:
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _split(bench: Bench, server: JupyterServer, request: Request, ours: Load, api: Load) -> str:
     """Where one connection's p50 goes: the server's HTTP floor (GET /api), the kernel's
-    comm round trip (measured on the same kernel through its connection file), the rest."""
+    comm round trip (measured on the same kernel through its connection file), the rest;
+    and the CPU time the server and the kernel spend per request."""
     kid = bench.kernels(1)[0]
     with connect(server.connection_file(kid)) as kc:
         comm = open_actions_comm(kc)
         round_trips(comm, 10, 0, echo=False)
         kernel = Latency.of(round_trips(comm, bench.sizes.roundtrips, 100, echo=False))
     rest = ours.latency.p50 - api.latency.p50 - kernel.p50
+    pids = (server.process.pid, bench.kernel_pid(kid))
+    before = [_cpu_seconds(pid) for pid in pids]
+    load = run_load(HOST, server.port, request, 1, bench.sizes.http_seconds, use_wrk=bench.use_wrk)
+    requests = max(load.requests, 1)
+    server_cpu, kernel_cpu = ((_cpu_seconds(pid) - b) / requests for pid, b in zip(pids, before, strict=True))
     return (f"p50 split: {fmt_seconds(api.latency.p50)} HTTP floor (GET /api), {fmt_seconds(kernel.p50)} "
             f"kernel comm round trip of the same kernel (ZMQ, from another client), {fmt_seconds(rest)} "
-            "the rest (bridge, request parsing, JSON, the extra event-loop turns).")
+            f"the rest (bridge, request parsing, JSON, the extra event-loop turns). CPU per request on one "
+            f"connection: server {fmt_seconds(server_cpu)}, kernel {fmt_seconds(kernel_cpu)}.")
 
 
 def run(bench: Bench) -> list[Row]:
@@ -91,7 +105,7 @@ def run(bench: Bench) -> list[Row]:
         ]
     o1, o16 = ours[1], ours[MANY]
     vs_kg = o16.rate / kg16.rate
-    split = _split(bench, server, o1, api1)
+    split = _split(bench, server, request, o1, api1)
     return [
         Row("3a", f"HTTP invoke add, 1 connection ({tool})", fmt_latency(o1.latency),
             f"Kernel Gateway: {fmt_latency(kg1.latency)}", o1.latency.p50 / kg1.latency.p50,
