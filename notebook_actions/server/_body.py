@@ -86,7 +86,7 @@ class BufferedBody:
             if not data.strip():
                 return Invocation()
             try:
-                return Invocation(json.loads(data))
+                return Invocation(json.loads(data, parse_constant=_no_constant))
             except (UnicodeDecodeError, ValueError) as err:
                 raise BodyError(400, f"the body is not valid JSON: {err}") from None
         if self.kind == "empty":
@@ -219,6 +219,11 @@ class MultipartBody:
 
 
 Body = BufferedBody | MultipartBody
+
+
+def _no_constant(name: str) -> Any:
+    message = f"{name} is not JSON (send null, or a number)"
+    raise ValueError(message)
 
 
 def _form_args(fields: dict[str, list[str]]) -> dict[str, str | list[str]]:

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import json
 import logging
 import queue
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Protocol, cast
 
 import zmq
 import zmq.asyncio
+from jupyter_client._version import protocol_version
 from jupyter_client.session import Session
 
 Buffer = bytes | memoryview
+
+DELIMITER = b"<IDS|MSG>"
+
+#: Buffers at least this large are sent without a copy.
+COPY_THRESHOLD = 1 << 16
 
 #: How long a closed socket may keep trying to deliver its last messages (a comm_close).
 LINGER_MS = 1000
@@ -68,7 +78,13 @@ def _own_session(client: Any) -> Session:
 
 
 class ZmqTransport:
-    """A local kernel: the client's shell and iopub sockets, iopub filtered by topic."""
+    """A local kernel: the client's shell and iopub sockets, iopub filtered by topic.
+
+    Messages are read as soon as the sockets are readable, without a future per message,
+    and coded here (the Jupyter wire protocol, signed with the kernel's key): this sits on
+    the path of every request, and jupyter_client's general-purpose ``Session`` costs more
+    than the bridge does.
+    """
 
     supports_buffers = True
 
@@ -76,79 +92,124 @@ class ZmqTransport:
         self._client = client
         self._topics = list(topics)
         self._log = log
-        self._session = _own_session(client)
-        self._shell: zmq.asyncio.Socket | None = None
-        self._iopub: zmq.asyncio.Socket | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        session = _own_session(client)
+        self._sign = session.sign
+        self._signed = session.auth is not None
+        self._session_id = session.session
+        self._owned: list[Any] = []
+        self._shell: zmq.Socket[bytes] | None = None
+        self._iopub: zmq.Socket[bytes] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_message: OnMessage = lambda msg: None
+        self._on_lost: OnLost = lambda reason: None
         self._closed = False
 
     async def start(self, on_message: OnMessage, on_lost: OnLost) -> None:
         client = self._client
-        self._shell = client.connect_shell()
+        shell = client.connect_shell()
         iopub = client.connect_iopub()
         for topic in self._topics:
             iopub.setsockopt(zmq.SUBSCRIBE, topic)
         iopub.setsockopt(zmq.UNSUBSCRIBE, b"")
-        self._iopub = iopub
-        self._tasks = [
-            asyncio.create_task(self._read_iopub(on_message, on_lost)),
-            asyncio.create_task(self._drain_shell()),
-        ]
+        self._owned = [shell, iopub]
+        # Plain sockets over the same ones: their file descriptors are watched directly.
+        self._shell = zmq.Socket.shadow(shell.underlying)
+        self._iopub = zmq.Socket.shadow(iopub.underlying)
+        self._on_message, self._on_lost = on_message, on_lost
+        loop = self._loop = asyncio.get_running_loop()
+        loop.add_reader(self._iopub.FD, self._read_iopub)
+        loop.add_reader(self._shell.FD, self._drain_shell)
+        # ZMQ's descriptors signal edges: read what may have arrived already.
+        loop.call_soon(self._read_iopub)
+        loop.call_soon(self._drain_shell)
 
-    async def _read_iopub(self, on_message: OnMessage, on_lost: OnLost) -> None:
-        assert self._iopub is not None
-        session = self._session
-        iopub = self._iopub
+    def _read_iopub(self, budget: int = 200) -> None:
+        sock = self._iopub
+        if sock is None or self._closed:
+            return
         try:
-            while True:
-                frames = await iopub.recv_multipart(copy=False)
+            for _ in range(budget):
                 try:
-                    _, parts = session.feed_identities(frames, copy=False)
-                    msg = session.deserialize(parts, content=True, copy=False)
-                except Exception:
-                    self._log.warning("notebook_actions: dropped an iopub message it could not read",
-                                      exc_info=True)
-                    continue
-                on_message(KernelMessage(
-                    msg["header"]["msg_type"],
-                    (msg.get("parent_header") or {}).get("msg_id", ""),
-                    msg["content"],
-                    msg["buffers"],
-                ))
-        except asyncio.CancelledError:
-            raise
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    return
+                msg = self._decode(frames)
+                if msg is not None:
+                    self._on_message(msg)
+                if self._closed:
+                    return
+            assert self._loop is not None
+            self._loop.call_soon(self._read_iopub)  # more waiting: let others run first
         except zmq.ZMQError as err:
             if not self._closed:
-                on_lost(f"the connection to the kernel failed ({err})")
+                self._on_lost(f"the connection to the kernel failed ({err})")
         except Exception:
             self._log.exception("notebook_actions: the kernel bridge failed")
             if not self._closed:
-                on_lost("the connection to the kernel failed (see the server log)")
+                self._on_lost("the connection to the kernel failed (see the server log)")
 
-    async def _drain_shell(self) -> None:
+    def _drain_shell(self) -> None:
         # Shell replies (to kernel_info nudges) are not needed; read them so they do not pile up.
-        assert self._shell is not None
+        sock = self._shell
+        if sock is None or self._closed:
+            return
         with contextlib.suppress(zmq.ZMQError):
             while True:
-                await self._shell.recv_multipart(copy=False)
+                sock.recv_multipart(zmq.NOBLOCK)
+
+    def _decode(self, frames: list[bytes]) -> KernelMessage | None:
+        try:
+            start = frames.index(DELIMITER) + 1
+        except ValueError:
+            return None
+        parts = frames[start:]
+        if len(parts) < 5:
+            return None
+        signature, header, parent, metadata, content = parts[:5]
+        if self._signed and not hmac.compare_digest(signature, self._sign([header, parent, metadata, content])):
+            self._log.warning("notebook_actions: dropped an iopub message with a bad signature")
+            return None
+        try:
+            msg_type = json.loads(header)["msg_type"]
+            parent_id = json.loads(parent).get("msg_id", "")
+            body = json.loads(content)
+        except (ValueError, KeyError, AttributeError):
+            self._log.warning("notebook_actions: dropped an iopub message it could not read")
+            return None
+        return KernelMessage(str(msg_type), str(parent_id), body, list(parts[5:]))
 
     def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
-        if self._shell is None or self._closed:
+        sock = self._shell
+        if sock is None or self._closed:
             message = "the connection to the kernel is closed"
             raise ConnectionError(message)
-        msg = self._session.send(self._shell, msg_type, content, buffers=cast(Any, list(buffers)))
-        assert msg is not None
-        return str(msg["header"]["msg_id"])
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": msg_type, "username": "notebook_actions",
+                  "session": self._session_id, "date": datetime.now(timezone.utc).isoformat(),
+                  "version": protocol_version}
+        parts = [_pack(header), b"{}", b"{}", _pack(content)]
+        frames: list[Any] = [DELIMITER, self._sign(parts), *parts, *buffers]
+        sock.send_multipart(frames, copy=not buffers or max(len(b) for b in buffers) < COPY_THRESHOLD)
+        # Sending may take the descriptor's edge for replies that arrived meanwhile.
+        if cast(int, sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN and self._loop is not None:
+            self._loop.call_soon(self._drain_shell)
+        return msg_id
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for sock in (self._shell, self._iopub):
-            if sock is not None and not sock.closed:
-                sock.close(linger=LINGER_MS)  # let a final comm_close reach the kernel
+        if self._loop is not None:
+            for sock in (self._iopub, self._shell):
+                if sock is not None and not sock.closed:
+                    self._loop.remove_reader(sock.FD)
+        for owned in self._owned:
+            if not owned.closed:
+                owned.close(linger=LINGER_MS)  # let a final comm_close reach the kernel
+
+
+def _pack(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 class ChannelTransport:
