@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -137,3 +138,18 @@ async def test_an_abandoned_upload_recycles_the_bridge(jp_fetch: Any, kernel: Ke
     r = await post(jp_fetch, kernel, "digest", payload, headers)
     assert r.code == 200
     assert body(r)["value"]["size"] == 300_000
+
+
+@server_test
+async def test_concurrent_uploads_keep_their_own_files(jp_fetch: Any, kernel: Kernel) -> None:
+    # Files small enough to ride along with their invocations: requests in flight together
+    # share comm messages, and each one's buffers must stay its own.
+    datas = [os.urandom(1000 + i) for i in range(20)]
+    bodies = [multipart([("label", str(i))], [("file", f"{i}.bin", "application/octet-stream", d)])
+              for i, d in enumerate(datas)]
+    results = await asyncio.gather(*(post(jp_fetch, kernel, "digest", b, h) for b, h in bodies))
+    for i, r in enumerate(results):
+        assert body(r)["value"]["sha256"] == hashlib.sha256(datas[i]).hexdigest()
+        assert body(r)["value"]["label"] == str(i)
+    bridge = bridges(kernel).get(kernel.id)
+    assert bridge.messages_sent < bridge.requests_sent  # some did share a message
