@@ -86,7 +86,7 @@ class BufferedBody:
             if not data.strip():
                 return Invocation()
             try:
-                return Invocation(json.loads(data, parse_constant=_no_constant))
+                return Invocation(_JSON.decode(data.decode("utf-8-sig")))
             except (UnicodeDecodeError, ValueError) as err:
                 raise BodyError(400, f"the body is not valid JSON: {err}") from None
         if self.kind == "empty":
@@ -224,6 +224,9 @@ Body = BufferedBody | MultipartBody
 def _no_constant(name: str) -> Any:
     message = f"{name} is not JSON (send null, or a number)"
     raise ValueError(message)
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _form_args(fields: dict[str, list[str]]) -> dict[str, str | list[str]]:

@@ -137,6 +137,9 @@ async def test_unsupported_bodies(jp_fetch: Any, kernel: Kernel) -> None:
     r = await invoke(jp_fetch, kernel, "add", body="{", headers={})
     assert r.code == 400
     assert "not valid JSON" in body(r)["message"]
+    r = await invoke(jp_fetch, kernel, "add", body='{"a": NaN}', headers={})
+    assert r.code == 400
+    assert "NaN is not JSON" in body(r)["message"]
     # curl -d sends JSON as a form: say so instead of a puzzling validation error
     r = await invoke(jp_fetch, kernel, "add", body='{"a": 1}', headers={**FORM})
     assert r.code == 400
