@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 
 from ._kernel import connect, execute
@@ -83,10 +84,18 @@ class Bench:
 
     def load(self, server: Server, request: Request, connections: int, seconds: float | None = None) -> Load:
         """Median over repeated runs of a closed-loop load (rate, p50 and p99 each)."""
+        return self.loads([(server, request, connections)], seconds)[0]
+
+    def loads(self, configs: Sequence[tuple[Server, Request, int]], seconds: float | None = None) -> list[Load]:
+        """Like ``load`` for several configurations, run in rounds (one run of each per
+        round), so that a burst of other work on the machine does not fall on one alone."""
         length = self.sizes.http_seconds if seconds is None else seconds
-        runs = [run_load(HOST, server.port, request, connections, length, use_wrk=self.use_wrk)
-                for _ in range(self.sizes.http_repeats)]
-        return median_load(runs)
+        runs: list[list[Load]] = [[] for _ in configs]
+        for _ in range(self.sizes.http_repeats):
+            for index, (server, request, connections) in enumerate(configs):
+                runs[index].append(run_load(HOST, server.port, request, connections, length, use_wrk=self.use_wrk))
+                time.sleep(self.sizes.settle)  # let requests still queued (Kernel Gateway's) drain
+        return [median_load(each) for each in runs]
 
     def check(self, server: Server, request: Request, expected: object) -> None:
         """One request must answer 2xx with ``expected`` as its JSON body before it is measured."""

@@ -82,11 +82,13 @@ def run(bench: Bench) -> list[Row]:
     if available:
         request = ours_request(server, bench.kernels(1))
         bench.check(server, request, {"value": 3})
-    for connections in (1, MANY):
-        if available:
-            ours[connections] = bench.load(server, request, connections)
-        kg[connections] = bench.load(gateway, kg_request, connections)
-        ceiling[connections] = bench.load(server, api, connections)
+    configs = [(server, api, c) for c in (1, MANY)] + [(gateway, kg_request, c) for c in (1, MANY)]
+    if available:
+        configs = [(server, request, c) for c in (1, MANY)] + configs
+    loads = bench.loads(configs)
+    if available:
+        ours[1], ours[MANY] = loads[:2]
+    ceiling[1], ceiling[MANY], kg[1], kg[MANY] = loads[-4:]
     tool = kg[1].tool
 
     kg1, kg16, api1, api16 = kg[1], kg[MANY], ceiling[1], ceiling[MANY]

@@ -22,7 +22,8 @@ def _both(bench: Bench, kernels: list[str], names: list[str]) -> tuple[Load, Loa
     request = ours_request(server, kernels, names)
     bench.check(server, request, {"value": 3})
     seconds = bench.sizes.http_seconds * 2 / 3  # shorter runs than scenario 3's: many configurations
-    return bench.load(server, request, 1, seconds), bench.load(server, request, MANY, seconds)
+    one, many = bench.loads([(server, request, 1), (server, request, MANY)], seconds)
+    return one, many
 
 
 def _text(one: Load, many: Load) -> str:
