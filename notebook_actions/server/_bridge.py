@@ -308,7 +308,9 @@ class Bridge:
 
     def _queue(self, message: dict[str, Any], buffers: list[Buffer], call: Call | None) -> None:
         self._outbox.append((message, buffers, call))
-        if len(self._sent) < MAX_IN_TRANSIT:
+        if not self._sent and len(self._outbox) == 1 and self._flush_handle is None:
+            self._flush()  # the kernel has nothing of ours: no reason to wait at all
+        elif len(self._sent) < MAX_IN_TRANSIT:
             self._schedule_flush()  # this turn of the loop: requests made in it leave together
         elif self._hold_handle is None:
             self._hold_handle = asyncio.get_running_loop().call_later(MAX_HOLD_SECONDS, self._flush)

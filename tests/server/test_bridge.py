@@ -10,6 +10,7 @@ import signal
 import time
 from typing import Any
 
+import pytest
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from .conftest import Kernel, body, invoke, server_test
@@ -123,3 +124,23 @@ async def test_kernel_crash_mid_request_answers_503(jp_fetch: Any, kernel: Kerne
             break
         await asyncio.sleep(0.2)
     assert "%load_ext notebook_actions" in body(r)["message"]
+
+
+@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True}},
+                                               "KernelRestarter": {"restart_limit": 0}}])
+@server_test
+async def test_kernel_death_mid_request_answers_503(jp_fetch: Any, kernel: Kernel) -> None:
+    # The server gives up on a kernel that dies (no restarts allowed here).
+    task = await pending(jp_fetch, kernel, 60)
+    manager = kernel.serverapp.kernel_manager.get_kernel(kernel.id)
+    await manager.provisioner.send_signal(signal.SIGKILL)
+    r = await asyncio.wait_for(task, 30)
+    assert r.code == 503
+    assert "died" in body(r)["message"]
+    assert kernel.id not in bridges(kernel)
+    for _ in range(50):
+        if kernel.id not in kernel.serverapp.kernel_manager:
+            break
+        await asyncio.sleep(0.1)
+    r = await invoke(jp_fetch, kernel, "add", {"a": 1})
+    assert r.code == 404
