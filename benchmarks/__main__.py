@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import time
 import traceback
@@ -58,6 +59,10 @@ def run_scenarios(bench: Bench, numbers: Sequence[str], *, echo: bool = True) ->
     return rows, ok
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--smoke", action="store_true",
@@ -71,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="profile jupyter-server with pyinstrument under scenario 3's load (http) or "
                              "scenario 6's uploads (upload); writes benchmarks/profiles/, runs nothing else")
     args = parser.parse_args(argv)
+    # Stopped from outside (a timeout, CI): still stop every server and kernel started.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.profile_server:
         from ._profile import profile_server
 

@@ -56,13 +56,14 @@ class Bench:
         server = self.jupyter()
         while len(self._kernels) < count:
             kid = server.start_kernel()
+            server.connection_info(kid)
             self._pids[kid] = self.prepare(server, kid, ["add"])
             self._kernels.append(kid)
         return self._kernels[:count]
 
     def prepare(self, server: JupyterServer, kid: str, names: Sequence[str]) -> int:
         """Load the extension and export the actions in a kernel; return the kernel's pid."""
-        with connect(server.connection_file(kid)) as kc:
+        with connect(server.connection_info(kid)) as kc:
             execute(kc, "%load_ext notebook_actions")
             execute(kc, actions_cell(names))
             return int(execute(kc, "import os; print(os.getpid())").strip())

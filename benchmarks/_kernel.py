@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.manager import KernelManager
 
 #: A comm target that sends every message straight back: the floor under any comm protocol.
@@ -72,10 +73,10 @@ def local_kernel(env: dict[str, str], log: Path) -> Iterator[tuple[KernelManager
 
 
 @contextmanager
-def connect(connection_file: Path) -> Iterator[BlockingKernelClient]:
-    """A second client of a kernel a server started (through its connection file)."""
-    kc = BlockingKernelClient(connection_file=str(connection_file))
-    kc.load_connection_file()
+def connect(info: KernelConnectionInfo) -> Iterator[BlockingKernelClient]:
+    """A second client of a kernel a server started, from its connection info."""
+    kc = BlockingKernelClient()
+    kc.load_connection_info(info)
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)

@@ -17,8 +17,8 @@ The p50 is two floors plus a little: jupyter-server's own HTTP floor (GET /api, 
 here) and the kernel's comm round trip (about 1.5-1.8 ms, the same as a bare comm echo in
 scenario 2: it is ipykernel's cost per shell message, which publishes busy, the reply and
 idle on iopub). The split in the row's note gives this run's three parts; the rest, ours,
-was 0.3-1 ms in the runs we profiled. With the two floors at about 2 ms on this machine, the
-goal leaves no room for the bridge.
+moves most with other work on the machine (0.1-1.8 ms in our runs). With the two floors at
+about 2 ms on this machine, the goal leaves no room for the bridge.
 
 pyinstrument on the server at one connection (`--profile-server http`), share of the
 server's busy time: 55% is what any jupyter-server handler pays and GET /api pays too

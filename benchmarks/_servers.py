@@ -8,9 +8,11 @@ import secrets
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from jupyter_client.connect import KernelConnectionInfo
 
 from ._procs import Process, Workspace, free_port, wait_until
 
@@ -63,7 +65,10 @@ class Server:
         self.workspace.stop(self.process)
 
 
+@dataclass
 class JupyterServer(Server):
+    _connections: dict[str, KernelConnectionInfo] = field(default_factory=dict)
+
     def start_kernel(self) -> str:
         status, body = self.request("POST", "api/kernels", {"name": "python3"})
         if status != 201:
@@ -72,8 +77,15 @@ class JupyterServer(Server):
         kid: str = body["id"]
         return kid
 
-    def connection_file(self, kernel_id: str) -> Path:
-        return self.workspace.runtime / f"kernel-{kernel_id}.json"
+    def connection_info(self, kernel_id: str) -> KernelConnectionInfo:
+        """The kernel's ports and key, read once from the file the server wrote and kept:
+        the benchmarks do not rely on the file staying there."""
+        if kernel_id not in self._connections:
+            path = self.workspace.runtime / f"kernel-{kernel_id}.json"
+            wait_until(path.exists, f"the connection file of kernel {kernel_id}", 30, self.process)
+            info: KernelConnectionInfo = json.loads(path.read_text())
+            self._connections[kernel_id] = info
+        return self._connections[kernel_id]
 
     def shutdown_kernel(self, kernel_id: str) -> None:
         self.request("DELETE", f"api/kernels/{kernel_id}")

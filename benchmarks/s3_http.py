@@ -52,7 +52,7 @@ def _split(bench: Bench, server: JupyterServer, request: Request, ours: Load, ap
     comm round trip (measured on the same kernel through its connection file), the rest;
     and the CPU time the server and the kernel spend per request."""
     kid = bench.kernels(1)[0]
-    with connect(server.connection_file(kid)) as kc:
+    with connect(server.connection_info(kid)) as kc:
         comm = open_actions_comm(kc)
         round_trips(comm, 10, 0, echo=False)
         kernel = Latency.of(round_trips(comm, bench.sizes.roundtrips, 100, echo=False))

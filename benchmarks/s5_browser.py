@@ -281,7 +281,7 @@ def measure_page(bench: Bench, nodelay: bool | None, with_form: bool) -> PageTim
                     raise RuntimeError(message) from err
             finally:
                 browser.close()
-        with connect(lab.connection_file(kid)) as kc:
+        with connect(lab.connection_info(kid)) as kc:
             ids = execute(kc, IDS_CELL.format(form=", bench_form.comm.comm_id, add.id" if with_form else "")).split()
         url = f"ws://127.0.0.1:{lab.port}/api/kernels/{kid}/channels?token={lab.token}"
         socket_stock, socket_form = asyncio.run(_socket_round_trips(url, ids, sizes.browser_clicks))

@@ -52,7 +52,7 @@ def run(bench: Bench) -> list[Row]:
     base = f"1 action: {_text(base_one, base_many)}"
     for count in sizes.scale_actions[1:]:
         more = [f"f{i}" for i in range(len(names), count)]
-        with connect(server.connection_file(first[0])) as kc:
+        with connect(server.connection_info(first[0])) as kc:
             execute(kc, actions_cell(more))
         names += more
         one, many = _both(bench, first, names)
