@@ -19,6 +19,7 @@ from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
+from tornado.iostream import StreamClosedError
 
 from ._body import Body, BodyError, BufferedBody, Invocation, MultipartBody, content_kind
 from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut, UploadFailed
@@ -32,6 +33,9 @@ PREFIX = "/notebook-actions/api"
 #: A body found too large while it is already on its way is read and dropped, up to this
 #: many bytes past the limit, so that the client gets to read the 413.
 DRAIN_BYTES = 4 << 20
+
+#: Errors the kernel's dispatcher makes itself, whose messages are safe to pass on.
+OWN_ERRORS = frozenset({"UploadTooLarge", "UnserializableResult", "ProtocolError"})
 
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 _NOTEBOOK = r"notebooks/(?P<path>.+)"
@@ -371,7 +375,10 @@ class InvokeHandler(BaseHandler):
                 self.write(_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
                 break
             if not call.replies:
-                await self.flush()
+                try:
+                    await self.flush()
+                except StreamClosedError:
+                    return  # the caller left (and the action is cancelled)
             if self._gone:
                 return
             try:
@@ -417,12 +424,18 @@ def _error_for(reply: dict[str, Any], expose: bool, not_found: str) -> ActionErr
         kind_name = str(reply.get("type") or "Exception")
         digest = str(reply.get("digest") or "")
         if not digest:
-            # Raised by notebook-actions itself about the request, never by the action.
+            # Refused by the kernel's dispatcher before or after the action ran. Its own
+            # messages say what to do; others may quote user code (a validator's TypeError).
             status = 413 if kind_name == "UploadTooLarge" else 500
-            return ActionError(status, str(reply.get("message")), type=kind_name, digest="")
+            own = kind_name in OWN_ERRORS
+            text = str(reply.get("message")) if own else f"the kernel could not run the request ({kind_name})"
+            extra = {"type": kind_name, "digest": ""}
+            if expose and not own:
+                extra["exception_message"] = str(reply.get("message", ""))
+            return ActionError(status, text, **extra)
         message = (f"the action raised {kind_name} (digest {digest}); the notebook's owner finds the "
                    "traceback under that digest in the kernel's log")
-        extra: dict[str, Any] = {"type": kind_name, "digest": digest}
+        extra = {"type": kind_name, "digest": digest}
         if expose:
             extra["exception_message"] = str(reply.get("message", ""))
         return ActionError(500, message, **extra)

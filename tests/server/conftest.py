@@ -45,6 +45,19 @@ class Point:
     y: int
 
 
+@dataclass
+class Strict:
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise TypeError(f"negative, and {API_KEY}")
+
+
+def strict(s: Strict) -> int:
+    return s.n
+
+
 def manhattan(p: Point, q: Point | None = None) -> Point:
     q = q or Point(0, 0)
     return Point(abs(p.x - q.x), abs(p.y - q.y))

@@ -167,14 +167,16 @@ async def test_no_kernel_secret_in_any_response(jp_fetch: Any, kernel: Kernel) -
         await invoke(jp_fetch, kernel, "ticks", {"n": 2}),
         await sse(jp_fetch, kernel, "ticks", {"n": 2}),
         await sse(jp_fetch, kernel, "fail", {}),
+        await invoke(jp_fetch, kernel, "strict", {"s": {"n": -1}}),  # user code raising in validation
     ]
     assert [r.code for r in responses] == [200, 200, 200, 200, 422, 422, 500, 500, 404, 404, 404, 422, 200,
-                                           200, 500]
+                                           200, 500, 500]
     for r in responses:
         text = r.body.decode()
         for secret in SECRETS:
             assert secret not in text, (r.effective_url, text)
         assert "Traceback" not in text
+    assert body(responses[-1])["message"] == "the kernel could not run the request (TypeError)"
     listing = body(responses[0])
     login = next(a for a in listing["actions"] if a["name"] == "login")
     assert login["params"]["properties"]["password"] == {"format": "password", "title": "Password",
