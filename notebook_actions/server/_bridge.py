@@ -153,7 +153,8 @@ class Bridge:
         self.kernel_id = kernel_id
         self.comm_id = uuid.uuid4().hex
         self.log = log
-        self._transport = make_transport([f"comm-{self.comm_id}".encode(), b"kernel."])
+        self._topics = (f"comm-{self.comm_id}", "kernel.")
+        self._transport = make_transport([topic.encode() for topic in self._topics])
         self.supports_buffers = self._transport.supports_buffers
         self._on_close = on_close
         self._ids = itertools.count(1)
@@ -251,8 +252,9 @@ class Bridge:
                                       f"%load_ext notebook_actions runs again"))
                 return
         elif kind == "iopub_welcome":
-            if self.is_open:
-                # A new kernel process greets our subscriptions: the old one, and our comm, are gone.
+            if self.is_open and content.get("subscription") in self._topics:
+                # The kernel greets a topic only when no one was subscribed to it, and we
+                # are: a new kernel process is greeting us. The old one, and our comm, are gone.
                 self.close(KernelGone("the kernel restarted"))
                 return
         elif kind == "comm_close" and content.get("comm_id") == self.comm_id:

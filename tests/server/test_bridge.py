@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+import zmq
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from .conftest import Kernel, body, invoke, server_test
@@ -144,3 +145,22 @@ async def test_kernel_death_mid_request_answers_503(jp_fetch: Any, kernel: Kerne
         await asyncio.sleep(0.1)
     r = await invoke(jp_fetch, kernel, "add", {"a": 1})
     assert r.code == 404
+
+
+@server_test
+async def test_other_subscribers_do_not_look_like_a_restart(jp_fetch: Any, kernel: Kernel) -> None:
+    assert (await invoke(jp_fetch, kernel, "add", {"a": 1})).code == 200
+    bridge = bridges(kernel).get(kernel.id)
+    # Another client subscribes to a topic ours covers: the kernel greets that one.
+    manager = kernel.serverapp.kernel_manager.get_kernel(kernel.id)
+    client = manager.client()
+    sock = client.connect_iopub()
+    sock.setsockopt(zmq.SUBSCRIBE, b"kernel.someone-else")
+    try:
+        await asyncio.sleep(0.5)
+        assert (await invoke(jp_fetch, kernel, "add", {"a": 2})).code == 200
+        assert bridges(kernel).get(kernel.id) is bridge
+        assert bridge.closed is None
+    finally:
+        sock.close(linger=0)
+        client.context.destroy(linger=0)
