@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_core.utils import ensure_event_loop
 
 # pytest-jupyter's fixtures and hooks (it has no entry point, and pytest refuses
 # `pytest_plugins` in a conftest below the top level).
@@ -173,7 +174,9 @@ def server_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[...,
 
     @functools.wraps(test)
     def run(*args: Any, **kwargs: Any) -> None:
-        loop = asyncio.get_event_loop_policy().get_event_loop()
+        # The loop pytest-jupyter's jp_asyncio_loop made (jupyter_core caches it): asking
+        # asyncio's policy instead fails after another module's asyncio.run() unset it.
+        loop = ensure_event_loop(prefer_selector_loop=True)
         loop.run_until_complete(test(*args, **kwargs))
 
     return run
