@@ -473,7 +473,9 @@ class Upload:
 
     def abort(self) -> None:
         """The upload will not be used: the kernel may hold part of it, so recycle the comm."""
-        if self.bridge._calls.pop(self.id, None) is not None or self.done:
+        pending = self.bridge._calls.pop(self.id, None) is not None
+        self._call._fail(KernelGone("the upload was abandoned"))  # wake a write waiting for an ack
+        if pending or self.done:
             self.bridge.dirty = True
             self.bridge._maybe_recycle()
 

@@ -279,7 +279,7 @@ class InvokeHandler(BaseHandler):
         self._failed = True
         if self._body is not None:
             self._body.abort()
-        if not self._finished:
+        if not self._finished and not self._gone:
             self.send_error(status, exc_info=(ActionError, ActionError(status, message), None))
 
     def on_connection_close(self) -> None:

@@ -153,3 +153,28 @@ async def test_concurrent_uploads_keep_their_own_files(jp_fetch: Any, kernel: Ke
         assert body(r)["value"]["label"] == str(i)
     bridge = bridges(kernel).get(kernel.id)
     assert bridge.messages_sent < bridge.requests_sent  # some did share a message
+
+
+@pytest.mark.parametrize("notebook_actions_config", [{"upload_chunk_bytes": 64 * 1024}])
+@server_test
+async def test_a_client_that_leaves_mid_upload(jp_fetch: Any, kernel: Kernel, jp_http_port: int,
+                                               jp_base_url: str, jp_auth_header: dict[str, str]) -> None:
+    payload, headers = multipart([], [("file", "big.bin", "application/octet-stream", os.urandom(2 * MB))])
+    assert (await post(jp_fetch, kernel, "digest", payload, headers)).code == 200
+    first = bridges(kernel).get(kernel.id)
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/digest"
+    writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
+                  f"Content-Type: {headers['Content-Type']}\r\nContent-Length: {len(payload)}\r\n\r\n").encode())
+    writer.write(payload[: MB])
+    await writer.drain()
+    await asyncio.sleep(0.5)  # chunks reached the kernel
+    writer.close()
+    for _ in range(50):
+        if first.closed is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert isinstance(first.closed, Recycled)  # the kernel dropped the half upload with the comm
+    r = await post(jp_fetch, kernel, "digest", payload, headers)
+    assert body(r)["value"]["size"] == 2 * MB
+    del reader
