@@ -79,11 +79,20 @@ class Process:
         self._log_file.close()
 
 
+WORK = Path(__file__).with_name(".work")
+
+
 class Workspace:
-    """A temporary directory with Jupyter's paths inside it, and the processes started in it."""
+    """A temporary directory with Jupyter's paths inside it, and the processes started in it.
+
+    Everything is removed on ``close``, and every process stopped, also on SIGTERM (see
+    ``__main__``)."""
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="notebook-actions-bench-"))
+        # Under benchmarks/.work/ rather than /tmp, where sweeps of stale directories by
+        # name have removed a live run's files.
+        WORK.mkdir(exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
         self._processes: list[Process] = []
         self._logs = 0
         for sub in ("runtime", "config", "data", "ipython", "notebooks", "logs"):
@@ -125,6 +134,8 @@ class Workspace:
         while self._processes:
             self._processes.pop().stop()
         shutil.rmtree(self.root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            WORK.rmdir()  # when no other run is using it
 
     def __enter__(self) -> Workspace:
         return self
