@@ -16,7 +16,7 @@ from ._stats import Latency
 
 
 def actions_cell(names: Sequence[str]) -> str:
-    """A ``%%use_server`` cell exporting ``add`` and ``nap`` under each name prefix given."""
+    """A ``%%use_server`` cell exporting ``name(a, b)`` for each name given, ``nap`` and ``upload``."""
     lines = ["%%use_server", "import asyncio", "from notebook_actions import UploadedFile", ""]
     for name in names:
         lines += [f"def {name}(a: int, b: int) -> int:", "    return a + b", ""]
