@@ -192,6 +192,7 @@ class InvokeHandler(BaseHandler):
     _bridge: Bridge | None = None
     _call: Call | None = None
     _limit = 0
+    _drain_until = 0
     _received = 0
     _failed = False
     _too_large: str | None = None
@@ -216,18 +217,26 @@ class InvokeHandler(BaseHandler):
         if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
             raise ActionError(415, "compressed request bodies are not supported: send the body as is")
         self._limit = options.max_upload_bytes if kind == "multipart" else options.max_body_bytes
+        # ServerApp.max_body_size holds for every request; ours may only be stricter.
+        server_limit = getattr(self.serverapp, "max_body_size", None)
+        if isinstance(server_limit, int):
+            self._limit = min(self._limit, server_limit)
+        # tornado's own limit, above ours where it may be, so that ours answers (413, not 400)
+        tornado_limit = self._limit + DRAIN_BYTES + (1 << 16)
+        if isinstance(server_limit, int):
+            tornado_limit = min(tornado_limit, server_limit)
+        self._drain_until = min(self._limit + DRAIN_BYTES, tornado_limit - 1)
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self._limit:
             message = f"the request body ({length} bytes) is larger than the limit of {self._limit} bytes"
             waiting = self.request.headers.get("Expect", "").lower() == "100-continue"
-            if waiting or int(length) > self._limit + DRAIN_BYTES:
+            if waiting or int(length) > self._drain_until:
                 raise ActionError(413, message)  # at once: nothing of the body is read
             # The body is on its way already: closing now would reset the connection and
             # the client might never see this answer. Drop what comes, then answer.
             self._too_large = message
-        # tornado's own limit, above ours, so that ours answers (413, not 400)
         connection = cast(Any, self.request.connection)
-        connection.set_max_body_size(self._limit + DRAIN_BYTES + (1 << 16))
+        connection.set_max_body_size(tornado_limit)
 
         kwargs = self.path_kwargs
         kid = await self.kernel_id(kwargs.get("kernel_id"), kwargs.get("path"))
@@ -259,7 +268,7 @@ class InvokeHandler(BaseHandler):
             self._too_large = f"the request body is larger than the limit of {self._limit} bytes"
             self._body.abort()
         if self._too_large is not None:
-            if self._received > self._limit + DRAIN_BYTES:
+            if self._received > self._drain_until:
                 self._fail(413, self._too_large)  # enough dropped: answer and close
             return
         try:

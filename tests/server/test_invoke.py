@@ -259,3 +259,13 @@ async def test_dead_kernel_is_503(jp_fetch: Any, kernel: Kernel) -> None:
     r = await invoke(jp_fetch, kernel, "add", {"a": 1})
     assert r.code == 503
     assert "dead" in body(r)["message"]
+
+
+@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True},
+                                                             "max_body_size": 2000}}])
+@server_test
+async def test_the_servers_own_body_limit_still_holds(jp_fetch: Any, kernel: Kernel) -> None:
+    r = await invoke(jp_fetch, kernel, "echo", {"text": "x" * 5000})
+    assert r.code == 413
+    assert "2000 bytes" in body(r)["message"]
+    assert (await invoke(jp_fetch, kernel, "echo", {"text": "x" * 1000})).code == 200
