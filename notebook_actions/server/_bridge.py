@@ -23,8 +23,10 @@ Reply = tuple[dict[str, Any], list[Buffer]]
 #: Replies after which no more come for a request: the protocol's, and a list's answer.
 FINAL = FINAL_KINDS | {"actions"}
 
-#: How long to wait for the kernel's iopub before nudging it with a kernel_info_request.
-NUDGE_SECONDS = 0.2
+#: How long to wait for the kernel's iopub before nudging it with a kernel_info_request
+#: (then twice as long each time, up to the maximum).
+NUDGE_SECONDS = 0.05
+MAX_NUDGE_SECONDS = 5.0
 
 #: Comm messages whose idle status is awaited, at most.
 MAX_TRACKED = 10_000
@@ -194,10 +196,12 @@ class Bridge:
             # Subscriptions take a moment to reach the kernel: until some iopub message
             # arrives, replies could be lost. ipykernel >= 7 greets new subscribers; older
             # kernels answer a kernel_info_request with status messages.
+            wait = NUDGE_SECONDS
             while not self._heard.done():
-                await asyncio.wait([self._heard], timeout=NUDGE_SECONDS)
+                await asyncio.wait([self._heard], timeout=wait)
                 if not self._heard.done() and self.closed is None:
                     self._transport.send("kernel_info_request", {})
+                    wait = min(wait * 2, MAX_NUDGE_SECONDS)  # a busy kernel queues them
             if self.closed is not None:
                 raise self.closed
             self._transport.send("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET,
