@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import time
@@ -101,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(SMOKE if args.smoke else FULL, workspace, use_wrk=False if args.no_wrk else None)
         rows, ok = run_scenarios(bench, numbers)
     elapsed = time.monotonic() - started
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    facts.insert(2, f"load average when the run ended: {load}")
     print(text_table(rows))
     print(f"\n{len(rows)} rows in {elapsed:.0f} s; load generator: "
           f"{'wrk' if bench.use_wrk else 'asyncio client'}")
