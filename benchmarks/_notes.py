@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from ._report import Row
 
 _HTTP_FLOORS = """\
-The p50 is two floors plus a little: jupyter-server's own HTTP floor (GET /api, about 0.45 ms
-here) and the kernel's comm round trip (about 1.5-1.8 ms, the same as a bare comm echo in
+The p50 is two floors plus a little: jupyter-server's own HTTP floor (GET /api, 0.45-0.7 ms
+in our runs) and the kernel's comm round trip (1.5-2.2 ms, the same as a bare comm echo in
 scenario 2: it is ipykernel's cost per shell message, which publishes busy, the reply and
 idle on iopub). The split in the row's note gives this run's three parts; the rest, ours,
 moves most with other work on the machine (0.1-1.8 ms in our runs). With the two floors at
@@ -27,8 +27,8 @@ writing the response 14%, the rest small); 16% is jupyter-server's activity trac
 (`record_activity`), which deserializes every iopub message of every kernel, three per
 request; 23% is the extension (sending the comm message with `Session.send` 9%, reading
 and decoding iopub 9%, the handler itself 5%). The CPU time per request that the row's note
-gives (server and kernel, about 1.8 ms and 1.5 ms at one connection) shows both processes
-at work on two cores shared with the load generator.
+gives (server and kernel: 1.8-2.8 ms and 1.4-2.3 ms at one connection in our runs) shows
+both processes at work on two cores shared with the load generator.
 
 What would move it, outside benchmarks/: fewer iopub messages per request (ipykernel
 publishes busy/idle around every comm message; the bridge already filters its own iopub by
@@ -52,10 +52,9 @@ One cause is ours: the Form's pending spinner (`.na-spinner`, a CSS animation in
 makes Chromium repaint every frame while a call is pending. With animations switched off
 by an injected style, the same Form measured 8.5-11.5 ms instead of 10-22 ms, and the stock
 Button 6-10 ms instead of 10-12 ms (noisy: other work on the machine). Showing the spinner
-only after a delay (say 100 ms), or honouring it only for calls that take that long, would
-take that cost off fast calls. The stock Button, with no spinner, measures about 8-10 ms on
-this machine with TCP_NODELAY (the anchor: 10 ms), so 5 ms is below what JupyterLab itself
-allows here for any widget round trip."""
+only once a call has taken some time (say 100 ms) would take that cost off fast calls. The stock Button, with no spinner, measured 7-14 ms on this
+machine with TCP_NODELAY in our runs (the anchor: 10 ms), so 5 ms is below what JupyterLab
+itself allows here for any widget round trip."""
 
 _WIDGET_CONCURRENCY = """\
 The widget path answers each call with its own iopub message: a widget's Channel is made
