@@ -7,7 +7,6 @@ the kernel as messages to its ``notebook_actions`` comm target.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from http.client import responses
@@ -26,6 +25,7 @@ from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, Tim
 from ._config import NotebookActions
 from ._kernels import Bridges, UnknownKernel
 from ._openapi import openapi_document
+from ._replies import ActionError, chunk_event, chunk_value, error_for, sse_event
 
 AUTH_RESOURCE = "notebook_actions"
 PREFIX = "/notebook-actions/api"
@@ -34,21 +34,9 @@ PREFIX = "/notebook-actions/api"
 #: many bytes past the limit, so that the client gets to read the 413.
 DRAIN_BYTES = 4 << 20
 
-#: Errors the kernel's dispatcher makes itself, whose messages are safe to pass on.
-OWN_ERRORS = frozenset({"UploadTooLarge", "UnserializableResult", "ProtocolError"})
-
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 _NOTEBOOK = r"notebooks/(?P<path>.+)"
 _NAME = r"(?P<name>[^/]+)"
-
-
-class ActionError(web.HTTPError):
-    """An HTTP error whose JSON body carries ``extra`` fields besides the message."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(status)
-        self.message = message
-        self.extra = extra
 
 
 class Extension:
@@ -344,7 +332,7 @@ class InvokeHandler(BaseHandler):
         chunks = []
         while kind == "chunk":
             if "progress" not in reply:
-                chunks.append(_chunk_value(reply, buffers))
+                chunks.append(chunk_value(reply, buffers))
             reply, buffers = await self.reply(call, timeout - (time.monotonic() - started))
             kind = reply.get("kind")
         if kind == "end":
@@ -360,7 +348,7 @@ class InvokeHandler(BaseHandler):
             else:
                 self.finish(json.dumps({"value": reply.get("value")}))
             return
-        raise _error_for(reply, self.conf.expose_exception_messages, self._not_found(name, kernel_id))
+        raise error_for(reply, self.conf.expose_exception_messages, self._not_found(name, kernel_id))
 
     async def _stream(self, call: Call, reply: dict[str, Any], buffers: list[Any]) -> None:
         """Server-sent events: one per chunk as it comes, then ``end`` (or ``error``)."""
@@ -374,14 +362,14 @@ class InvokeHandler(BaseHandler):
         while True:
             kind = reply.get("kind")
             if kind == "chunk":
-                event = "progress" if "progress" in reply else "chunk"
-                self.write(_event(event, _chunk_event(reply, buffers)))
+                name = "progress" if "progress" in reply else "chunk"
+                self.write(sse_event(name, chunk_event(reply, buffers)))
             elif kind == "end":
-                self.write(_event("end", {}))
+                self.write(sse_event("end", {}))
                 break
             else:
-                err = _error_for(reply, self.conf.expose_exception_messages, "the action is gone")
-                self.write(_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
+                err = error_for(reply, self.conf.expose_exception_messages, "the action is gone")
+                self.write(sse_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
                 break
             if not call.replies:
                 try:
@@ -393,62 +381,11 @@ class InvokeHandler(BaseHandler):
             try:
                 reply, buffers = await self.reply(call, timeout)
             except ActionError as err:
-                self.write(_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
+                self.write(sse_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
                 break
             if self._gone:
                 return
         self.finish(set_content_type="text/event-stream")
-
-
-def _chunk_value(reply: dict[str, Any], buffers: list[Any]) -> Any:
-    if "buffer" in reply and buffers:
-        return base64.b64encode(bytes(buffers[0])).decode("ascii")
-    return reply.get("value")
-
-
-def _chunk_event(reply: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
-    if "progress" in reply:
-        return {"seq": reply.get("seq"), **reply["progress"]}
-    if "buffer" in reply and buffers:
-        return {"seq": reply.get("seq"), "base64": base64.b64encode(bytes(buffers[0])).decode("ascii")}
-    return {"seq": reply.get("seq"), "value": reply.get("value")}
-
-
-def _event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-def _error_for(reply: dict[str, Any], expose: bool, not_found: str) -> ActionError:
-    """The HTTP error for a final reply that is not a result."""
-    kind = reply.get("kind")
-    if kind == "invalid":
-        errors = reply.get("errors") or []
-        fields = ", ".join(sorted({e.get("field") or "arguments" for e in errors})) or "arguments"
-        return ActionError(422, f"invalid arguments ({fields}): see errors", errors=errors)
-    if kind == "not_found":
-        return ActionError(404, not_found)
-    if kind == "cancelled":
-        return ActionError(503, "the request was cancelled in the kernel")
-    if kind == "error":
-        kind_name = str(reply.get("type") or "Exception")
-        digest = str(reply.get("digest") or "")
-        if not digest:
-            # Refused by the kernel's dispatcher before or after the action ran. Its own
-            # messages say what to do; others may quote user code (a validator's TypeError).
-            status = 413 if kind_name == "UploadTooLarge" else 500
-            own = kind_name in OWN_ERRORS
-            text = str(reply.get("message")) if own else f"the kernel could not run the request ({kind_name})"
-            extra = {"type": kind_name, "digest": ""}
-            if expose and not own:
-                extra["exception_message"] = str(reply.get("message", ""))
-            return ActionError(status, text, **extra)
-        message = (f"the action raised {kind_name} (digest {digest}); the notebook's owner finds the "
-                   "traceback under that digest in the kernel's log")
-        extra = {"type": kind_name, "digest": digest}
-        if expose:
-            extra["exception_message"] = str(reply.get("message", ""))
-        return ActionError(500, message, **extra)
-    return ActionError(500, f"unexpected reply from the kernel: {kind!r}")
 
 
 def handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:
