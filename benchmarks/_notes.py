@@ -52,9 +52,10 @@ One cause is ours: the Form's pending spinner (`.na-spinner`, a CSS animation in
 makes Chromium repaint every frame while a call is pending. With animations switched off
 by an injected style, the same Form measured 8.5-11.5 ms instead of 10-22 ms, and the stock
 Button 6-10 ms instead of 10-12 ms (noisy: other work on the machine). Showing the spinner
-only once a call has taken some time (say 100 ms) would take that cost off fast calls. The stock Button, with no spinner, measured 7-14 ms on this
-machine with TCP_NODELAY in our runs (the anchor: 10 ms), so 5 ms is below what JupyterLab
-itself allows here for any widget round trip."""
+only once a call has taken some time (say 100 ms) would take that cost off fast calls. The
+stock Button, with no spinner, measured 7-14 ms on this machine with TCP_NODELAY in our runs
+(the anchor: 10 ms), so 5 ms is below what JupyterLab itself allows here for any widget
+round trip."""
 
 _WIDGET_CONCURRENCY = """\
 The widget path answers each call with its own iopub message: a widget's Channel is made
