@@ -17,7 +17,7 @@ import sys
 import traceback
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 from ._action import Action
 from ._files import UploadedFile
@@ -30,11 +30,22 @@ from ._schema import InvalidArguments, UnserializableResult
 Buffer = bytes | bytearray | memoryview
 Send = Callable[[dict[str, Any], list[Buffer]], None]
 
+def _kernel_log_stream() -> TextIO | None:
+    """The kernel process's real stderr: the log of the server that started it.
+
+    Not ``sys.stderr``, which in a kernel is a cell's output, and not plain file
+    descriptor 2, which ipykernel also forwards to every client of the kernel as
+    output (a Voila viewer's browser among them): the copy it keeps of the original.
+    """
+    original = getattr(sys.stderr, "_original_stdstream_copy", None)
+    if isinstance(original, int):
+        return os.fdopen(os.dup(original), "w", buffering=1, closefd=True)
+    return sys.__stderr__
+
+
 log = logging.getLogger("notebook_actions")
 if not log.handlers:
-    # The kernel's real stderr is the server's log; sys.stderr in a kernel would put
-    # the traceback into whichever cell happens to be running.
-    _handler = logging.StreamHandler(sys.__stderr__)
+    _handler = logging.StreamHandler(_kernel_log_stream())
     _handler.setFormatter(logging.Formatter("[notebook_actions %(levelname)s] %(message)s"))
     log.addHandler(_handler)
     log.propagate = False

@@ -172,7 +172,7 @@ Reply = (
 )
 
 #: Replies after which no more replies come for the same request id.
-FINAL_KINDS = frozenset({"result", "invalid", "error", "not_found", "end", "cancelled"})
+FINAL_KINDS = frozenset({"result", "invalid", "error", "not_found", "end", "cancelled", "actions"})
 
 #: The comm target the server extension opens in a kernel.
 COMM_TARGET = "notebook_actions"
