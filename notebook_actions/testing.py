@@ -22,6 +22,9 @@ from ._protocol import FINAL_KINDS, FileRef, Reply
 
 _ids = itertools.count(1)
 
+#: Files to send, by parameter name: an ``UploadedFile``, raw bytes, or a list of them.
+Files = Mapping[str, UploadedFile | bytes | list[UploadedFile | bytes]]
+
 
 class ActionFailed(AssertionError):
     """``Outcome.value`` was read but the action did not return a result."""
@@ -132,7 +135,7 @@ def invoke_message(
     action: Action[Any] | str,
     args: Mapping[str, Any] | None = None,
     *,
-    files: Mapping[str, UploadedFile | bytes | list[UploadedFile | bytes]] | None = None,
+    files: Files | None = None,
     form: bool = False,
 ) -> tuple[dict[str, Any], list[Buffer]]:
     """The ``invoke`` message (and buffers) a client sends for this call."""
@@ -164,7 +167,7 @@ async def ainvoke(
     action: Action[Any] | str,
     args: Mapping[str, Any] | None = None,
     *,
-    files: Mapping[str, UploadedFile | bytes | list[UploadedFile | bytes]] | None = None,
+    files: Files | None = None,
     form: bool = False,
     timeout: float = 30,
 ) -> Outcome:
@@ -182,7 +185,7 @@ def invoke(
     action: Action[Any] | str,
     args: Mapping[str, Any] | None = None,
     *,
-    files: Mapping[str, UploadedFile | bytes | list[UploadedFile | bytes]] | None = None,
+    files: Files | None = None,
     form: bool = False,
     timeout: float = 30,
 ) -> Outcome:
