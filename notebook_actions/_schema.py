@@ -88,32 +88,32 @@ class Param:
     def required(self) -> bool:
         return self.default is _EMPTY
 
-    @property
+    @cached_property
     def base(self) -> Any:
         """The annotation without ``Annotated`` and ``Optional``."""
         return _without_none(self.annotation)[0]
 
-    @property
+    @cached_property
     def optional(self) -> bool:
         return _without_none(self.annotation)[1]
 
-    @property
+    @cached_property
     def is_bool(self) -> bool:
         return self.base is bool
 
-    @property
+    @cached_property
     def is_many(self) -> bool:
         """A collection: a form may send the field several times."""
         return get_origin(self.base) in _SEQUENCE_ORIGINS or self.base in (list, set, tuple)
 
-    @property
+    @cached_property
     def is_file(self) -> bool:
         base = self.base
         if self.is_many and get_args(base):
             base = strip_annotated(get_args(base)[0])
         return base is UploadedFile
 
-    @property
+    @cached_property
     def is_str(self) -> bool:
         return self.base is str
 
