@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test bench lint clean
+.PHONY: lab test bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,10 @@ lab: $(VENV)/.lab
 
 lint: $(VENV)/.test node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	npx --no-install tsc -p jsconfig.json
+	npx --no-install biome ci .
 
 test: lint
 	$(BIN)/python -m pytest
@@ -45,3 +47,9 @@ bench: $(VENV)/.test
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# What `make lint` checks, applied.
+format: $(VENV)/.test node_modules/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	npx --no-install biome check --write .

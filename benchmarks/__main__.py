@@ -53,8 +53,18 @@ def run_scenarios(bench: Bench, numbers: Sequence[str], *, echo: bool = True) ->
         except Exception as err:
             ok = False
             traceback.print_exc()
-            rows.append(Row(number, title, "FAILED", "-", None, "-", None,
-                            f"the scenario raised {type(err).__name__}: {err}".splitlines()[0][:300]))
+            rows.append(
+                Row(
+                    number,
+                    title,
+                    "FAILED",
+                    "-",
+                    None,
+                    "-",
+                    None,
+                    f"the scenario raised {type(err).__name__}: {err}".splitlines()[0][:300],
+                )
+            )
         if echo:
             print(f"[{number}] done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     return rows, ok
@@ -66,16 +76,24 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--smoke", action="store_true",
-                        help="every scenario once on a tiny size (for the tests); writes no RESULTS.md")
+    parser.add_argument(
+        "--smoke", action="store_true", help="every scenario once on a tiny size (for the tests); writes no RESULTS.md"
+    )
     parser.add_argument("--only", default="", help="comma-separated scenario numbers, e.g. 1,2,3")
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio client even if wrk is installed")
-    parser.add_argument("--results", type=Path, default=None,
-                        help=f"where to write the results (default: {RESULTS.name} on a full run of all "
-                             "scenarios, nowhere otherwise)")
-    parser.add_argument("--profile-server", choices=("http", "upload"), default=None,
-                        help="profile jupyter-server with pyinstrument under scenario 3's load (http) or "
-                             "scenario 6's uploads (upload); writes benchmarks/profiles/, runs nothing else")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help=f"where to write the results (default: {RESULTS.name} on a full run of all scenarios, nowhere otherwise)",
+    )
+    parser.add_argument(
+        "--profile-server",
+        choices=("http", "upload"),
+        default=None,
+        help="profile jupyter-server with pyinstrument under scenario 3's load (http) or "
+        "scenario 6's uploads (upload); writes benchmarks/profiles/, runs nothing else",
+    )
     args = parser.parse_args(argv)
     # Stopped from outside (a timeout, CI): still stop every server and kernel started.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -105,8 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     facts.insert(2, f"load average when the run ended: {load}")
     print(text_table(rows))
-    print(f"\n{len(rows)} rows in {elapsed:.0f} s; load generator: "
-          f"{'wrk' if bench.use_wrk else 'asyncio client'}")
+    print(f"\n{len(rows)} rows in {elapsed:.0f} s; load generator: {'wrk' if bench.use_wrk else 'asyncio client'}")
     if results is not None:
         command = "python -m benchmarks" + (" " + " ".join(argv) if argv else "")
         results.write_text(results_markdown(rows, facts, profile_notes(rows), elapsed, command))

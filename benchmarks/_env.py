@@ -20,9 +20,15 @@ def actions_cell(names: Sequence[str]) -> str:
     lines = ["%%use_server", "import asyncio", "from notebook_actions import UploadedFile", ""]
     for name in names:
         lines += [f"def {name}(a: int, b: int) -> int:", "    return a + b", ""]
-    lines += ["async def nap(seconds: float) -> float:", "    await asyncio.sleep(seconds)",
-              "    return seconds", "",
-              "def upload(file: UploadedFile) -> int:", "    return file.size", ""]
+    lines += [
+        "async def nap(seconds: float) -> float:",
+        "    await asyncio.sleep(seconds)",
+        "    return seconds",
+        "",
+        "def upload(file: UploadedFile) -> int:",
+        "    return file.size",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -104,18 +110,24 @@ class Bench:
             status, body = asyncio.run(fetch(HOST, server.port, request.raw(HOST, server.port, index)))
             decoded = json.loads(body) if body else None
             if not 200 <= status < 300 or decoded != expected:
-                message = (f"{server.name} answered {status} {body[:300]!r} to "
-                           f"{request.method} {request.paths[index]}, expected {expected!r}")
+                message = (
+                    f"{server.name} answered {status} {body[:300]!r} to "
+                    f"{request.method} {request.paths[index]}, expected {expected!r}"
+                )
                 raise AssertionError(message)
 
 
 def median_load(runs: Sequence[Load]) -> Load:
     ordered = sorted(runs, key=lambda r: r.rate)
     middle = ordered[len(ordered) // 2]
-    return Load(middle.requests, middle.seconds, Latency.median_of([r.latency for r in runs]),
-                sum(r.failed for r in runs), middle.tool)
+    return Load(
+        middle.requests,
+        middle.seconds,
+        Latency.median_of([r.latency for r in runs]),
+        sum(r.failed for r in runs),
+        middle.tool,
+    )
 
 
 def json_post(paths: Sequence[str], server: Server, body: object) -> Request:
-    return Request("POST", tuple(paths), {**server.auth, "Content-Type": "application/json"},
-                   json.dumps(body).encode())
+    return Request("POST", tuple(paths), {**server.auth, "Content-Type": "application/json"}, json.dumps(body).encode())

@@ -52,8 +52,7 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_load(host: str, port: int, request: Request, connections: int, seconds: float,
-             *, use_wrk: bool) -> Load:
+def run_load(host: str, port: int, request: Request, connections: int, seconds: float, *, use_wrk: bool) -> Load:
     if use_wrk:
         return _wrk(host, port, request, connections, seconds)
     return asyncio.run(_client_load(host, port, request, connections, seconds))
@@ -76,14 +75,18 @@ def _lua_string(text: str) -> str:
 
 
 def _wrk_script(request: Request) -> str:
-    lines = [f"wrk.method = {_lua_string(request.method)}",
-             f"wrk.body = {_lua_string(request.body.decode())}"]
+    lines = [f"wrk.method = {_lua_string(request.method)}", f"wrk.body = {_lua_string(request.body.decode())}"]
     lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in request.headers.items()]
     if len(request.paths) > 1:
         paths = ", ".join(_lua_string(p) for p in request.paths)
-        lines += [f"local paths = {{{paths}}}", "local n = 0",
-                  "request = function()", "  n = n + 1",
-                  "  return wrk.format(nil, paths[(n % #paths) + 1])", "end"]
+        lines += [
+            f"local paths = {{{paths}}}",
+            "local n = 0",
+            "request = function()",
+            "  n = n + 1",
+            "  return wrk.format(nil, paths[(n % #paths) + 1])",
+            "end",
+        ]
     return "\n".join(lines) + _WRK_DONE
 
 
@@ -91,9 +94,20 @@ def _wrk(host: str, port: int, request: Request, connections: int, seconds: floa
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_wrk_script(request))
     try:
-        argv = ["wrk", "-t", str(min(2, connections)), "-c", str(connections),
-                "-d", f"{max(1, round(seconds))}s", "--timeout", "10s", "-s", script.name,
-                f"http://{host}:{port}{request.paths[0]}"]
+        argv = [
+            "wrk",
+            "-t",
+            str(min(2, connections)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script.name,
+            f"http://{host}:{port}{request.paths[0]}",
+        ]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     finally:
         Path(script.name).unlink()

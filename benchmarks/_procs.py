@@ -31,14 +31,18 @@ def free_port() -> int:
 class Process:
     """A child process whose output goes to a log file in the workspace."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, env: dict[str, str], cwd: Path,
-                 log: Path) -> None:
+    def __init__(self, name: str, argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: Path) -> None:
         self.name = name
         self.log = log
         self._log_file: IO[bytes] = log.open("wb")
         self.popen = subprocess.Popen(
-            list(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log_file,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property

@@ -62,7 +62,11 @@ def profile_server(bench: Bench, what: str, seconds: float = 10) -> Path:
         raise RuntimeError(message)
     report = session.with_suffix(".txt")
     for path, options in ((report, []), (session.with_suffix(".all.txt"), ["--show-all"])):
-        done = subprocess.run([sys.executable, "-m", "pyinstrument", f"--load={session}", "--renderer=text",
-                               "--unicode", *options], capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "pyinstrument", f"--load={session}", "--renderer=text", "--unicode", *options],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         path.write_text(done.stdout)
     return report

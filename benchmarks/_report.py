@@ -115,14 +115,24 @@ def _command_output(*argv: str) -> str:
 def machine() -> list[str]:
     """A description of this machine and the software measured, one fact per line."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    packages = ["notebook-actions", "jupyter-server", "jupyterlab", "ipykernel", "jupyter-client",
-                "tornado", "pyzmq", "jupyter-kernel-gateway", "ipywidgets", "anywidget", "playwright"]
+    packages = [
+        "notebook-actions",
+        "jupyter-server",
+        "jupyterlab",
+        "ipykernel",
+        "jupyter-client",
+        "tornado",
+        "pyzmq",
+        "jupyter-kernel-gateway",
+        "ipywidgets",
+        "anywidget",
+        "playwright",
+    ]
     return [
         f"{platform.system()} {platform.release()} ({platform.machine()}), {_cpu_model()}, "
         f"{os.cpu_count()} cores, {_memory()} memory",
         f"load average when the run started: {load} (other work on the machine makes figures noisy)",
-        f"Python {sys.version.split()[0]}; "
-        + ", ".join(f"{p} {_version(p)}" for p in packages),
+        f"Python {sys.version.split()[0]}; " + ", ".join(f"{p} {_version(p)}" for p in packages),
         f"wrk: {_command_output('wrk', '--version').split(' [')[0]}; "
         f"chromium: {_command_output('chromium', '--version')}",
     ]
@@ -132,8 +142,9 @@ def _git_commit() -> str:
     return _command_output("git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD")
 
 
-def results_markdown(rows: Sequence[Row], facts: Sequence[str], notes: Sequence[tuple[str, str]],
-                     elapsed: float, command: str) -> str:
+def results_markdown(
+    rows: Sequence[Row], facts: Sequence[str], notes: Sequence[tuple[str, str]], elapsed: float, command: str
+) -> str:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Benchmark results",

@@ -49,8 +49,9 @@ class Server:
         """One request (for set-up, not for measuring): the status and the decoded JSON body."""
         data = None if body is None else json.dumps(body).encode()
         headers = {**self.auth, "Content-Type": "application/json"}
-        req = urllib.request.Request(f"http://{HOST}:{self.port}{self.path(rest)}", data=data,
-                                     headers=headers, method=method)
+        req = urllib.request.Request(
+            f"http://{HOST}:{self.port}{self.path(rest)}", data=data, headers=headers, method=method
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as response:
                 status, raw = response.status, response.read()
@@ -98,9 +99,15 @@ class JupyterServer(Server):
         super().stop()
 
 
-def start_jupyter(workspace: Workspace, *, lab: bool = False, extension: bool = True,
-                  options: dict[str, Any] | None = None, extra: tuple[str, ...] = (),
-                  profile: Path | None = None) -> JupyterServer:
+def start_jupyter(
+    workspace: Workspace,
+    *,
+    lab: bool = False,
+    extension: bool = True,
+    options: dict[str, Any] | None = None,
+    extra: tuple[str, ...] = (),
+    profile: Path | None = None,
+) -> JupyterServer:
     """``jupyter server`` (or ``jupyter lab``) on a free loopback port, with a token;
     with ``profile``, under pyinstrument, whose session file goes there when it stops."""
     port = free_port()
@@ -115,14 +122,24 @@ def start_jupyter(workspace: Workspace, *, lab: bool = False, extension: bool = 
     python = [sys.executable]
     if profile is not None:
         python += ["-m", "pyinstrument", "--renderer=pyisession", f"--outfile={profile}"]
-    argv = [*python, "-m", module, f"--config={config_file}", f"--ServerApp.ip={HOST}",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace.notebooks}",
-            "--ServerApp.allow_root=True", "--ServerApp.log_level=WARN", *extra]
+    argv = [
+        *python,
+        "-m",
+        module,
+        f"--config={config_file}",
+        f"--ServerApp.ip={HOST}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={workspace.notebooks}",
+        "--ServerApp.allow_root=True",
+        "--ServerApp.log_level=WARN",
+        *extra,
+    ]
     process = workspace.start("jupyter-lab" if lab else "jupyter-server", argv)
     server = JupyterServer("jupyter-server", port, token, process, workspace)
-    wait_until(lambda: server.request("GET", "api", timeout=5)[0] == 200, "jupyter-server to answer",
-               90, process)
+    wait_until(lambda: server.request("GET", "api", timeout=5)[0] == 200, "jupyter-server to answer", 90, process)
     return server
 
 
@@ -130,19 +147,30 @@ def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1) -> Server:
     """Kernel Gateway serving ``kernel_gateway.ipynb``'s endpoints (notebook-http mode)."""
     port = free_port()
     token = secrets.token_hex(24)
-    argv = [sys.executable, "-m", "kernel_gateway",
-            "--KernelGatewayApp.api=kernel_gateway.notebook_http",
-            f"--KernelGatewayApp.seed_uri={KERNEL_GATEWAY_NOTEBOOK}",
-            f"--KernelGatewayApp.ip={HOST}", f"--KernelGatewayApp.port={port}",
-            "--KernelGatewayApp.port_retries=0", f"--KernelGatewayApp.auth_token={token}",
-            f"--KernelGatewayApp.prespawn_count={prespawn}", "--KernelGatewayApp.log_level=WARN"]
+    argv = [
+        sys.executable,
+        "-m",
+        "kernel_gateway",
+        "--KernelGatewayApp.api=kernel_gateway.notebook_http",
+        f"--KernelGatewayApp.seed_uri={KERNEL_GATEWAY_NOTEBOOK}",
+        f"--KernelGatewayApp.ip={HOST}",
+        f"--KernelGatewayApp.port={port}",
+        "--KernelGatewayApp.port_retries=0",
+        f"--KernelGatewayApp.auth_token={token}",
+        f"--KernelGatewayApp.prespawn_count={prespawn}",
+        "--KernelGatewayApp.log_level=WARN",
+    ]
     process = workspace.start("kernel-gateway", argv)
     server = Server("kernel-gateway", port, token, process, workspace)
 
     # Listening first (the swagger document needs no kernel), then one request at a time:
     # notebook-http queues requests per kernel, so abandoned ones would pile up ahead.
-    wait_until(lambda: server.request("GET", "_api/spec/swagger.json", timeout=5)[0] == 200,
-               "Kernel Gateway to listen", 90, process)
+    wait_until(
+        lambda: server.request("GET", "_api/spec/swagger.json", timeout=5)[0] == 200,
+        "Kernel Gateway to listen",
+        90,
+        process,
+    )
 
     def answers() -> bool:
         status, body = server.request("POST", "add", {"a": 1, "b": 2}, timeout=60)

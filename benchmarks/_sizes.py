@@ -23,13 +23,33 @@ class Sizes:
 
 
 FULL = Sizes(
-    smoke=False, repeats=5, dispatcher_calls=2000, roundtrips=400, http_seconds=3.0, http_repeats=3, settle=0.3,
-    concurrent=100, sleep=0.1, browser_clicks=40, upload_bytes=50_000_000,
-    scale_actions=(1, 10, 100), scale_kernels=(1, 4),
+    smoke=False,
+    repeats=5,
+    dispatcher_calls=2000,
+    roundtrips=400,
+    http_seconds=3.0,
+    http_repeats=3,
+    settle=0.3,
+    concurrent=100,
+    sleep=0.1,
+    browser_clicks=40,
+    upload_bytes=50_000_000,
+    scale_actions=(1, 10, 100),
+    scale_kernels=(1, 4),
 )
 
 SMOKE = Sizes(
-    smoke=True, repeats=1, dispatcher_calls=20, roundtrips=5, http_seconds=0.3, http_repeats=1, settle=0.0,
-    concurrent=4, sleep=0.05, browser_clicks=2, upload_bytes=300_000,
-    scale_actions=(1, 3), scale_kernels=(1, 2),
+    smoke=True,
+    repeats=1,
+    dispatcher_calls=20,
+    roundtrips=5,
+    http_seconds=0.3,
+    http_repeats=1,
+    settle=0.0,
+    concurrent=4,
+    sleep=0.05,
+    browser_clicks=2,
+    upload_bytes=300_000,
+    scale_actions=(1, 3),
+    scale_kernels=(1, 2),
 )

@@ -71,9 +71,15 @@ def _measure(name: str, make: Make, sizes: Sizes, scenario: str) -> Row:
     ours = Latency.median_of(runs)
     base = statistics.median(direct)
     added = ours.p50 - base
-    return Row(scenario, name, f"{fmt_latency(ours)} (+{fmt_seconds(added)})",
-               f"direct call: {fmt_seconds(base)}", ours.p50 / base,
-               f"<= {fmt_seconds(GOAL_ADDED)} added", added <= GOAL_ADDED)
+    return Row(
+        scenario,
+        name,
+        f"{fmt_latency(ours)} (+{fmt_seconds(added)})",
+        f"direct call: {fmt_seconds(base)}",
+        ours.p50 / base,
+        f"<= {fmt_seconds(GOAL_ADDED)} added",
+        added <= GOAL_ADDED,
+    )
 
 
 def _by_name(i: int, action: Action[Any]) -> dict[str, Any]:
@@ -83,8 +89,7 @@ def _by_name(i: int, action: Action[Any]) -> dict[str, Any]:
 
 def _form(i: int, action: Action[Any]) -> dict[str, Any]:
     """As a Form widget sends it: the action's id, the fields as strings."""
-    return {"kind": "invoke", "id": f"r{i}", "action": action.id, "encoding": "form",
-            "args": {"a": "1", "b": "2"}}
+    return {"kind": "invoke", "id": f"r{i}", "action": action.id, "encoding": "form", "args": {"a": "1", "b": "2"}}
 
 
 def run(bench: Bench) -> list[Row]:

@@ -67,6 +67,13 @@ def run(bench: Bench) -> list[Row]:
         ours, base = measure(kc, sizes)
     ratio = ours.p50 / base.p50
     return [
-        Row("2", "kernel comm round trip: invoke add(a, b)", fmt_latency(ours),
-            f"bare comm echo: {fmt_latency(base)}", ratio, f"<= {GOAL_RATIO}x", ratio <= GOAL_RATIO),
+        Row(
+            "2",
+            "kernel comm round trip: invoke add(a, b)",
+            fmt_latency(ours),
+            f"bare comm echo: {fmt_latency(base)}",
+            ratio,
+            f"<= {GOAL_RATIO}x",
+            ratio <= GOAL_RATIO,
+        ),
     ]

@@ -28,8 +28,7 @@ NO_SERVER = "the server extension (notebook_actions/server) has not landed: noth
 
 def ours_request(server: JupyterServer, kernels: list[str], names: list[str] | None = None) -> Request:
     names = names or ["add"]
-    paths = [server.path(f"notebook-actions/api/kernels/{kid}/actions/{name}")
-             for name in names for kid in kernels]
+    paths = [server.path(f"notebook-actions/api/kernels/{kid}/actions/{name}") for name in names for kid in kernels]
     return json_post(paths, server, {"a": 1, "b": 2})
 
 
@@ -62,10 +61,12 @@ def _split(bench: Bench, server: JupyterServer, request: Request, ours: Load, ap
     load = run_load(HOST, server.port, request, 1, bench.sizes.http_seconds, use_wrk=bench.use_wrk)
     requests = max(load.requests, 1)
     server_cpu, kernel_cpu = ((_cpu_seconds(pid) - b) / requests for pid, b in zip(pids, before, strict=True))
-    return (f"p50 split: {fmt_seconds(api.latency.p50)} HTTP floor (GET /api), {fmt_seconds(kernel.p50)} "
-            f"kernel comm round trip of the same kernel (ZMQ, from another client), {fmt_seconds(rest)} "
-            f"the rest (bridge, request parsing, JSON, the extra event-loop turns). CPU per request on one "
-            f"connection: server {fmt_seconds(server_cpu)}, kernel {fmt_seconds(kernel_cpu)}.")
+    return (
+        f"p50 split: {fmt_seconds(api.latency.p50)} HTTP floor (GET /api), {fmt_seconds(kernel.p50)} "
+        f"kernel comm round trip of the same kernel (ZMQ, from another client), {fmt_seconds(rest)} "
+        f"the rest (bridge, request parsing, JSON, the extra event-loop turns). CPU per request on one "
+        f"connection: server {fmt_seconds(server_cpu)}, kernel {fmt_seconds(kernel_cpu)}."
+    )
 
 
 def run(bench: Bench) -> list[Row]:
@@ -96,29 +97,77 @@ def run(bench: Bench) -> list[Row]:
     rate_goal = f">= {GOAL_RATE:,.0f} req/s and >= {GOAL_VS_GATEWAY:.0f}x KG"
     if not available:
         return [
-            unavailable("3a", "HTTP invoke add, 1 connection", p50_goal, NO_SERVER,
-                        f"Kernel Gateway: {fmt_latency(kg1.latency)}"),
-            unavailable("3b", "HTTP invoke add, 1 connection", "- (ceiling)", NO_SERVER,
-                        f"GET /api: {fmt_latency(api1.latency)}"),
-            unavailable("3c", f"HTTP invoke add, {MANY} connections", rate_goal, NO_SERVER,
-                        f"Kernel Gateway: {fmt_rate(kg16.rate)}"),
-            unavailable("3d", f"HTTP invoke add, {MANY} connections", "- (ceiling)", NO_SERVER,
-                        f"GET /api: {fmt_rate(api16.rate)}"),
+            unavailable(
+                "3a",
+                "HTTP invoke add, 1 connection",
+                p50_goal,
+                NO_SERVER,
+                f"Kernel Gateway: {fmt_latency(kg1.latency)}",
+            ),
+            unavailable(
+                "3b",
+                "HTTP invoke add, 1 connection",
+                "- (ceiling)",
+                NO_SERVER,
+                f"GET /api: {fmt_latency(api1.latency)}",
+            ),
+            unavailable(
+                "3c",
+                f"HTTP invoke add, {MANY} connections",
+                rate_goal,
+                NO_SERVER,
+                f"Kernel Gateway: {fmt_rate(kg16.rate)}",
+            ),
+            unavailable(
+                "3d",
+                f"HTTP invoke add, {MANY} connections",
+                "- (ceiling)",
+                NO_SERVER,
+                f"GET /api: {fmt_rate(api16.rate)}",
+            ),
         ]
     o1, o16 = ours[1], ours[MANY]
     vs_kg = o16.rate / kg16.rate
     split = _split(bench, server, request, o1, api1)
     return [
-        Row("3a", f"HTTP invoke add, 1 connection ({tool})", fmt_latency(o1.latency),
-            f"Kernel Gateway: {fmt_latency(kg1.latency)}", o1.latency.p50 / kg1.latency.p50,
-            p50_goal, o1.latency.p50 <= GOAL_P50, " ".join(filter(None, [_failed(o1, kg1), split]))),
-        Row("3b", "HTTP invoke add, 1 connection", fmt_latency(o1.latency),
-            f"GET /api: {fmt_latency(api1.latency)}", o1.latency.p50 / api1.latency.p50,
-            "- (ceiling)", None, _failed(api1)),
-        Row("3c", f"HTTP invoke add, {MANY} connections", f"{fmt_rate(o16.rate)} ({fmt_latency(o16.latency)})",
-            f"Kernel Gateway: {fmt_rate(kg16.rate)}", vs_kg, rate_goal,
-            o16.rate >= GOAL_RATE and vs_kg >= GOAL_VS_GATEWAY, _failed(o16, kg16)),
-        Row("3d", f"HTTP invoke add, {MANY} connections", fmt_rate(o16.rate),
-            f"GET /api: {fmt_rate(api16.rate)}", o16.rate / api16.rate, "- (ceiling)", None,
-            _failed(api16)),
+        Row(
+            "3a",
+            f"HTTP invoke add, 1 connection ({tool})",
+            fmt_latency(o1.latency),
+            f"Kernel Gateway: {fmt_latency(kg1.latency)}",
+            o1.latency.p50 / kg1.latency.p50,
+            p50_goal,
+            o1.latency.p50 <= GOAL_P50,
+            " ".join(filter(None, [_failed(o1, kg1), split])),
+        ),
+        Row(
+            "3b",
+            "HTTP invoke add, 1 connection",
+            fmt_latency(o1.latency),
+            f"GET /api: {fmt_latency(api1.latency)}",
+            o1.latency.p50 / api1.latency.p50,
+            "- (ceiling)",
+            None,
+            _failed(api1),
+        ),
+        Row(
+            "3c",
+            f"HTTP invoke add, {MANY} connections",
+            f"{fmt_rate(o16.rate)} ({fmt_latency(o16.latency)})",
+            f"Kernel Gateway: {fmt_rate(kg16.rate)}",
+            vs_kg,
+            rate_goal,
+            o16.rate >= GOAL_RATE and vs_kg >= GOAL_VS_GATEWAY,
+            _failed(o16, kg16),
+        ),
+        Row(
+            "3d",
+            f"HTTP invoke add, {MANY} connections",
+            fmt_rate(o16.rate),
+            f"GET /api: {fmt_rate(api16.rate)}",
+            o16.rate / api16.rate,
+            "- (ceiling)",
+            None,
+            _failed(api16),
+        ),
     ]

@@ -63,8 +63,10 @@ def _comm_burst(comm: Comm, action: dict[str, str], bench: Bench) -> float:
 def widget_cell(action: str, **options: object) -> str:
     """Code that makes a Form for ``action`` and prints its comm's id and the action's id."""
     given = "".join(f", {k}={v!r}" for k, v in options.items())
-    return (f"from notebook_actions.widgets import Form\n_bench_form = Form({action}{given})\n"
-            f"print(_bench_form.comm.comm_id, {action}.id)")
+    return (
+        f"from notebook_actions.widgets import Form\n_bench_form = Form({action}{given})\n"
+        f"print(_bench_form.comm.comm_id, {action}.id)"
+    )
 
 
 def _widget_burst(kc: BlockingKernelClient, bench: Bench) -> float:
@@ -89,8 +91,17 @@ def run(bench: Bench) -> list[Row]:
         path = server.path(f"notebook-actions/api/kernels/{bench.kernels(1)[0]}/actions/nap")
         _http_burst(bench, server, path)  # warm up: connections, the bridge
         wall = _http_burst(bench, server, path)
-        rows.append(Row("4a", name, fmt_seconds(wall), f"Kernel Gateway: {fmt_seconds(kg_wall)}",
-                        wall / kg_wall, goal, wall <= GOAL_SECONDS if not sizes.smoke else None))
+        rows.append(
+            Row(
+                "4a",
+                name,
+                fmt_seconds(wall),
+                f"Kernel Gateway: {fmt_seconds(kg_wall)}",
+                wall / kg_wall,
+                goal,
+                wall <= GOAL_SECONDS if not sizes.smoke else None,
+            )
+        )
     else:
         rows.append(unavailable("4a", name, goal, NO_SERVER, f"Kernel Gateway: {fmt_seconds(kg_wall)}"))
 
@@ -104,8 +115,17 @@ def run(bench: Bench) -> list[Row]:
         baseline = f"kernel comm, no widget: {fmt_seconds(comm_wall)}"
         if widgets_available():
             wall = _widget_burst(kc, bench)
-            rows.append(Row("4b", name, fmt_seconds(wall), baseline, wall / comm_wall, goal,
-                            wall <= GOAL_SECONDS if not sizes.smoke else None))
+            rows.append(
+                Row(
+                    "4b",
+                    name,
+                    fmt_seconds(wall),
+                    baseline,
+                    wall / comm_wall,
+                    goal,
+                    wall <= GOAL_SECONDS if not sizes.smoke else None,
+                )
+            )
         else:
             rows.append(unavailable("4b", name, goal, NO_WIDGETS, baseline))
     return rows

@@ -32,8 +32,16 @@ from .s4_concurrency import NO_WIDGETS, widgets_available
 
 GOAL_P50 = 5e-3
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 #: The extension's setting (``c.NotebookActions.<name>``) for TCP_NODELAY on kernel websockets.
 NODELAY_OPTION = "tcp_nodelay"
 
@@ -156,9 +164,11 @@ class Split:
     received: float  # frames received meanwhile
 
     def text(self) -> str:
-        return (f"{fmt_seconds(self.before)} in the page before the websocket send, "
-                f"{fmt_seconds(self.wire)} until the last frame back (server, kernel, loopback; "
-                f"{self.received:.0f} frames received), {fmt_seconds(self.after)} in the page after it")
+        return (
+            f"{fmt_seconds(self.before)} in the page before the websocket send, "
+            f"{fmt_seconds(self.wire)} until the last frame back (server, kernel, loopback; "
+            f"{self.received:.0f} frames received), {fmt_seconds(self.after)} in the page after it"
+        )
 
 
 @dataclass
@@ -181,10 +191,24 @@ IDS_CELL = "print(bench_button.comm.comm_id, bench_label.comm.comm_id{form})"
 
 
 def _message(session: str, comm_id: str, data: dict[str, Any]) -> str:
-    header = {"msg_id": uuid.uuid4().hex, "msg_type": "comm_msg", "session": session, "username": "bench",
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "version": "5.3"}
-    return json.dumps({"header": header, "parent_header": {}, "metadata": {}, "channel": "shell",
-                       "content": {"comm_id": comm_id, "data": data}, "buffers": []})
+    header = {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": "comm_msg",
+        "session": session,
+        "username": "bench",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "version": "5.3",
+    }
+    return json.dumps(
+        {
+            "header": header,
+            "parent_header": {},
+            "metadata": {},
+            "channel": "shell",
+            "content": {"comm_id": comm_id, "data": data},
+            "buffers": [],
+        }
+    )
 
 
 async def _socket_round_trips(url: str, ids: list[str], count: int) -> tuple[Latency, Latency | None]:
@@ -219,8 +243,13 @@ async def _socket_round_trips(url: str, ids: list[str], count: int) -> tuple[Lat
         samples = []
         for i in range(count + 3):
             rid = f"socket-{i}"
-            invoke = {"kind": "invoke", "id": rid, "action": action, "encoding": "form",
-                      "args": {"a": str(i), "b": "1"}}
+            invoke = {
+                "kind": "invoke",
+                "id": rid,
+                "action": action,
+                "encoding": "form",
+                "args": {"a": str(i), "b": "1"},
+            }
             data = {"method": "custom", "content": {WIDGET_ENVELOPE: invoke}}
 
             def answered(content: dict[str, Any], rid: str = rid) -> bool:
@@ -261,9 +290,17 @@ def measure_page(bench: Bench, nodelay: bool | None, with_form: bool) -> PageTim
     bench.workspace.env["JUPYTERLAB_SETTINGS_DIR"] = str(settings.parent.parent)
     # A workspace of its own: a layout restored from the other run would open its notebook too.
     layouts = bench.workspace.root / f"lab-workspaces-{name}"
-    lab = start_jupyter(bench.workspace, lab=True, extension=nodelay is not None, options=options,
-                        extra=("--LabApp.expose_app_in_browser=True", f"--LabApp.workspaces_dir={layouts}",
-                               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"))
+    lab = start_jupyter(
+        bench.workspace,
+        lab=True,
+        extension=nodelay is not None,
+        options=options,
+        extra=(
+            "--LabApp.expose_app_in_browser=True",
+            f"--LabApp.workspaces_dir={layouts}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ),
+    )
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -391,27 +428,59 @@ def run(bench: Bench) -> list[Row]:
     rows = []
     if on is not None and on.form is not None:
         form, stock = on.form.latency, on.stock.latency
-        rows.append(Row("5a", f"{name}, TCP_NODELAY on", fmt_latency(form),
-                        f"ipywidgets Button, same page: {fmt_latency(stock)}", form.p50 / stock.p50, goal,
-                        form.p50 <= GOAL_P50 if not smoke else None,
-                        _split_note("Form", on.form, on.socket_form) + " "
-                        + _split_note("Button", on.stock, on.socket_stock)))
+        rows.append(
+            Row(
+                "5a",
+                f"{name}, TCP_NODELAY on",
+                fmt_latency(form),
+                f"ipywidgets Button, same page: {fmt_latency(stock)}",
+                form.p50 / stock.p50,
+                goal,
+                form.p50 <= GOAL_P50 if not smoke else None,
+                _split_note("Form", on.form, on.socket_form) + " " + _split_note("Button", on.stock, on.socket_stock),
+            )
+        )
     else:
         baseline = f"ipywidgets Button, TCP_NODELAY on: {fmt_latency(on.stock.latency)}" if on is not None else "-"
-        rows.append(unavailable("5a", f"{name}, TCP_NODELAY on", goal,
-                                NO_SERVER if on is None else NO_WIDGETS, baseline))
+        rows.append(
+            unavailable("5a", f"{name}, TCP_NODELAY on", goal, NO_SERVER if on is None else NO_WIDGETS, baseline)
+        )
     if off.form is not None:
         form, stock = off.form.latency, off.stock.latency
-        rows.append(Row("5b", f"{name}, TCP_NODELAY off" + ("" if server else " (stock server)"),
-                        fmt_latency(form), f"ipywidgets Button, same page: {fmt_latency(stock)}",
-                        form.p50 / stock.p50, "-", None, _split_note("Form", off.form, off.socket_form)))
+        rows.append(
+            Row(
+                "5b",
+                f"{name}, TCP_NODELAY off" + ("" if server else " (stock server)"),
+                fmt_latency(form),
+                f"ipywidgets Button, same page: {fmt_latency(stock)}",
+                form.p50 / stock.p50,
+                "-",
+                None,
+                _split_note("Form", off.form, off.socket_form),
+            )
+        )
     else:
-        rows.append(unavailable("5b", f"{name}, TCP_NODELAY off", "-", NO_WIDGETS,
-                                f"ipywidgets Button, same page: {fmt_latency(off.stock.latency)}"))
+        rows.append(
+            unavailable(
+                "5b",
+                f"{name}, TCP_NODELAY off",
+                "-",
+                NO_WIDGETS,
+                f"ipywidgets Button, same page: {fmt_latency(off.stock.latency)}",
+            )
+        )
     if retried:
         rows[0].note = (f"The page was tried again after a failure ({'; '.join(retried)}). " + rows[0].note).strip()
     if on is not None:
-        rows.append(Row("5c", "browser: ipywidgets Button, TCP_NODELAY on (our setting)",
-                        fmt_latency(on.stock.latency), f"off (stock): {fmt_latency(off.stock.latency)}",
-                        on.stock.latency.p50 / off.stock.latency.p50, "-", None))
+        rows.append(
+            Row(
+                "5c",
+                "browser: ipywidgets Button, TCP_NODELAY on (our setting)",
+                fmt_latency(on.stock.latency),
+                f"off (stock): {fmt_latency(off.stock.latency)}",
+                on.stock.latency.p50 / off.stock.latency.p50,
+                "-",
+                None,
+            )
+        )
     return rows

@@ -73,7 +73,7 @@ def _measured(pid: int | None, size: int, send: Callable[[], None], repeats: int
 
 def _send_chunks(comm: Comm, data: bytes, uid: str, kind: str) -> None:
     """Send ``data`` in chunks, at most WINDOW unacknowledged; wait for the last ack."""
-    chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
+    chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
     acked = 0
     for index, chunk in enumerate(chunks):
         message: dict[str, object] = {"kind": kind, "id": uid}
@@ -105,8 +105,9 @@ def _form_upload(widget: WidgetComm, action_id: str, data: bytes) -> None:
     uid = uuid.uuid4().hex
     _send_chunks(widget, data, uid, "upload")
     rid = uuid.uuid4().hex
-    widget.send({"kind": "invoke", "id": rid, "action": action_id,
-                 "files": {"file": [{"name": "data.bin", "upload": uid}]}})
+    widget.send(
+        {"kind": "invoke", "id": rid, "action": action_id, "files": {"file": [{"name": "data.bin", "upload": uid}]}}
+    )
     while True:
         reply, _ = widget.receive(60)
         for item in replies(reply):
@@ -128,20 +129,36 @@ def _comm_rows(bench: Bench, data: bytes) -> list[Row]:
         base = _measured(pid, size, lambda: _send_chunks(echo, data, uuid.uuid4().hex, "size"), repeats)
         if not widgets_available():
             return [
-                unavailable("6a", f"{name}: rate", rate_goal(bench), NO_WIDGETS,
-                            f"bare comm, same chunks: {base.rate_text()}"),
-                unavailable("6b", f"{name}: kernel memory", peak_goal(bench), NO_WIDGETS,
-                            f"bare comm: {base.peak_text()}"),
+                unavailable(
+                    "6a", f"{name}: rate", rate_goal(bench), NO_WIDGETS, f"bare comm, same chunks: {base.rate_text()}"
+                ),
+                unavailable(
+                    "6b", f"{name}: kernel memory", peak_goal(bench), NO_WIDGETS, f"bare comm: {base.peak_text()}"
+                ),
             ]
         comm_id, action_id = execute(kc, widget_cell("upload")).split()
         widget = WidgetComm(kc, "", comm_id=comm_id)
         _form_upload(widget, action_id, data[:1000])  # warm up
         ours = _measured(pid, size, lambda: _form_upload(widget, action_id, data), repeats)
     return [
-        Row("6a", f"{name}: rate", ours.rate_text(), f"bare comm, same chunks: {base.rate_text()}",
-            ours.rate / base.rate, rate_goal(bench), _rate_met(bench, ours)),
-        Row("6b", f"{name}: kernel memory", ours.peak_text(), f"bare comm: {base.peak_text()}",
-            None, peak_goal(bench), _peak_met(bench, ours)),
+        Row(
+            "6a",
+            f"{name}: rate",
+            ours.rate_text(),
+            f"bare comm, same chunks: {base.rate_text()}",
+            ours.rate / base.rate,
+            rate_goal(bench),
+            _rate_met(bench, ours),
+        ),
+        Row(
+            "6b",
+            f"{name}: kernel memory",
+            ours.peak_text(),
+            f"bare comm: {base.peak_text()}",
+            None,
+            peak_goal(bench),
+            _peak_met(bench, ours),
+        ),
     ]
 
 
@@ -163,16 +180,22 @@ def _peak_met(bench: Bench, upload: Upload) -> bool | None:
 
 def multipart(data: bytes, field: str = "file") -> tuple[str, bytes]:
     boundary = uuid.uuid4().hex
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"data.bin\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="data.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
     return f"multipart/form-data; boundary={boundary}", head + data + f"\r\n--{boundary}--\r\n".encode()
 
 
 def post(bench: Bench, path: str, content_type: str, body: bytes, method: str = "POST") -> tuple[int, bytes]:
     server = bench.jupyter()
-    head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{server.port}",
-            f"Authorization: token {server.token}", f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}"]
+    head = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {HOST}:{server.port}",
+        f"Authorization: token {server.token}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+    ]
     raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
     return asyncio.run(fetch(HOST, server.port, raw, timeout=300))
 
@@ -180,8 +203,7 @@ def post(bench: Bench, path: str, content_type: str, body: bytes, method: str = 
 def _http_rows(bench: Bench, data: bytes) -> list[Row]:
     size = len(data)
     server = bench.jupyter()
-    contents = json.dumps({"type": "file", "format": "base64",
-                           "content": base64.b64encode(data).decode()}).encode()
+    contents = json.dumps({"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}).encode()
 
     def put() -> None:
         path = server.path("api/contents/upload.bin")
@@ -193,8 +215,10 @@ def _http_rows(bench: Bench, data: bytes) -> list[Row]:
     baseline = f"contents API PUT: {base.rate_text()}"
     name = f"HTTP multipart upload of {fmt_bytes(size)}"
     if not server_extension_available():
-        return [unavailable("6c", f"{name}: rate", rate_goal(bench), NO_SERVER, baseline),
-                unavailable("6d", f"{name}: kernel memory", peak_goal(bench), NO_SERVER)]
+        return [
+            unavailable("6c", f"{name}: rate", rate_goal(bench), NO_SERVER, baseline),
+            unavailable("6d", f"{name}: kernel memory", peak_goal(bench), NO_SERVER),
+        ]
     kid = bench.kernels(1)[0]
     path = server.path(f"notebook-actions/api/kernels/{kid}/actions/upload")
 
@@ -206,10 +230,16 @@ def _http_rows(bench: Bench, data: bytes) -> list[Row]:
     content_type, body = multipart(data)  # made before the clock starts, as the PUT's JSON
     ours = _measured(bench.kernel_pid(kid), size, lambda: post_once(data, content_type, body), repeats)
     return [
-        Row("6c", f"{name}: rate", ours.rate_text(), baseline, ours.rate / base.rate,
-            rate_goal(bench), _rate_met(bench, ours)),
-        Row("6d", f"{name}: kernel memory", ours.peak_text(), "-", None, peak_goal(bench),
-            _peak_met(bench, ours)),
+        Row(
+            "6c",
+            f"{name}: rate",
+            ours.rate_text(),
+            baseline,
+            ours.rate / base.rate,
+            rate_goal(bench),
+            _rate_met(bench, ours),
+        ),
+        Row("6d", f"{name}: kernel memory", ours.peak_text(), "-", None, peak_goal(bench), _peak_met(bench, ours)),
     ]
 
 

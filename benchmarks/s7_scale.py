@@ -57,8 +57,15 @@ def run(bench: Bench) -> list[Row]:
         gateway = bench.kernel_gateway(prespawn=most_kernels)
         kg = bench.load(gateway, json_post(["/add"], gateway, {"a": 1, "b": 2}), MANY)
         bench.stop_kernel_gateway(most_kernels)
-        return [unavailable("7", "HTTP invoke add: actions and kernels", "- (growth)", NO_SERVER,
-                            f"Kernel Gateway, {most_kernels} kernels: {fmt_rate(kg.rate)} @{MANY}")]
+        return [
+            unavailable(
+                "7",
+                "HTTP invoke add: actions and kernels",
+                "- (growth)",
+                NO_SERVER,
+                f"Kernel Gateway, {most_kernels} kernels: {fmt_rate(kg.rate)} @{MANY}",
+            )
+        ]
     rows: list[Row] = []
     server = bench.jupyter()
     first = bench.kernels(1)
@@ -74,28 +81,54 @@ def run(bench: Bench) -> list[Row]:
             execute(kc, actions_cell(more))
         names += more
         spread_one, spread_many, one, many = _versus(bench, ours_request(server, first, names), single)
-        rows.append(Row(letter(), f"HTTP invoke, {count} exported actions, requests spread over all",
-                        _text(spread_one, spread_many), f"one action, same rounds: {_text(one, many)}",
-                        spread_one.latency.p50 / one.latency.p50, "- (growth of p50)", None,
-                        _failed(spread_one, spread_many, one, many)))
+        rows.append(
+            Row(
+                letter(),
+                f"HTTP invoke, {count} exported actions, requests spread over all",
+                _text(spread_one, spread_many),
+                f"one action, same rounds: {_text(one, many)}",
+                spread_one.latency.p50 / one.latency.p50,
+                "- (growth of p50)",
+                None,
+                _failed(spread_one, spread_many, one, many),
+            )
+        )
     most: Load | None = None
     for count in sizes.scale_kernels[1:]:
-        spread_one, spread_many, one, many = _versus(bench, ours_request(server, bench.kernels(count), ["add"]),
-                                                     single)
+        spread_one, spread_many, one, many = _versus(bench, ours_request(server, bench.kernels(count), ["add"]), single)
         spread = ours_request(server, bench.kernels(count), ["add"])
-        cpu = (f"Server CPU per request at {MANY} connections: {fmt_seconds(_server_cpu(bench, spread))} spread "
-               f"over {count} kernels, {fmt_seconds(_server_cpu(bench, single))} to one kernel (each bridge "
-               "batches only the requests in flight to its own kernel).")
-        rows.append(Row(letter(), f"HTTP invoke add, {count} kernels behind 1 server, requests spread over all",
-                        _text(spread_one, spread_many), f"one kernel, same rounds: {_text(one, many)}",
-                        spread_many.rate / many.rate, f"- (growth of req/s @{MANY})", None,
-                        " ".join(filter(None, [_failed(spread_one, spread_many, one, many), cpu]))))
+        cpu = (
+            f"Server CPU per request at {MANY} connections: {fmt_seconds(_server_cpu(bench, spread))} spread "
+            f"over {count} kernels, {fmt_seconds(_server_cpu(bench, single))} to one kernel (each bridge "
+            "batches only the requests in flight to its own kernel)."
+        )
+        rows.append(
+            Row(
+                letter(),
+                f"HTTP invoke add, {count} kernels behind 1 server, requests spread over all",
+                _text(spread_one, spread_many),
+                f"one kernel, same rounds: {_text(one, many)}",
+                spread_many.rate / many.rate,
+                f"- (growth of req/s @{MANY})",
+                None,
+                " ".join(filter(None, [_failed(spread_one, spread_many, one, many), cpu])),
+            )
+        )
         most = spread_many
     gateway = bench.kernel_gateway(prespawn=most_kernels)
     kg = bench.load(gateway, json_post(["/add"], gateway, {"a": 1, "b": 2}), MANY)
     bench.stop_kernel_gateway(most_kernels)
     if most is not None:
-        rows.append(Row(letter(), f"HTTP invoke add, {most_kernels} kernels, {MANY} connections",
-                        fmt_rate(most.rate), f"Kernel Gateway, {most_kernels} kernels: {fmt_rate(kg.rate)}",
-                        most.rate / kg.rate, "- (comparison)", None, _failed(kg)))
+        rows.append(
+            Row(
+                letter(),
+                f"HTTP invoke add, {most_kernels} kernels, {MANY} connections",
+                fmt_rate(most.rate),
+                f"Kernel Gateway, {most_kernels} kernels: {fmt_rate(kg.rate)}",
+                most.rate / kg.rate,
+                "- (comparison)",
+                None,
+                _failed(kg),
+            )
+        )
     return rows

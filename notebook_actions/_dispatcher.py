@@ -30,6 +30,7 @@ from ._schema import InvalidArguments, UnserializableResult
 Buffer = bytes | bytearray | memoryview
 Send = Callable[[dict[str, Any], list[Buffer]], None]
 
+
 def _kernel_log_stream() -> TextIO | None:
     """The kernel process's real stderr: the log of the server that started it.
 

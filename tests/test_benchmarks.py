@@ -76,4 +76,9 @@ def test_percentiles_and_units() -> None:
     assert percentile([3.0], 99) == 3.0
     assert Latency.median_of([Latency(1, 2, 1), Latency(3, 4, 1), Latency(2, 3, 1)]) == Latency(2, 3, 3)
     assert [fmt_seconds(s) for s in (44e-9, 5.71e-6, 1.314e-3, 0.288, 11.17)] == [
-        "44 ns", "5.71 µs", "1.31 ms", "288 ms", "11.2 s"]
+        "44 ns",
+        "5.71 µs",
+        "1.31 ms",
+        "288 ms",
+        "11.2 s",
+    ]

@@ -18,9 +18,9 @@ def test_binder_installs_this_package_and_enables_its_extension() -> None:
     assert "pip install --no-cache-dir ." in post_build  # the repository itself, i.e. `project`
     assert project == "notebook-actions"
 
-    (shipped,) = json.loads(
-        (ROOT / "jupyter_extension/jupyter_server_config.d/notebook_actions.json").read_text()
-    )["ServerApp"]["jpserver_extensions"]
+    (shipped,) = json.loads((ROOT / "jupyter_extension/jupyter_server_config.d/notebook_actions.json").read_text())[
+        "ServerApp"
+    ]["jpserver_extensions"]
     assert f"jupyter server extension enable --sys-prefix {shipped}" in post_build
     assert [p["module"].split(".")[0] for p in notebook_actions._jupyter_server_extension_points()] == [shipped]
 

@@ -22,5 +22,4 @@ def load(serverapp: Any) -> None:
         current = web_app.settings.get(key)
         if current is not None:
             web_app.settings[key] = nodelay_connection_class(current)
-    serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/",
-                       web_app.settings["base_url"])
+    serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/", web_app.settings["base_url"])

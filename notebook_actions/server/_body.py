@@ -61,8 +61,10 @@ def content_kind(content_type: str | None) -> tuple[Kind, Message]:
         return "urlencoded", parsed
     if media == "multipart/form-data":
         return "multipart", parsed
-    message = (f"unsupported content type {media!r}: send application/json, "
-               "application/x-www-form-urlencoded or multipart/form-data")
+    message = (
+        f"unsupported content type {media!r}: send application/json, "
+        "application/x-www-form-urlencoded or multipart/form-data"
+    )
     raise BodyError(415, message)
 
 
@@ -91,13 +93,17 @@ class BufferedBody:
                 raise BodyError(400, f"the body is not valid JSON: {err}") from None
         if self.kind == "empty":
             if data.strip():
-                message = ("the body has no Content-Type: send application/json, "
-                           "application/x-www-form-urlencoded or multipart/form-data")
+                message = (
+                    "the body has no Content-Type: send application/json, "
+                    "application/x-www-form-urlencoded or multipart/form-data"
+                )
                 raise BodyError(415, message)
             return Invocation()
         if data.lstrip()[:1] in (b"{", b"["):
-            message = ("the body looks like JSON but came as application/x-www-form-urlencoded "
-                       "(curl -d does that): send it with Content-Type: application/json")
+            message = (
+                "the body looks like JSON but came as application/x-www-form-urlencoded "
+                "(curl -d does that): send it with Content-Type: application/json"
+            )
             raise BodyError(400, message)
         arguments: dict[str, list[bytes]] = {}
         try:
@@ -114,8 +120,7 @@ class BufferedBody:
 class MultipartBody:
     """A multipart/form-data body, streamed: fields kept, files sent on to the kernel."""
 
-    def __init__(self, boundary: str, bridge: Bridge, *, field_limit: int, chunk_bytes: int,
-                 timeout: float) -> None:
+    def __init__(self, boundary: str, bridge: Bridge, *, field_limit: int, chunk_bytes: int, timeout: float) -> None:
         try:
             self._parser = MultipartParser(boundary.encode("latin-1"))
         except (MultipartError, UnicodeEncodeError) as err:
@@ -194,15 +199,16 @@ class MultipartBody:
 
     def _start_upload(self, part: PartStart) -> Upload:
         if self._upload is None:
-            self._upload = self._bridge.upload(part.filename or "file", part.content_type,
-                                               timeout=self._timeout)
+            self._upload = self._bridge.upload(part.filename or "file", part.content_type, timeout=self._timeout)
             self._uploads.append(self._upload)
         return self._upload
 
     def _require_buffers(self) -> None:
         if not self._bridge.supports_buffers:
-            message = ("file uploads cannot reach this kernel: it runs behind a kernel gateway, "
-                       "and jupyter-server's gateway client carries JSON only")
+            message = (
+                "file uploads cannot reach this kernel: it runs behind a kernel gateway, "
+                "and jupyter-server's gateway client carries JSON only"
+            )
             raise BodyError(501, message)
 
     def finish(self) -> Invocation:
@@ -230,5 +236,6 @@ _JSON = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _form_args(fields: dict[str, list[str]]) -> dict[str, str | list[str]]:
-    return {name: values[0] if len(values) == 1 else values
-            for name, values in fields.items() if name not in IGNORED_FIELDS}
+    return {
+        name: values[0] if len(values) == 1 else values for name, values in fields.items() if name not in IGNORED_FIELDS
+    }

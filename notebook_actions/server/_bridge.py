@@ -183,8 +183,10 @@ class Bridge:
         try:
             await asyncio.wait_for(asyncio.shield(self._opening), timeout)
         except asyncio.TimeoutError:
-            message = (f"the kernel did not answer within {timeout:g} s: it is busy (a cell is "
-                       "running) or not responding; try again when it is idle")
+            message = (
+                f"the kernel did not answer within {timeout:g} s: it is busy (a cell is "
+                "running) or not responding; try again when it is idle"
+            )
             raise KernelBusy(message) from None
 
     async def _open(self) -> None:
@@ -204,8 +206,7 @@ class Bridge:
                     wait = min(wait * 2, MAX_NUDGE_SECONDS)  # a busy kernel queues them
             if self.closed is not None:
                 raise self.closed
-            self._transport.send("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET,
-                                               "data": {}})
+            self._transport.send("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET, "data": {}})
             await self._ready
         except BridgeError as err:
             self.close(err)
@@ -240,8 +241,11 @@ class Bridge:
                 elif state == "idle":
                     del self._sent[msg.parent_id]
             elif self.is_open and state in ("starting", "restarting", "dead"):
-                self.close(KernelGone(f"the kernel is {state}: its actions are gone until "
-                                      f"%load_ext notebook_actions runs again"))
+                self.close(
+                    KernelGone(
+                        f"the kernel is {state}: its actions are gone until %load_ext notebook_actions runs again"
+                    )
+                )
                 return
         elif kind == "iopub_welcome":
             if self.is_open and content.get("subscription") in self._topics:
@@ -251,8 +255,9 @@ class Bridge:
                 return
         elif kind == "comm_close" and content.get("comm_id") == self.comm_id:
             if self._ready is not None and not self._ready.done():
-                self._ready.set_exception(NotLoaded(f"notebook-actions is not loaded in kernel "
-                                                    f"{self.kernel_id}: {LOAD_HINT}"))
+                self._ready.set_exception(
+                    NotLoaded(f"notebook-actions is not loaded in kernel {self.kernel_id}: {LOAD_HINT}")
+                )
             else:
                 self.close(KernelGone("the kernel closed its notebook-actions comm"))
             return
@@ -416,8 +421,9 @@ class UploadFailed(Exception):
 class Upload:
     """A file sent to the kernel in chunks, at most ``window`` unacknowledged at once."""
 
-    def __init__(self, bridge: Bridge, call: Call, name: str, content_type: str, *,
-                 timeout: float, window: int) -> None:
+    def __init__(
+        self, bridge: Bridge, call: Call, name: str, content_type: str, *, timeout: float, window: int
+    ) -> None:
         self.bridge = bridge
         self.id = call.id
         self._call = call

@@ -85,8 +85,10 @@ class BaseHandler(APIHandler):
             try:
                 model: dict[str, Any] = await self.session_manager.get_session(path=path)  # type: ignore[no-untyped-call]
             except web.HTTPError:
-                message = (f"no running session for notebook {path!r}: open it in Jupyter (or start one "
-                           "with POST /api/sessions), then run %load_ext notebook_actions in it")
+                message = (
+                    f"no running session for notebook {path!r}: open it in Jupyter (or start one "
+                    "with POST /api/sessions), then run %load_ext notebook_actions in it"
+                )
                 raise ActionError(404, message) from None
             kid = (model.get("kernel") or {}).get("id")
             if not isinstance(kid, str):
@@ -167,8 +169,12 @@ class OpenAPIHandler(BaseHandler):
         kid = await self.kernel_id(kernel_id, path)
         actions = await self.exported_actions(kid)
         title = f"notebook-actions: {path.strip('/')}" if path is not None else f"notebook-actions: kernel {kid}"
-        document = openapi_document(actions, base_url=self.base_url,  # type: ignore[arg-type]
-                                    route=self._route(kid, path), title=title)
+        document = openapi_document(
+            actions,  # type: ignore[arg-type]
+            base_url=self.base_url,
+            route=self._route(kid, path),
+            title=title,
+        )
         self.finish(json.dumps(document))
 
 
@@ -236,17 +242,23 @@ class InvokeHandler(BaseHandler):
                 raise ActionError(404, self._not_found(kwargs["name"], kid))
             boundary = content_type.get_param("boundary")
             try:
-                self._body = MultipartBody(boundary if isinstance(boundary, str) else "", self._bridge,
-                                           field_limit=options.max_body_bytes,
-                                           chunk_bytes=options.upload_chunk_bytes, timeout=options.timeout)
+                self._body = MultipartBody(
+                    boundary if isinstance(boundary, str) else "",
+                    self._bridge,
+                    field_limit=options.max_body_bytes,
+                    chunk_bytes=options.upload_chunk_bytes,
+                    timeout=options.timeout,
+                )
             except BodyError as err:
                 raise ActionError(err.status, err.message) from None
         else:
             self._body = BufferedBody(kind, self._limit)
 
     def _not_found(self, name: str, kernel_id: str) -> str:
-        return (f"no exported action {name!r} in kernel {kernel_id}: run the %%use_server cell that "
-                "defines it (after %load_ext notebook_actions)")
+        return (
+            f"no exported action {name!r} in kernel {kernel_id}: run the %%use_server cell that "
+            "defines it (after %load_ext notebook_actions)"
+        )
 
     async def data_received(self, chunk: bytes) -> None:
         if self._failed or self._body is None:

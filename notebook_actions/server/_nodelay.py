@@ -20,9 +20,13 @@ def nodelay_connection_class(base: type[Any]) -> type[Any]:
         self.websocket_handler.set_nodelay(True)
         return base.connect(self)
 
-    return type(base.__name__, (base,), {
-        "__module__": __name__,
-        "__doc__": f"{base.__name__}, with TCP_NODELAY set on the websocket.",
-        "_notebook_actions_nodelay": True,
-        "connect": connect,
-    })
+    return type(
+        base.__name__,
+        (base,),
+        {
+            "__module__": __name__,
+            "__doc__": f"{base.__name__}, with TCP_NODELAY set on the websocket.",
+            "_notebook_actions_nodelay": True,
+            "connect": connect,
+        },
+    )

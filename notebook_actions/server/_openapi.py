@@ -131,20 +131,28 @@ def _operation(info: ActionInfo, schemas: dict[str, Any]) -> dict[str, Any]:
             "as it comes, then `end` (or `error`).",
             "content": {
                 "application/json": {
-                    "schema": {"type": "object", "properties": {"value": {"type": "array", "items": returns}},
-                               "required": ["value"]},
+                    "schema": {
+                        "type": "object",
+                        "properties": {"value": {"type": "array", "items": returns}},
+                        "required": ["value"],
+                    },
                 },
                 "text/event-stream": {"schema": {"type": "string"}},
             },
         }
     elif returns.get("format") == "binary":
-        ok = {"description": "The bytes the action returned.",
-              "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+        ok = {
+            "description": "The bytes the action returned.",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
     else:
         ok = {
             "description": "The action's result (bytes come back as application/octet-stream).",
-            "content": {"application/json": {"schema": {"type": "object", "properties": {"value": returns},
-                                                        "required": ["value"]}}},
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"value": returns}, "required": ["value"]}
+                }
+            },
         }
 
     doc = info["doc"]
@@ -162,9 +170,7 @@ def _operation(info: ActionInfo, schemas: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def openapi_document(
-    actions: Sequence[ActionInfo], *, base_url: str, route: str, title: str
-) -> dict[str, Any]:
+def openapi_document(actions: Sequence[ActionInfo], *, base_url: str, route: str, title: str) -> dict[str, Any]:
     """``route`` is the path (below ``base_url``) that ``/actions/{name}`` is appended to."""
     schemas: dict[str, Any] = {
         "Error": ERROR_SCHEMA,
@@ -173,9 +179,7 @@ def openapi_document(
     }
     paths = {f"{route}/actions/{info['name']}": {"post": _operation(info, schemas)} for info in actions}
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    responses: dict[str, Any] = {
-        status: {"description": text, "content": error} for status, text in _ERRORS.items()
-    }
+    responses: dict[str, Any] = {status: {"description": text, "content": error} for status, text in _ERRORS.items()}
     responses["422"] = {
         "description": "The arguments do not fit the action's signature: one entry per field.",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}},
@@ -196,8 +200,12 @@ def openapi_document(
             "schemas": schemas,
             "responses": responses,
             "securitySchemes": {
-                "token": {"type": "apiKey", "in": "header", "name": "Authorization",
-                          "description": "`token <the server's token>`"},
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`token <the server's token>`",
+                },
             },
         },
         "security": [{"token": []}],

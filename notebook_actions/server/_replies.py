@@ -63,8 +63,10 @@ def error_for(reply: dict[str, Any], expose: bool, not_found: str) -> ActionErro
             if expose and not own:
                 extra["exception_message"] = str(reply.get("message", ""))
             return ActionError(status, text, **extra)
-        message = (f"the action raised {kind_name} (digest {digest}); the notebook's owner finds the "
-                   "traceback under that digest in the kernel's log")
+        message = (
+            f"the action raised {kind_name} (digest {digest}); the notebook's owner finds the "
+            "traceback under that digest in the kernel's log"
+        )
         extra = {"type": kind_name, "digest": digest}
         if expose:
             extra["exception_message"] = str(reply.get("message", ""))

@@ -184,9 +184,14 @@ class ZmqTransport:
             message = "the connection to the kernel is closed"
             raise ConnectionError(message)
         msg_id = uuid.uuid4().hex
-        header = {"msg_id": msg_id, "msg_type": msg_type, "username": "notebook_actions",
-                  "session": self._session_id, "date": datetime.now(timezone.utc).isoformat(),
-                  "version": protocol_version}
+        header = {
+            "msg_id": msg_id,
+            "msg_type": msg_type,
+            "username": "notebook_actions",
+            "session": self._session_id,
+            "date": datetime.now(timezone.utc).isoformat(),
+            "version": protocol_version,
+        }
         parts = [_pack(header), b"{}", b"{}", _pack(content)]
         frames: list[Any] = [DELIMITER, self._sign(parts), *parts, *buffers]
         sock.send_multipart(frames, copy=not buffers or max(len(b) for b in buffers) < COPY_THRESHOLD)
@@ -235,14 +240,15 @@ class ChannelTransport:
 
         def connect() -> None:
             # start_channels() opens a blocking websocket: keep it off the event loop.
-            asyncio.run(client.start_channels(shell=True, iopub=True, stdin=False, hb=False,
-                                              control=False))
+            asyncio.run(client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False))
 
         await asyncio.to_thread(connect)
         self._started = True
         loop = asyncio.get_running_loop()
         self._reader = threading.Thread(
-            target=self._read, args=(loop, on_message, on_lost), name="notebook-actions-gateway",
+            target=self._read,
+            args=(loop, on_message, on_lost),
+            name="notebook-actions-gateway",
             daemon=True,
         )
         self._reader.start()
@@ -264,13 +270,18 @@ class ChannelTransport:
                 break
             parent = msg.get("parent_header") or {}
             header = msg.get("header") or {}
-            message = KernelMessage(str(header.get("msg_type", msg.get("msg_type", ""))),
-                                    str(parent.get("msg_id", "")), msg.get("content") or {})
+            message = KernelMessage(
+                str(header.get("msg_type", msg.get("msg_type", ""))),
+                str(parent.get("msg_id", "")),
+                msg.get("content") or {},
+            )
             loop.call_soon_threadsafe(on_message, message)
         if not self._closed.is_set():
-            reason = ("the connection to the kernel gateway closed (jupyter-server's gateway client "
-                      "drops it on a reply with binary data, such as a bytes result: through a "
-                      "gateway, return text)")
+            reason = (
+                "the connection to the kernel gateway closed (jupyter-server's gateway client "
+                "drops it on a reply with binary data, such as a bytes result: through a "
+                "gateway, return text)"
+            )
             with contextlib.suppress(RuntimeError):  # the loop is closing
                 loop.call_soon_threadsafe(on_lost, reason)
 

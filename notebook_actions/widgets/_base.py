@@ -224,8 +224,9 @@ class ActionWidget(anywidget.AnyWidget):
             raise traitlets.TraitError(message)
         return proposal["value"]
 
-    def bind(self, action: Action[Any], *args: Any, stateful: bool = False, state: Any = None,
-             **kwargs: Any) -> Action[Any]:
+    def bind(
+        self, action: Action[Any], *args: Any, stateful: bool = False, state: Any = None, **kwargs: Any
+    ) -> Action[Any]:
         """The action to put in a trait so that each call gets ``args``/``kwargs`` (and,
         with ``stateful``, the previous result first); none of them leaves the kernel."""
         if not isinstance(action, Action):

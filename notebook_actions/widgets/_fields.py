@@ -239,4 +239,3 @@ def form_fields(action: Action[Any]) -> list[dict[str, Any]]:
     schema = action.params_schema
     docs = param_docs(action.__doc__)
     return [field_spec(p, schema, docs) for p in action.signature.params]
-

@@ -2,8 +2,8 @@
 // own markup), submitted as an action call with pending state, field errors, results,
 // streamed progress and Cancel.
 
-import { callAction, connectActions, ActionError } from "./client.js";
-import { h, uid, renderError, Runs } from "./ui.js";
+import { ActionError, callAction, connectActions } from "./client.js";
+import { h, Runs, renderError, uid } from "./ui.js";
 
 /** @typedef {import("./client.js").AnyModel} AnyModel */
 /** @typedef {import("./client.js").ActionRef} ActionRef */
@@ -83,7 +83,11 @@ function buildControl(spec, id, describedBy) {
         { ...common, multiple, size: multiple ? Math.min(options.length, 6) : undefined },
         !multiple && spec.default === undefined ? h("option", { value: "", text: "Choose…" }) : null,
         ...options.map((option, index) =>
-          h("option", { value: String(index), text: option.label, selected: chosen.some((c) => same(c, option.value)) }),
+          h("option", {
+            value: String(index),
+            text: option.label,
+            selected: chosen.some((c) => same(c, option.value)),
+          }),
         ),
       );
       return { control: select, inputs: [select] };
@@ -103,7 +107,9 @@ function buildControl(spec, id, describedBy) {
       const group = h(
         "div",
         { class: "na-radios" },
-        ...radios.map((radio, index) => h("label", { class: "na-radio" }, radio, h("span", { text: options[index].label }))),
+        ...radios.map((radio, index) =>
+          h("label", { class: "na-radio" }, radio, h("span", { text: options[index].label })),
+        ),
       );
       return { control: group, inputs: radios };
     }
@@ -113,7 +119,12 @@ function buildControl(spec, id, describedBy) {
       let text = asText(spec.default);
       if (spec.control === "lines" && Array.isArray(spec.default)) text = spec.default.map(asText).join("\n");
       if (spec.control === "json" && spec.default !== undefined) text = JSON.stringify(spec.default, null, 2);
-      const area = h("textarea", { ...common, rows: spec.control === "json" ? 4 : 3, maxlength: spec.maxlength, minlength: spec.minlength });
+      const area = h("textarea", {
+        ...common,
+        rows: spec.control === "json" ? 4 : 3,
+        maxlength: spec.maxlength,
+        minlength: spec.minlength,
+      });
       area.textContent = text;
       return { control: area, inputs: [area] };
     }
@@ -270,19 +281,32 @@ function collect(form, submitter, fields, ref) {
       if (value === "") continue;
       converted = spec.options?.[Number(value)]?.value;
     } else if (spec?.control === "lines") {
-      converted = value.split("\n").map((line) => line.trim()).filter(Boolean);
+      converted = value
+        .split("\n")
+        .map((line) => line.trim())
+        .filter(Boolean);
     } else if (spec?.control === "json") {
       if (value.trim() === "") continue;
       try {
         converted = JSON.parse(value);
       } catch (err) {
-        errors.push({ field: name, loc: [], message: `Not valid JSON: ${err instanceof Error ? err.message : err}`, type: "json_invalid" });
+        errors.push({
+          field: name,
+          loc: [],
+          message: `Not valid JSON: ${err instanceof Error ? err.message : err}`,
+          type: "json_invalid",
+        });
         continue;
       }
     }
     if (spec?.control === "multiselect" || (name in args && !spec)) {
       const previous = args[name];
-      args[name] = previous === undefined ? [converted] : Array.isArray(previous) ? [...previous, converted] : [previous, converted];
+      args[name] =
+        previous === undefined
+          ? [converted]
+          : Array.isArray(previous)
+            ? [...previous, converted]
+            : [previous, converted];
     } else {
       args[name] = converted;
     }
@@ -331,7 +355,9 @@ function build(model, el, onIdle) {
         "div",
         { class: "na-controls" },
         h("button", { type: "submit", class: "na-submit", text: label }),
-        ...Object.keys(extra).map((key) => h("button", { type: "submit", class: "na-submit", dataset: { action: key }, text: humanize(key) })),
+        ...Object.keys(extra).map((key) =>
+          h("button", { type: "submit", class: "na-submit", dataset: { action: key }, text: humanize(key) }),
+        ),
         cancel,
         status,
       ),
@@ -363,7 +389,9 @@ function build(model, el, onIdle) {
         unattached.push(error);
         continue;
       }
-      const where = error.loc.length ? `Item ${error.loc.map((l) => (typeof l === "number" ? l + 1 : l)).join(".")}: ` : "";
+      const where = error.loc.length
+        ? `Item ${error.loc.map((l) => (typeof l === "number" ? l + 1 : l)).join(".")}: `
+        : "";
       const line = h("div", { text: `${where}${error.message}` });
       view.error.append(line);
       view.error.hidden = false;
@@ -409,10 +437,13 @@ function build(model, el, onIdle) {
     event.preventDefault();
     const submitter = /** @type {HTMLElement | null} */ (event.submitter ?? null);
     const key = submitter?.dataset.action;
-    const ref = key ? /** @type {Record<string, ActionRef>} */ (model.get("actions") ?? {})[key] : actionRef;
+    const ref = key ? /** @type {Record<string, ActionRef>} */ model.get("actions")?.[key] : actionRef;
     if (!ref) {
       general.replaceChildren();
-      renderError(general, new ActionError("not_found", `this form has no action ${JSON.stringify(key)}: give it in Form(actions=...)`));
+      renderError(
+        general,
+        new ActionError("not_found", `this form has no action ${JSON.stringify(key)}: give it in Form(actions=...)`),
+      );
       return;
     }
     const { args, files, errors } = collect(form, submitter, fields, ref);
@@ -420,10 +451,9 @@ function build(model, el, onIdle) {
       runs.start(() => Promise.reject(new ActionError("invalid", errors.map((e) => e.message).join("; "), { errors })));
       return;
     }
-    runs.start(
-      (hooks) => callAction(model, ref, args, { ...hooks, files, encoding: "form" }),
-      { streaming: ref.streaming },
-    );
+    runs.start((hooks) => callAction(model, ref, args, { ...hooks, files, encoding: "form" }), {
+      streaming: ref.streaming,
+    });
   });
 
   return { busy: () => runs.pending > 0, cancel: () => runs.cancelAll() };

@@ -57,7 +57,12 @@ export function renderResult(container, value, view) {
     const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength).slice();
     const url = URL.createObjectURL(new Blob([bytes]));
     container.append(
-      h("a", { class: "na-download", href: url, download: "result.bin", text: `Download result (${formatBytes(value.byteLength)})` }),
+      h("a", {
+        class: "na-download",
+        href: url,
+        download: "result.bin",
+        text: `Download result (${formatBytes(value.byteLength)})`,
+      }),
     );
     return;
   }
@@ -91,7 +96,12 @@ export function renderError(container, error, unattached = []) {
   if (error.kind === "invalid") {
     const items = unattached.map((e) => h("li", { text: e.field ? `${e.field}: ${e.message}` : e.message }));
     container.append(
-      h("div", { class: "na-error", role: "alert" }, "Please correct the highlighted fields.", items.length ? h("ul", {}, ...items) : null),
+      h(
+        "div",
+        { class: "na-error", role: "alert" },
+        "Please correct the highlighted fields.",
+        items.length ? h("ul", {}, ...items) : null,
+      ),
     );
     return;
   }
@@ -99,7 +109,14 @@ export function renderError(container, error, unattached = []) {
   if (error.kind === "error") {
     box.append(h("strong", { text: error.type }), `: ${error.message}`);
     if (error.traceback) {
-      box.append(h("details", {}, h("summary", { text: "Traceback" }), h("pre", { class: "na-traceback", text: error.traceback })));
+      box.append(
+        h(
+          "details",
+          {},
+          h("summary", { text: "Traceback" }),
+          h("pre", { class: "na-traceback", text: error.traceback }),
+        ),
+      );
     } else if (error.digest) {
       box.append(h("div", { class: "na-digest", text: `digest ${error.digest} (details in the kernel's log)` }));
     }
@@ -182,7 +199,13 @@ export class Runs {
     const result = h("div", { class: "na-result" });
     const block = h("div", { class: "na-run", dataset: { state: "pending" } }, progressBox, stream, result);
     /** @type {Run} */
-    const run = { block, controller: new AbortController(), settled: false, streamed: Boolean(info.streaming), outcome: null };
+    const run = {
+      block,
+      controller: new AbortController(),
+      settled: false,
+      streamed: Boolean(info.streaming),
+      outcome: null,
+    };
     this.runs.push(run);
     this.options.output.append(block);
 

@@ -103,8 +103,6 @@ class KernelPeer:
         return by_id
 
 
-
-
 @pytest.fixture
 def peer(kernel: KernelManager) -> Iterator[KernelPeer]:
     kc = kernel.blocking_client()

@@ -152,7 +152,7 @@ def seen() -> dict:
     return dict(_seen)
 '''
 
-INLINE = '''
+INLINE = """
 def make_inline():
     token = "closure-SECRET-3"
 
@@ -163,7 +163,8 @@ def make_inline():
     return hidden
 
 hidden = make_inline()
-'''
+"""
+
 
 def server_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async test on pytest-jupyter's event loop, where the server runs.
@@ -193,10 +194,12 @@ def notebook_actions_config() -> dict[str, Any]:
 
 @pytest.fixture
 def jp_server_config(notebook_actions_config: dict[str, Any]) -> Config:
-    return Config({
-        "ServerApp": {"jpserver_extensions": {"notebook_actions": True}},
-        "NotebookActions": notebook_actions_config,
-    })
+    return Config(
+        {
+            "ServerApp": {"jpserver_extensions": {"notebook_actions": True}},
+            "NotebookActions": notebook_actions_config,
+        }
+    )
 
 
 async def execute(serverapp: Any, kernel_id: str, code: str, timeout: float = 60) -> list[dict[str, Any]]:
@@ -256,8 +259,9 @@ def bare_kernel(jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop) -
 
 
 @pytest.fixture
-def logged_kernel(jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop,
-                  tmp_path: Any) -> Iterator[tuple[Kernel, Any]]:
+def logged_kernel(
+    jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop, tmp_path: Any
+) -> Iterator[tuple[Kernel, Any]]:
     """Like ``kernel``, with the kernel's stderr (its log) going to a file."""
     log = tmp_path / "kernel.log"
     with log.open("wb") as stderr:
@@ -281,8 +285,11 @@ def body(response: Any) -> Any:
 JSON = {"Content-Type": "application/json"}
 
 
-def multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]],
-              boundary: str = "----notebook-actions-test-7d2c") -> tuple[bytes, dict[str, str]]:
+def multipart(
+    fields: list[tuple[str, str]],
+    files: list[tuple[str, str, str, bytes]],
+    boundary: str = "----notebook-actions-test-7d2c",
+) -> tuple[bytes, dict[str, str]]:
     """A multipart/form-data body as a browser sends it: (field, value) and
     (field, filename, content type, data)."""
     out = bytearray()
@@ -290,8 +297,10 @@ def multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, str, by
         out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
         out += value.encode() + b"\r\n"
     for name, filename, content_type, data in files:
-        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                f"Content-Type: {content_type}\r\n\r\n").encode()
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
         out += data + b"\r\n"
     out += f"--{boundary}--\r\n".encode()
     return bytes(out), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
@@ -303,5 +312,6 @@ async def invoke(jp_fetch: Any, kernel: Kernel, name: str, args: Any = None, **k
     data = kwargs.pop("body", None)
     if data is None:
         data = json.dumps({} if args is None else args)
-    return await jp_fetch(*kernel.url("actions", name), method="POST", body=data, headers=headers,
-                          raise_error=False, **kwargs)
+    return await jp_fetch(
+        *kernel.url("actions", name), method="POST", body=data, headers=headers, raise_error=False, **kwargs
+    )

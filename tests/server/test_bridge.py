@@ -24,8 +24,7 @@ def bridges(kernel: Kernel) -> Any:
 
 
 @server_test
-async def test_one_bridge_per_kernel_reused_by_all_requests(jp_fetch: Any, kernel: Kernel,
-                                                            bare_kernel: Kernel) -> None:
+async def test_one_bridge_per_kernel_reused_by_all_requests(jp_fetch: Any, kernel: Kernel, bare_kernel: Kernel) -> None:
     await invoke(jp_fetch, kernel, "add", {"a": 1})
     bridge = bridges(kernel).get(kernel.id)
     for i in range(5):
@@ -41,9 +40,9 @@ async def test_one_bridge_per_kernel_reused_by_all_requests(jp_fetch: Any, kerne
 
 
 @server_test
-async def test_200_concurrent_requests_each_get_their_own_answer(http_server: Any, kernel: Kernel, jp_http_port: int,
-                                                                  jp_base_url: str,
-                                                                  jp_auth_header: dict[str, str]) -> None:
+async def test_200_concurrent_requests_each_get_their_own_answer(
+    http_server: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
     client = SimpleAsyncHTTPClient(force_instance=True, max_clients=200)
     base = f"http://127.0.0.1:{jp_http_port}{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions"
     headers = {**jp_auth_header, "Content-Type": "application/json"}
@@ -52,12 +51,22 @@ async def test_200_concurrent_requests_each_get_their_own_answer(http_server: An
         if i % 3 == 0:  # async, finishing out of order
             name, args, want = "nap", {"seconds": random.uniform(0, 0.3)}, None
         elif i % 3 == 1:
-            name, args, want = "echo", {"text": f"request {i}", "times": i}, {
-                "text": f"request {i}", "times": i, "loud": False, "tags": []}
+            name, args, want = (
+                "echo",
+                {"text": f"request {i}", "times": i},
+                {"text": f"request {i}", "times": i, "loud": False, "tags": []},
+            )
         else:
             name, args, want = "add", {"a": i, "b": -2 * i}, -i
-        r = await client.fetch(f"{base}/{name}", method="POST", body=json.dumps(args), headers=headers,
-                               raise_error=False, request_timeout=60, connect_timeout=60)
+        r = await client.fetch(
+            f"{base}/{name}",
+            method="POST",
+            body=json.dumps(args),
+            headers=headers,
+            raise_error=False,
+            request_timeout=60,
+            connect_timeout=60,
+        )
         assert r.code == 200, r.body
         value = body(r)["value"]
         assert value == (args["seconds"] if want is None else want)
@@ -127,8 +136,10 @@ async def test_kernel_crash_mid_request_answers_503(jp_fetch: Any, kernel: Kerne
     assert "%load_ext notebook_actions" in body(r)["message"]
 
 
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True}},
-                                               "KernelRestarter": {"restart_limit": 0}}])
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True}}, "KernelRestarter": {"restart_limit": 0}}],
+)
 @server_test
 async def test_kernel_death_mid_request_answers_503(jp_fetch: Any, kernel: Kernel) -> None:
     # The server gives up on a kernel that dies (no restarts allowed here).

@@ -20,10 +20,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_config_enables_it_for_jupyter_server_extension_list(tmp_path: Path) -> None:
-    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter_extension"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path), "NO_COLOR": "1"}
-    done = subprocess.run([sys.executable, "-m", "jupyter_server.extension.serverextension", "list"],
-                          capture_output=True, text=True, env=env, timeout=120, check=True)
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter_extension"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path),
+        "NO_COLOR": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_server.extension.serverextension", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
     assert re.search(r"notebook_actions\s+enabled", output)
     assert re.search(r"notebook_actions [0-9.]+\s+OK", output)

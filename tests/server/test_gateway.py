@@ -39,9 +39,17 @@ def gateway(jp_environ: Any, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "gateway.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1",
-         f"--KernelGatewayApp.port={port}", "--KernelGatewayApp.port_retries=0"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "kernel_gateway",
+            "--KernelGatewayApp.ip=127.0.0.1",
+            f"--KernelGatewayApp.port={port}",
+            "--KernelGatewayApp.port_retries=0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -76,13 +84,32 @@ async def execute(jp_ws_fetch: Any, kernel_id: str, code: str) -> None:
     ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels", params={"session_id": "test"})
     try:
         msg_id = uuid.uuid4().hex
-        ws.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "", "session": "test",
-                       "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
+        ws.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "",
+                        "session": "test",
+                        "version": "5.3",
+                        "date": "",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "buffers": [],
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         while True:
             message = await asyncio.wait_for(ws.read_message(), 60)
             assert message is not None, "the websocket closed"
@@ -114,8 +141,9 @@ def remote_kernel(jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, jp_asyncio
 
 
 @server_test
-async def test_actions_of_a_kernel_behind_a_gateway(jp_fetch: Any, jp_serverapp: Any, remote_kernel: Kernel,
-                                                    gateway: str) -> None:
+async def test_actions_of_a_kernel_behind_a_gateway(
+    jp_fetch: Any, jp_serverapp: Any, remote_kernel: Kernel, gateway: str
+) -> None:
     assert jp_serverapp.gateway_config.gateway_enabled
     assert jp_serverapp.gateway_config.url == gateway
     # listing and OpenAPI
@@ -124,8 +152,12 @@ async def test_actions_of_a_kernel_behind_a_gateway(jp_fetch: Any, jp_serverapp:
     assert "/actions/add" in "".join(body(await jp_fetch(*remote_kernel.url("openapi.json")))["paths"])
     # JSON, urlencoded, validation, errors, streams
     assert body(await invoke(jp_fetch, remote_kernel, "add", {"a": 40})) == {"value": 42}
-    r = await jp_fetch(*remote_kernel.url("actions", "echo"), method="POST", body="text=hi&times=2",
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = await jp_fetch(
+        *remote_kernel.url("actions", "echo"),
+        method="POST",
+        body="text=hi&times=2",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert body(r)["value"]["times"] == 2
     assert (await invoke(jp_fetch, remote_kernel, "add", {"a": "x"})).code == 422
     r = await invoke(jp_fetch, remote_kernel, "fail", {})
@@ -146,8 +178,9 @@ async def test_actions_of_a_kernel_behind_a_gateway(jp_fetch: Any, jp_serverapp:
 async def test_gateway_limits_and_shutdown(jp_fetch: Any, jp_serverapp: Any, remote_kernel: Kernel) -> None:
     # jupyter-server's gateway client carries JSON only: files cannot travel, and say so
     payload, headers = multipart([], [("file", "a.bin", "application/octet-stream", b"data")])
-    r = await jp_fetch(*remote_kernel.url("actions", "digest"), method="POST", body=payload, headers=headers,
-                       raise_error=False)
+    r = await jp_fetch(
+        *remote_kernel.url("actions", "digest"), method="POST", body=payload, headers=headers, raise_error=False
+    )
     assert r.code == 501
     assert "gateway" in body(r)["message"]
     assert body(await invoke(jp_fetch, remote_kernel, "add", {"a": 1})) == {"value": 3}

@@ -63,8 +63,7 @@ async def test_validation_errors_are_422_per_field(jp_fetch: Any, kernel: Kernel
     assert body(r)["errors"][0]["field"] == ""
     r = await invoke(jp_fetch, kernel, "add", {})
     assert r.code == 422
-    assert body(r)["errors"][0] == {"field": "a", "loc": [], "message": "This field is required.",
-                                    "type": "missing"}
+    assert body(r)["errors"][0] == {"field": "a", "loc": [], "message": "This field is required.", "type": "missing"}
 
 
 @server_test
@@ -175,14 +174,21 @@ async def raw_request(port: int, head: str, data: bytes = b"", *, read: bool = T
 
 
 def head(port: int, path: str, auth: str, *extra: str) -> str:
-    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Authorization: {auth}",
-             "Content-Type: application/json", "Connection: close", *extra]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        f"Authorization: {auth}",
+        "Content-Type: application/json",
+        "Connection: close",
+        *extra,
+    ]
     return "\r\n".join(lines) + "\r\n\r\n"
 
 
 @server_test
-async def test_413_comes_before_the_body_is_read(jp_fetch: Any, kernel: Kernel, jp_http_port: int,
-                                                 jp_base_url: str, jp_auth_header: dict[str, str]) -> None:
+async def test_413_comes_before_the_body_is_read(
+    jp_fetch: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
     path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/echo"
     auth = jp_auth_header["Authorization"]
     # Ten gigabytes announced, none sent: the answer comes at once.
@@ -190,14 +196,16 @@ async def test_413_comes_before_the_body_is_read(jp_fetch: Any, kernel: Kernel, 
     assert status == 413
     assert "larger than the limit" in json.loads(data)["message"]
     # A client that waits for "100 Continue" never has to send the body.
-    status, _ = await raw_request(jp_http_port, head(jp_http_port, path, auth, "Content-Length: 2000000",
-                                                     "Expect: 100-continue"))
+    status, _ = await raw_request(
+        jp_http_port, head(jp_http_port, path, auth, "Content-Length: 2000000", "Expect: 100-continue")
+    )
     assert status == 413
 
 
 @server_test
-async def test_413_for_a_body_already_on_its_way(jp_fetch: Any, kernel: Kernel, jp_http_port: int,
-                                                 jp_base_url: str, jp_auth_header: dict[str, str]) -> None:
+async def test_413_for_a_body_already_on_its_way(
+    jp_fetch: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
     # A body a little too large, sent without waiting, is dropped as it comes so that the
     # client can read the answer instead of a reset connection.
     r = await invoke(jp_fetch, kernel, "echo", {"text": "x" * 1_500_000})
@@ -251,8 +259,9 @@ async def test_dead_kernel_is_503(jp_fetch: Any, kernel: Kernel) -> None:
     assert "dead" in body(r)["message"]
 
 
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True},
-                                                             "max_body_size": 2000}}])
+@pytest.mark.parametrize(
+    "jp_server_config", [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True}, "max_body_size": 2000}}]
+)
 @server_test
 async def test_the_servers_own_body_limit_still_holds(jp_fetch: Any, kernel: Kernel) -> None:
     r = await invoke(jp_fetch, kernel, "echo", {"text": "x" * 5000})

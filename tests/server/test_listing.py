@@ -152,8 +152,12 @@ async def test_notebook_path_routes(jp_fetch: Any, notebook_kernel: Kernel, jp_b
     assert add["url"] == f"{jp_base_url}notebook-actions/api/notebooks/{quoted}/actions/add"
     r = await jp_fetch(*notebook_url("actions", "add"), method="POST", body=json.dumps({"a": 40}), headers=dict(JSON))
     assert body(r) == {"value": 42}
-    r = await jp_fetch(*notebook_url("actions", "echo"), method="POST", body="text=hi&times=2",
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = await jp_fetch(
+        *notebook_url("actions", "echo"),
+        method="POST",
+        body="text=hi&times=2",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert body(r)["value"]["times"] == 2
     document = body(await jp_fetch(*notebook_url("openapi.json")))
     check_openapi(document)
@@ -167,6 +171,5 @@ async def test_notebook_without_a_session_is_404(jp_fetch: Any, jp_serverapp: An
         r = await jp_fetch(*parts, raise_error=False)
         assert r.code == 404
         assert "no running session for notebook 'dir/my notebook.ipynb'" in body(r)["message"]
-    r = await jp_fetch(*notebook_url("actions", "add"), method="POST", body="{}", headers=dict(JSON),
-                       raise_error=False)
+    r = await jp_fetch(*notebook_url("actions", "add"), method="POST", body="{}", headers=dict(JSON), raise_error=False)
     assert r.code == 404

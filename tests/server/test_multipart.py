@@ -18,7 +18,7 @@ def parse(body: bytes, boundary: bytes, sizes: list[int]) -> list[Part]:
     events = []
     position = 0
     for size in sizes:
-        events += parser.feed(body[position:position + size])
+        events += parser.feed(body[position : position + size])
         position += size
     events += parser.feed(body[position:])
     parser.close()
@@ -58,8 +58,9 @@ def random_body(rng: random.Random, boundary: bytes, *, tricky: bool) -> tuple[b
         name = f"field{index}"
         if rng.random() < 0.5:
             filename, content_type = f"file {index}.bin", "application/x-test"
-            head = (f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                    f"Content-Type: {content_type}")
+            head = (
+                f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\nContent-Type: {content_type}'
+            )
             parts.append((name, filename, content_type, data))
         else:
             head = f'Content-Disposition: form-data; name="{name}"'
@@ -79,7 +80,8 @@ def test_same_parts_as_tornado_for_any_split(seed: int) -> None:
     arguments, files = tornado_parts(body, boundary)
     assert arguments == {name: [data] for name, filename, _, data in expected if filename is None}
     assert [(f.filename, f.content_type, f.body) for values in files.values() for f in values] == [
-        (filename, content_type, data) for _, filename, content_type, data in expected if filename is not None]
+        (filename, content_type, data) for _, filename, content_type, data in expected if filename is not None
+    ]
     for _ in range(5):
         sizes = [rng.randint(1, 64) for _ in range(rng.randint(0, 200))]
         assert parse(body, boundary, sizes) == expected
@@ -107,19 +109,23 @@ def test_encoded_names() -> None:
     assert parse(body, b"b", []) == [("été", "€.txt", "application/octet-stream", b"x")]
     raw = 'Content-Disposition: form-data; name="f"; filename="naïve ☃.txt"'.encode()
     assert parse(b"--b\r\n" + raw + b"\r\n\r\nx\r\n--b--\r\n", b"b", []) == [
-        ("f", "naïve ☃.txt", "application/octet-stream", b"x")]
+        ("f", "naïve ☃.txt", "application/octet-stream", b"x")
+    ]
 
 
-@pytest.mark.parametrize(("body", "complaint"), [
-    (b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nhi', "closing boundary"),
-    (b"no boundary at all", "closing boundary"),
-    (b'--b\r\nContent-Disposition: attachment; name="f"\r\n\r\nhi\r\n--b--', "form-data"),
-    (b'--b\r\nContent-Disposition: form-data\r\n\r\nhi\r\n--b--', "no field name"),
-    (b"--b\r\nno colon here\r\n\r\nhi\r\n--b--", "malformed header"),
-    (b"--b junk\r\n", "text after a boundary"),
-    (b"--b\r\n" + b"X-Long: " + b"x" * 20000, "too long"),
-    (b'--b\r\nContent-Disposition: form-data; name="\xff"\r\n\r\n\r\n--b--', "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        (b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nhi', "closing boundary"),
+        (b"no boundary at all", "closing boundary"),
+        (b'--b\r\nContent-Disposition: attachment; name="f"\r\n\r\nhi\r\n--b--', "form-data"),
+        (b"--b\r\nContent-Disposition: form-data\r\n\r\nhi\r\n--b--", "no field name"),
+        (b"--b\r\nno colon here\r\n\r\nhi\r\n--b--", "malformed header"),
+        (b"--b junk\r\n", "text after a boundary"),
+        (b"--b\r\n" + b"X-Long: " + b"x" * 20000, "too long"),
+        (b'--b\r\nContent-Disposition: form-data; name="\xff"\r\n\r\n\r\n--b--', "not UTF-8"),
+    ],
+)
 def test_malformed_bodies(body: bytes, complaint: str) -> None:
     with pytest.raises(MultipartError, match=complaint):
         parse(body, b"b", [7] * (len(body) // 7))

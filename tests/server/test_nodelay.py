@@ -21,11 +21,25 @@ def server_sockets() -> list[socket.socket]:
 
 async def kernel_info(ws: Any) -> dict[str, Any]:
     msg_id = uuid.uuid4().hex
-    ws.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "kernel_info_request", "username": "", "session": "s",
-                   "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "content": {}, "channel": "shell", "buffers": [],
-    }))
+    ws.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "kernel_info_request",
+                    "username": "",
+                    "session": "s",
+                    "version": "5.3",
+                    "date": "",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "content": {},
+                "channel": "shell",
+                "buffers": [],
+            }
+        )
+    )
     while True:
         reply = json.loads(await ws.read_message())
         if reply["parent_header"].get("msg_id") == msg_id and reply["msg_type"] == "kernel_info_reply":

@@ -19,8 +19,7 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def routes(kernel: Kernel) -> list[tuple[str, tuple[str, ...]]]:
-    return [("GET", kernel.url("actions")), ("GET", kernel.url("openapi.json")),
-            ("POST", kernel.url("actions", "add"))]
+    return [("GET", kernel.url("actions")), ("GET", kernel.url("openapi.json")), ("POST", kernel.url("actions", "add"))]
 
 
 async def fetch(jp_fetch: Any, method: str, parts: tuple[str, ...], headers: dict[str, str], **kwargs: Any) -> Any:
@@ -40,11 +39,14 @@ async def test_every_route_needs_authentication(jp_fetch: Any, kernel: Kernel) -
     assert len(bridges) == 0  # nothing reached the kernel
 
 
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {
-    "jpserver_extensions": {"notebook_actions": True}, "allow_unauthenticated_access": False}}])
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True}, "allow_unauthenticated_access": False}}],
+)
 @server_test
-async def test_no_auth_warning_when_unauthenticated_access_is_off(jp_fetch: Any, kernel: Kernel,
-                                                                  jp_serverapp: Any) -> None:
+async def test_no_auth_warning_when_unauthenticated_access_is_off(
+    jp_fetch: Any, kernel: Kernel, jp_serverapp: Any
+) -> None:
     # Loading the extension under allow_unauthenticated_access=False raised no
     # JupyterServerAuthWarning (warnings are errors here); and each handler checks out.
     web_app = jp_serverapp.web_app
@@ -63,8 +65,10 @@ class NoActionWrites(Authorizer):
         return not (resource == "notebook_actions" and action == "write")
 
 
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {
-    "jpserver_extensions": {"notebook_actions": True}, "authorizer_class": NoActionWrites}}])
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True}, "authorizer_class": NoActionWrites}}],
+)
 @server_test
 async def test_authorization_uses_the_notebook_actions_resource(jp_fetch: Any, kernel: Kernel) -> None:
     assert (await fetch(jp_fetch, "GET", kernel.url("actions"), {})).code == 200
@@ -103,8 +107,14 @@ async def test_cookie_authenticated_posts_need_the_xsrf_token(jp_fetch: Any, ker
     # with it, as header or as query parameter (an HTML form's action URL)
     r = await fetch(jp_fetch, "POST", kernel.url("actions", "add"), {**as_browser, "X-XSRFToken": cookies["_xsrf"]})
     assert body(r) == {"value": 3}
-    r = await fetch(jp_fetch, "POST", kernel.url("actions", "add"), {**as_browser, "Content-Type": FORM},
-                    body="a=5", params={"_xsrf": cookies["_xsrf"]})
+    r = await fetch(
+        jp_fetch,
+        "POST",
+        kernel.url("actions", "add"),
+        {**as_browser, "Content-Type": FORM},
+        body="a=5",
+        params={"_xsrf": cookies["_xsrf"]},
+    )
     assert body(r) == {"value": 7}
     # a token-authenticated script needs no XSRF token
     assert body(await invoke(jp_fetch, kernel, "add", {"a": 2}))["value"] == 4
@@ -113,33 +123,48 @@ async def test_cookie_authenticated_posts_need_the_xsrf_token(jp_fetch: Any, ker
 @server_test
 async def test_a_form_posted_from_another_origin_fails(jp_fetch: Any, kernel: Kernel) -> None:
     cookies = await login_cookies(jp_fetch)
-    evil = {"Authorization": "", "Cookie": cookie_header(cookies), "Origin": "http://evil.example",
-            "Content-Type": FORM}
+    evil = {
+        "Authorization": "",
+        "Cookie": cookie_header(cookies),
+        "Origin": "http://evil.example",
+        "Content-Type": FORM,
+    }
     r = await fetch(jp_fetch, "POST", kernel.url("actions", "add"), evil, body="a=1")
     assert r.code in (403, 404)
     # even with a stolen XSRF token: the Origin is checked too
-    r = await fetch(jp_fetch, "POST", kernel.url("actions", "add"), {**evil, "X-XSRFToken": cookies["_xsrf"]},
-                    body="a=1")
+    r = await fetch(
+        jp_fetch, "POST", kernel.url("actions", "add"), {**evil, "X-XSRFToken": cookies["_xsrf"]}, body="a=1"
+    )
     assert r.code == 404
     r = await fetch(jp_fetch, "GET", kernel.url("actions"), {**evil, "X-XSRFToken": cookies["_xsrf"]})
     assert r.code == 404
 
 
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {
-    "jpserver_extensions": {"notebook_actions": True}, "allow_origin": "http://friend.example"}}])
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"ServerApp": {"jpserver_extensions": {"notebook_actions": True}, "allow_origin": "http://friend.example"}}],
+)
 @server_test
 async def test_allow_origin_admits_a_cross_origin_caller(jp_fetch: Any, kernel: Kernel) -> None:
     cookies = await login_cookies(jp_fetch)
-    friend = {"Authorization": "", "Cookie": cookie_header(cookies), "Origin": "http://friend.example",
-              "X-XSRFToken": cookies["_xsrf"]}
+    friend = {
+        "Authorization": "",
+        "Cookie": cookie_header(cookies),
+        "Origin": "http://friend.example",
+        "X-XSRFToken": cookies["_xsrf"],
+    }
     r = await fetch(jp_fetch, "POST", kernel.url("actions", "add"), friend)
     assert body(r) == {"value": 3}
     assert r.headers["Access-Control-Allow-Origin"] == "http://friend.example"
     r = await fetch(jp_fetch, "POST", kernel.url("actions", "add"), {**friend, "Origin": "http://evil.example"})
     assert r.code == 404
     # the CORS preflight
-    r = await jp_fetch(*kernel.url("actions", "add"), method="OPTIONS", raise_error=False,
-                       headers={"Origin": "http://friend.example", "Access-Control-Request-Method": "POST"})
+    r = await jp_fetch(
+        *kernel.url("actions", "add"),
+        method="OPTIONS",
+        raise_error=False,
+        headers={"Origin": "http://friend.example", "Access-Control-Request-Method": "POST"},
+    )
     assert r.code in (200, 204)
     assert "POST" in r.headers["Access-Control-Allow-Methods"]
     assert r.headers["Access-Control-Allow-Origin"] == "http://friend.example"
@@ -169,8 +194,24 @@ async def test_no_kernel_secret_in_any_response(jp_fetch: Any, kernel: Kernel) -
         await sse(jp_fetch, kernel, "fail", {}),
         await invoke(jp_fetch, kernel, "strict", {"s": {"n": -1}}),  # user code raising in validation
     ]
-    assert [r.code for r in responses] == [200, 200, 200, 200, 422, 422, 500, 500, 404, 404, 404, 422, 200,
-                                           200, 500, 500]
+    assert [r.code for r in responses] == [
+        200,
+        200,
+        200,
+        200,
+        422,
+        422,
+        500,
+        500,
+        404,
+        404,
+        404,
+        422,
+        200,
+        200,
+        500,
+        500,
+    ]
     for r in responses:
         text = r.body.decode()
         for secret in SECRETS:
@@ -179,13 +220,18 @@ async def test_no_kernel_secret_in_any_response(jp_fetch: Any, kernel: Kernel) -
     assert body(responses[-1])["message"] == "the kernel could not run the request (TypeError)"
     listing = body(responses[0])
     login = next(a for a in listing["actions"] if a["name"] == "login")
-    assert login["params"]["properties"]["password"] == {"format": "password", "title": "Password",
-                                                         "type": "string", "writeOnly": True}
+    assert login["params"]["properties"]["password"] == {
+        "format": "password",
+        "title": "Password",
+        "type": "string",
+        "writeOnly": True,
+    }
 
 
 @server_test
-async def test_the_traceback_is_in_the_kernel_log_under_the_digest(jp_fetch: Any,
-                                                                    logged_kernel: tuple[Kernel, Any]) -> None:
+async def test_the_traceback_is_in_the_kernel_log_under_the_digest(
+    jp_fetch: Any, logged_kernel: tuple[Kernel, Any]
+) -> None:
     kernel, log = logged_kernel
     r = await invoke(jp_fetch, kernel, "fail", {"why": "broken"})
     digest = body(r)["digest"]

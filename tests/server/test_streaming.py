@@ -30,8 +30,12 @@ async def test_chunks_as_events_then_end(jp_fetch: Any, kernel: Kernel) -> None:
     assert r.code == 200
     assert r.headers["Content-Type"] == "text/event-stream"
     assert r.headers["Cache-Control"] == "no-cache"
-    assert events(r.body) == [("chunk", {"seq": 0, "value": 0}), ("chunk", {"seq": 1, "value": 1}),
-                              ("chunk", {"seq": 2, "value": 2}), ("end", {})]
+    assert events(r.body) == [
+        ("chunk", {"seq": 0, "value": 0}),
+        ("chunk", {"seq": 1, "value": 1}),
+        ("chunk", {"seq": 2, "value": 2}),
+        ("end", {}),
+    ]
 
 
 @server_test
@@ -60,8 +64,14 @@ async def test_without_event_stream_the_chunks_come_as_one_list(jp_fetch: Any, k
 async def test_events_arrive_as_they_are_made(jp_fetch: Any, kernel: Kernel) -> None:
     arrivals: list[tuple[float, bytes]] = []
     started = time.monotonic()
-    r = await invoke(jp_fetch, kernel, "ticks", {"n": 3, "delay": 0.5}, headers=SSE,
-                     streaming_callback=lambda data: arrivals.append((time.monotonic() - started, data)))
+    r = await invoke(
+        jp_fetch,
+        kernel,
+        "ticks",
+        {"n": 3, "delay": 0.5},
+        headers=SSE,
+        streaming_callback=lambda data: arrivals.append((time.monotonic() - started, data)),
+    )
     assert r.code == 200
     received = b"".join(data for _, data in arrivals)
     assert [name for name, _ in events(received)] == ["chunk", "chunk", "chunk", "end"]
@@ -96,27 +106,39 @@ async def seen(jp_fetch: Any, kernel: Kernel, key: str, want: int) -> int:
 
 
 @server_test
-async def test_a_client_that_leaves_cancels_the_stream(jp_fetch: Any, kernel: Kernel, jp_http_port: int,
-                                                       jp_base_url: str, jp_auth_header: dict[str, str]) -> None:
+async def test_a_client_that_leaves_cancels_the_stream(
+    jp_fetch: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
     data = json.dumps({"n": 1000, "delay": 0.05}).encode()
     path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/ticks"
-    writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
-                  f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-                  f"Content-Length: {len(data)}\r\n\r\n").encode() + data)
+    writer.write(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
+            f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        + data
+    )
     await asyncio.wait_for(reader.readuntil(b"tick 1"), 10)
     writer.close()
     assert await seen(jp_fetch, kernel, "closed", 1) == 1  # the generator's finally ran
 
 
 @server_test
-async def test_a_client_that_leaves_cancels_the_action(jp_fetch: Any, kernel: Kernel, jp_http_port: int,
-                                                       jp_base_url: str, jp_auth_header: dict[str, str]) -> None:
+async def test_a_client_that_leaves_cancels_the_action(
+    jp_fetch: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
     _reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
     data = json.dumps({"seconds": 60}).encode()
     path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/nap"
-    writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
-                  f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data)
+    writer.write(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        + data
+    )
     await writer.drain()
     await asyncio.sleep(0.5)
     writer.close()

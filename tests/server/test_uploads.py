@@ -18,8 +18,9 @@ MB = 1 << 20
 
 
 async def post(jp_fetch: Any, kernel: Kernel, name: str, data: bytes, headers: dict[str, str], **kwargs: Any) -> Any:
-    return await jp_fetch(*kernel.url("actions", name), method="POST", body=data, headers=dict(headers),
-                          raise_error=False, **kwargs)
+    return await jp_fetch(
+        *kernel.url("actions", name), method="POST", body=data, headers=dict(headers), raise_error=False, **kwargs
+    )
 
 
 def bridges(kernel: Kernel) -> Any:
@@ -32,8 +33,13 @@ async def test_a_file_and_a_field(jp_fetch: Any, kernel: Kernel) -> None:
     payload, headers = multipart([("label", "ünïcode")], [("file", "résumé ☃.pdf", "application/pdf", data)])
     r = await post(jp_fetch, kernel, "digest", payload, headers)
     assert r.code == 200, r.body
-    assert body(r)["value"] == {"name": "résumé ☃.pdf", "content_type": "application/pdf", "size": 5000,
-                                "sha256": hashlib.sha256(data).hexdigest(), "label": "ünïcode"}
+    assert body(r)["value"] == {
+        "name": "résumé ☃.pdf",
+        "content_type": "application/pdf",
+        "size": 5000,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "label": "ünïcode",
+    }
 
 
 @server_test
@@ -145,8 +151,10 @@ async def test_concurrent_uploads_keep_their_own_files(jp_fetch: Any, kernel: Ke
     # Files small enough to ride along with their invocations: requests in flight together
     # share comm messages, and each one's buffers must stay its own.
     datas = [os.urandom(1000 + i) for i in range(20)]
-    bodies = [multipart([("label", str(i))], [("file", f"{i}.bin", "application/octet-stream", d)])
-              for i, d in enumerate(datas)]
+    bodies = [
+        multipart([("label", str(i))], [("file", f"{i}.bin", "application/octet-stream", d)])
+        for i, d in enumerate(datas)
+    ]
     results = await asyncio.gather(*(post(jp_fetch, kernel, "digest", b, h) for b, h in bodies))
     for i, r in enumerate(results):
         assert body(r)["value"]["sha256"] == hashlib.sha256(datas[i]).hexdigest()
@@ -157,16 +165,21 @@ async def test_concurrent_uploads_keep_their_own_files(jp_fetch: Any, kernel: Ke
 
 @pytest.mark.parametrize("notebook_actions_config", [{"upload_chunk_bytes": 64 * 1024}])
 @server_test
-async def test_a_client_that_leaves_mid_upload(jp_fetch: Any, kernel: Kernel, jp_http_port: int,
-                                               jp_base_url: str, jp_auth_header: dict[str, str]) -> None:
+async def test_a_client_that_leaves_mid_upload(
+    jp_fetch: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
     payload, headers = multipart([], [("file", "big.bin", "application/octet-stream", os.urandom(2 * MB))])
     assert (await post(jp_fetch, kernel, "digest", payload, headers)).code == 200
     first = bridges(kernel).get(kernel.id)
     reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
     path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/digest"
-    writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
-                  f"Content-Type: {headers['Content-Type']}\r\nContent-Length: {len(payload)}\r\n\r\n").encode())
-    writer.write(payload[: MB])
+    writer.write(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
+            f"Content-Type: {headers['Content-Type']}\r\nContent-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+    )
+    writer.write(payload[:MB])
     await writer.drain()
     await asyncio.sleep(0.5)  # chunks reached the kernel
     writer.close()

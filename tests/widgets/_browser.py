@@ -25,8 +25,14 @@ from .conftest import Frontend
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 PAGE = """<!doctype html>
@@ -168,8 +174,9 @@ class Browser:
     async def mount(self, widget: ActionWidget) -> str:
         """Render ``widget`` with the state its comm opened with; returns its CSS selector."""
         self.widgets[widget.model_id] = widget
-        await self.page.evaluate("([id, state]) => window.__mount(id, state)",
-                                 [widget.model_id, self.frontend.state(widget)])
+        await self.page.evaluate(
+            "([id, state]) => window.__mount(id, state)", [widget.model_id, self.frontend.state(widget)]
+        )
         return f".widget[data-model='{widget.model_id}']"
 
     async def page_errors(self) -> list[str]:

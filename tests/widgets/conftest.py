@@ -21,8 +21,9 @@ class RecordingComm(BaseComm):
 
     sink: Callable[[BaseComm, str, dict[str, Any], list[bytes]], None] | None = None
 
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
-                    **keys: Any) -> None:
+    def publish_msg(
+        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+    ) -> None:
         if RecordingComm.sink is not None:
             RecordingComm.sink(self, msg_type, data or {}, [bytes(b) for b in buffers or []])
 

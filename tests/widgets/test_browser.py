@@ -275,8 +275,9 @@ async def test_after_a_kernel_restart_pending_and_new_calls_say_what_to_rerun(br
     await expect(page.locator(f"{button} .na-status")).to_have_text("Working…")
     # JupyterLab's comm may instead refuse to send ("Cannot send"): same message, and the
     # pending call is answered too.
-    await page.evaluate("id => { window.__models[id].send = () => { throw new Error('Cannot send'); }; }",
-                        browser_model_id(button))
+    await page.evaluate(
+        "id => { window.__models[id].send = () => { throw new Error('Cannot send'); }; }", browser_model_id(button)
+    )
     await page.get_by_role("button", name="Wait", exact=True).click()
     await expect(page.locator(f"{button} [role=alert]")).to_contain_text("re-run the cell that made this widget")
     await expect(page.locator(f"{button} .na-status")).to_have_text("Failed.")
@@ -300,13 +301,13 @@ async def test_a_large_file_uploads_in_chunks_with_progress(browser: Browser) ->
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     }""")
     data = random.Random(7).randbytes((4 << 20) + (1 << 19) + 3)  # 4.5 MiB and a bit: chunk order shows
-    await label(page, "F").set_input_files(
-        {"name": "data.bin", "mimeType": "application/octet-stream", "buffer": data})
+    await label(page, "F").set_input_files({"name": "data.bin", "mimeType": "application/octet-stream", "buffer": data})
     await label(page, "Note").fill("n")
     await page.get_by_role("button", name="Digest").click()
     expected = ["data.bin", len(data), hashlib.sha256(data).hexdigest(), "n"]
     await expect(page.locator(f"{root} .na-json")).to_have_text(
-        "[\n" + ",\n".join(f"  {v!r}".replace("'", '"') for v in expected) + "\n]")
+        "[\n" + ",\n".join(f"  {v!r}".replace("'", '"') for v in expected) + "\n]"
+    )
 
     sent = await page.evaluate("window.__sent.map(m => [m.content.notebook_actions.kind, m.sizes])")
     uploads = [sizes for kind, sizes in sent if kind == "upload"]
@@ -317,12 +318,14 @@ async def test_a_large_file_uploads_in_chunks_with_progress(browser: Browser) ->
 
     # Over the limit: a clear error next to the input, and nothing sent at all.
     await label(page, "F").set_input_files(
-        {"name": "huge.bin", "mimeType": "application/octet-stream", "buffer": b"x" * (6 << 20)})
+        {"name": "huge.bin", "mimeType": "application/octet-stream", "buffer": b"x" * (6 << 20)}
+    )
     await page.get_by_role("button", name="Digest").click()
     file_input = label(page, "F")
     await expect(file_input).to_have_attribute("aria-invalid", "true")
     await expect(page.locator(f"{root} .na-field-error").first).to_contain_text(
-        "huge.bin is 6.0 MiB, larger than the upload limit of 5.0 MiB")
+        "huge.bin is 6.0 MiB, larger than the upload limit of 5.0 MiB"
+    )
     assert await page.evaluate("window.__sent.length") == len(sent)
 
 
@@ -402,8 +405,14 @@ async def test_the_js_helper_streams_cancels_and_rejects_with_action_errors(brow
     await page.wait_for_function("window.__probe !== undefined")
     probe = await page.evaluate("window.__probe")
     assert probe["chunks"] == [0, 1, 2]
-    assert probe["seen"] == [["chunk", 0], ["progress", 1, 3], ["chunk", 1], ["progress", 2, 3],
-                             ["chunk", 2], ["progress", 3, 3]]
+    assert probe["seen"] == [
+        ["chunk", 0],
+        ["progress", 1, 3],
+        ["chunk", 1],
+        ["progress", 2, 3],
+        ["chunk", 2],
+        ["progress", 3, 3],
+    ]
     assert probe["cancelled"] == ["ActionError", "cancelled"]
     assert probe["invalid"] == ["invalid", "n"]
     assert probe["missing"][0] == "not_found" and "holds no action" in probe["missing"][1]
@@ -439,8 +448,9 @@ async def test_your_own_markup_maps_inputs_by_name_and_buttons_to_actions(browse
     slot = page.locator(f"{root} [data-error-for=copies]")
     await expect(slot).to_contain_text("valid integer")
     await expect(page.get_by_label("Copies")).to_have_attribute("aria-invalid", "true")
-    assert (await slot.get_attribute("id") or "-") in (await page.get_by_label("Copies").get_attribute(
-        "aria-describedby") or "")
+    assert (await slot.get_attribute("id") or "-") in (
+        await page.get_by_label("Copies").get_attribute("aria-describedby") or ""
+    )
 
     await page.get_by_label("Copies").fill("3")
     await page.get_by_role("button", name="Save").click()

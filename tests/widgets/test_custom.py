@@ -114,8 +114,12 @@ def test_a_trait_refuses_what_is_not_an_action() -> None:
 
 def test_the_joined_modules_parse_as_javascript(tmp_path: Path) -> None:
     # node is on the machine (tsc needs it); --check parses without running.
-    for name, text in {"form": bundle("ui.js", "form.js"), "button": bundle("ui.js", "button.js"),
-                       "custom": Saver._esm, "client": client_js()}.items():
+    for name, text in {
+        "form": bundle("ui.js", "form.js"),
+        "button": bundle("ui.js", "button.js"),
+        "custom": Saver._esm,
+        "client": client_js(),
+    }.items():
         path = tmp_path / f"{name}.mjs"
         path.write_text(text)
         result = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True, check=False)

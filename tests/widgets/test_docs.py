@@ -19,8 +19,6 @@ def examples(path: Path) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", path.read_text(), flags=re.MULTILINE | re.DOTALL)
 
 
-
-
 @pytest.mark.parametrize("doc", [DOC], ids=["docs/widgets.md"])
 def test_the_examples_run(doc: Path, shell: InteractiveShell, frontend: Frontend) -> None:
     made: list[ActionWidget] = []
@@ -37,6 +35,7 @@ def test_the_examples_run(doc: Path, shell: InteractiveShell, frontend: Frontend
     assert frontend.final(shout, "s") == {"kind": "result", "id": "s", "value": "HI!"}
     cart = next(w for w in made if w.action.name == "add_to_cart")
     for rid in ("a", "b"):
-        frontend.send(cart, {"kind": "invoke", "id": rid, "action": cart.action.id,
-                             "args": {"item": rid}, "encoding": "form"})
+        frontend.send(
+            cart, {"kind": "invoke", "id": rid, "action": cart.action.id, "args": {"item": rid}, "encoding": "form"}
+        )
     assert frontend.final(cart, "b") == {"kind": "result", "id": "b", "value": ["a", "b"]}

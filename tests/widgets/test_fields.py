@@ -65,22 +65,46 @@ def test_each_type_gets_its_control() -> None:
     fields = by_name()
     controls = {name: f["control"] for name, f in fields.items()}
     assert controls == {
-        "title": "text", "count": "number", "ratio": "number", "done": "checkbox", "color": "radio",
-        "size": "select", "level": "radio", "tags": "multiselect", "due": "date", "at": "datetime-local",
-        "alarm": "time", "token": "password", "attachment": "file", "photos": "file", "notes": "lines",
-        "meta": "json", "email": "email", "anything": "text",
+        "title": "text",
+        "count": "number",
+        "ratio": "number",
+        "done": "checkbox",
+        "color": "radio",
+        "size": "select",
+        "level": "radio",
+        "tags": "multiselect",
+        "due": "date",
+        "at": "datetime-local",
+        "alarm": "time",
+        "token": "password",
+        "attachment": "file",
+        "photos": "file",
+        "notes": "lines",
+        "meta": "json",
+        "email": "email",
+        "anything": "text",
     }
 
 
 def test_labels_help_required_and_constraints() -> None:
     fields = by_name()
     assert fields["title"] == {
-        "name": "title", "label": "Title of the todo", "required": True, "help": "Shown in the list",
+        "name": "title",
+        "label": "Title of the todo",
+        "required": True,
+        "help": "Shown in the list",
         "control": "text",
     }
     assert fields["count"] == {
-        "name": "count", "label": "Count", "required": False, "help": "How many copies to make.",
-        "control": "number", "step": 1, "min": 1, "max": 10, "default": 3,
+        "name": "count",
+        "label": "Count",
+        "required": False,
+        "help": "How many copies to make.",
+        "control": "number",
+        "step": 1,
+        "min": 1,
+        "max": 10,
+        "default": 3,
     }
     assert fields["ratio"]["step"] == 0.5 and fields["ratio"]["min"] == 0
     assert fields["notes"]["help"] == "One per line."

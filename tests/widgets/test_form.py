@@ -33,7 +33,11 @@ def test_state_holds_the_action_ref_and_controls_never_the_function(frontend: Fr
     form = Form(act)
     state = frontend.state(form)
     assert state["action"] == {
-        "id": act.id, "name": "add", "streaming": False, "doc": "Add two numbers.", "schema": act.params_schema,
+        "id": act.id,
+        "name": "add",
+        "streaming": False,
+        "doc": "Add two numbers.",
+        "schema": act.params_schema,
     }
     assert [f["name"] for f in state["fields"]] == ["a", "b"]
     assert state["fields"][0] == {"name": "a", "label": "A", "required": True, "control": "number", "step": 1}
@@ -279,7 +283,7 @@ def test_the_front_end_cannot_swap_the_action(frontend: Frontend) -> None:
 
 
 def _upload(frontend: Frontend, widget: ActionWidget, uid: str, data: bytes, chunk: int = 1 << 20) -> None:
-    chunks = [data[i:i + chunk] for i in range(0, len(data), chunk)] or [b""]
+    chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)] or [b""]
     for index, part in enumerate(chunks):
         message: dict[str, Any] = {"kind": "upload", "id": uid}
         if index == 0:
@@ -315,7 +319,11 @@ def test_small_files_ride_along_as_buffers(frontend: Frontend) -> None:
 
     form = Form(action(sizes))
     assert frontend.state(form)["fields"][0] == {
-        "name": "files", "label": "Files", "required": True, "control": "file", "multiple": True,
+        "name": "files",
+        "label": "Files",
+        "required": True,
+        "control": "file",
+        "multiple": True,
     }
     refs = {"files": [{"name": "a", "buffer": 0}, {"name": "b", "buffer": 1}]}
     frontend.send(form, invoke(form, "s", files=refs), [b"abc", b"de"])
@@ -365,18 +373,22 @@ def test_the_widgets_own_custom_messages_are_left_alone(frontend: Frontend) -> N
     form = Form(action(add))
     got: list[Any] = []
     form.on_msg(lambda _w, content, _b: got.append(content))
-    form._handle_msg({"content": {"data": {"method": "custom", "content": {"kind": "invoke", "id": "z"}}},
-                      "buffers": []})
+    form._handle_msg(
+        {"content": {"data": {"method": "custom", "content": {"kind": "invoke", "id": "z"}}}, "buffers": []}
+    )
     assert got == [{"kind": "invoke", "id": "z"}] and frontend.replies(form) == []
 
 
 def test_a_batch_of_requests_is_answered_in_order(frontend: Frontend) -> None:
     form = Form(action(add))
     ref = form.action.id
-    batch = {"kind": "batch", "messages": [
-        {"kind": "invoke", "id": "b1", "action": ref, "args": {"a": 1}},
-        {"kind": "invoke", "id": "b2", "action": ref, "args": {"a": 2}},
-    ]}
+    batch = {
+        "kind": "batch",
+        "messages": [
+            {"kind": "invoke", "id": "b1", "action": ref, "args": {"a": 1}},
+            {"kind": "invoke", "id": "b2", "action": ref, "args": {"a": 2}},
+        ],
+    }
     frontend.send(form, batch)
     assert [(r["id"], r["value"]) for r in frontend.replies(form)] == [("b1", 3), ("b2", 4)]
 

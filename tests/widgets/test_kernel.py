@@ -52,10 +52,8 @@ class WidgetPeer:
         self.comm_id = comm_id
         self.replies: list[dict[str, Any]] = []
 
-    def send(self, message: dict[str, Any], buffers: list[bytes] | None = None,
-             subshell_id: str | None = None) -> None:
-        content = {"comm_id": self.comm_id,
-                   "data": {"method": "custom", "content": {"notebook_actions": message}}}
+    def send(self, message: dict[str, Any], buffers: list[bytes] | None = None, subshell_id: str | None = None) -> None:
+        content = {"comm_id": self.comm_id, "data": {"method": "custom", "content": {"notebook_actions": message}}}
         msg = self.kc.session.msg("comm_msg", content)
         if subshell_id is not None:
             msg["header"]["subshell_id"] = subshell_id
@@ -101,8 +99,6 @@ def execute(kc: BlockingKernelClient, code: str) -> str:
     reply = kc.execute_interactive(code, timeout=60, output_hook=hook)
     assert reply["content"]["status"] == "ok", reply["content"]
     return "".join(out)
-
-
 
 
 @pytest.fixture

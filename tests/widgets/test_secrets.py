@@ -110,8 +110,9 @@ def test_a_notebook_saved_with_widget_state_holds_no_secret(tmp_path: Path) -> N
         nbformat.v4.new_code_cell(SUBMIT),
         nbformat.v4.new_code_cell("repr(form), repr(button), repr(stateful), repr(custom)"),
     ]
-    client = NotebookClient(nb, kernel_name="python3", timeout=60, store_widget_state=True,
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=60, store_widget_state=True, resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
