@@ -26,7 +26,7 @@ def server_extension_available() -> bool:
         from notebook_actions import server
     except ImportError:
         return False
-    return hasattr(server, "_load_jupyter_server_extension")
+    return hasattr(server, "NotebookActions")
 
 
 @dataclass
