@@ -130,6 +130,7 @@ class Pool:
         self._change: asyncio.Future[None] | None = None
         self._leases = 0
         self._stopped = False
+        self._starting: set[asyncio.Future[str]] = set()
 
     @property
     def log(self) -> logging.Logger:
@@ -147,6 +148,10 @@ class Pool:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A kernel half started is left to finish: the server then shuts it down with the
+        # others, rather than never learning of its process.
+        if self._starting:
+            await asyncio.wait(self._starting, timeout=60)
         for kernel in self.kernels:
             self._unwatch(kernel)
         self._changed()
@@ -347,7 +352,10 @@ class Pool:
                 raise _Died
         elif restart:
             self._set(kernel, "restarting")
-            await ensure_async(manager.restart_kernel(kernel.kernel_id, now=True))
+            try:
+                await ensure_async(manager.restart_kernel(kernel.kernel_id, now=True))
+            except (KeyError, web.HTTPError):
+                raise _Died from None  # shut down meanwhile: start another
             kernel.died = False  # our own restart
         self._set(kernel, "priming")
         priming = asyncio.ensure_future(
@@ -399,8 +407,13 @@ class Pool:
         spec = notebook.metadata.get("kernelspec") or {}
         name = spec.get("name") or getattr(manager, "default_kernel_name", None) or "python3"
         folder = posixpath.dirname(self.path)
+        starting = asyncio.ensure_future(ensure_async(manager.start_kernel(kernel_name=name, path=folder)))
+        self._starting.add(starting)
+        starting.add_done_callback(self._starting.discard)
         try:
-            kernel_id: str = await ensure_async(manager.start_kernel(kernel_name=name, path=folder))
+            kernel_id: str = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            raise
         except Exception as err:
             self.log.warning("notebook_actions: could not start a %r kernel for %s", name, self.path, exc_info=True)
             message = f"could not start a {name!r} kernel ({type(err).__name__}: {err})"
