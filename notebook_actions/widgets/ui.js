@@ -1,4 +1,4 @@
-// Shared by the Form and ActionButton views: pending state, results in submission
+// Shared by the Form, View and ActionButton views: pending state, results in submission
 // order, streamed chunks and progress, errors and the Cancel control.
 
 import { ActionError, formatBytes } from "./client.js";
@@ -167,6 +167,7 @@ export class Runs {
    * @param {HTMLElement} options.busy gets aria-busy while runs are pending
    * @param {() => ResultView} options.view
    * @param {() => boolean} options.concurrent
+   * @param {boolean} [options.quietSuccess] no "Done." after a success (what changed says it)
    * @param {(busy: boolean) => void} [options.onBusy]
    * @param {(outcome: Outcome) => unknown} [options.onOutcome] return true when it rendered the outcome itself
    */
@@ -311,7 +312,16 @@ export class Runs {
     } else {
       const last = this.options.output.querySelector("[data-revealed='true']");
       const state = last instanceof HTMLElement ? last.dataset.state : "";
-      text = state === "done" ? "Done." : state === "cancelled" ? "Cancelled." : state === "failed" ? "Failed." : "";
+      text =
+        state === "done"
+          ? this.options.quietSuccess
+            ? ""
+            : "Done."
+          : state === "cancelled"
+            ? "Cancelled."
+            : state === "failed"
+              ? "Failed."
+              : "";
     }
     const spinner = status.querySelector(".na-spinner");
     if (status.dataset.text !== text || Boolean(spinner) !== isBusy) {
