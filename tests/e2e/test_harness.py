@@ -32,4 +32,3 @@ def test_stock_and_action_widgets_share_a_page_in_jupyterlab(lab: Jupyter) -> No
 
 def test_stock_and_action_widgets_share_a_page_in_notebook7(notebook7: Jupyter) -> None:
     click_both(notebook7)
-
