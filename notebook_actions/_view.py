@@ -46,7 +46,7 @@ _views: weakref.WeakSet[View] = weakref.WeakSet()
 Actions = Mapping[str, Action[Any]] | Sequence[Action[Any]] | None
 
 
-def _by_name(actions: Actions) -> dict[str, Any]:
+def _by_name(actions: Mapping[str, Any] | Sequence[Any] | None) -> dict[str, Any]:
     """A view's actions by the name its HTML calls them by (``data-action``)."""
     if actions is None:
         return {}
@@ -103,7 +103,8 @@ class View(ActionWidget):
         include_traceback: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        if not callable(render):
+        given: object = render  # (typed as callable, but called from notebooks with anything)
+        if not callable(given):
             message = f"View needs a function that returns HTML, not {type(render).__name__}"
             raise TypeError(message)
         if previous_state and concurrent:
