@@ -344,6 +344,16 @@ async def test_each_row_calls_its_own_action_and_the_list_shows_the_result(brows
     # A success says nothing: the re-rendered row is the answer.
     await expect(page.locator(f"{root} .na-status")).to_have_text(["", ""])
 
+    # From the keyboard: the focus stays on the row's button through the re-render.
+    await row(root, browser, "bread").get_by_role("button", name="Done").focus()
+    await page.keyboard.press("Enter")
+    done = row(root, browser, "bread").get_by_role("button", name="Done")
+    await expect(done).to_have_attribute("aria-pressed", "true")
+    await expect(done).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(done).to_have_attribute("aria-pressed", "false")
+    assert todos.calls[2:] == [("toggle", 3), ("toggle", 3)]
+
 
 @pytest.mark.browser
 async def test_a_form_stays_pending_until_its_re_rendered_html_arrives(browser: Browser) -> None:
@@ -393,6 +403,30 @@ async def test_a_pending_row_keeps_its_state_and_cancel_through_another_rows_re_
     gate.set()
     await expect(milk).to_have_count(0)
     await expect(eggs.locator("form")).to_have_attribute("aria-busy", "false")
+
+
+@pytest.mark.browser
+async def test_cancel_stops_a_rows_call_in_the_kernel(browser: Browser) -> None:
+    started, finished = asyncio.Event(), []
+    todos = TodoList("milk", "eggs")
+
+    async def slow_delete(todo_id: int) -> str:
+        started.set()
+        await asyncio.sleep(60)
+        finished.append(todo_id)
+        return "deleted"
+
+    root = await browser.mount(View(todos.render, actions={"toggle": todos.toggle, "delete": action(slow_delete)}))
+    milk = row(root, browser, "milk")
+    await milk.get_by_role("button", name="Delete").click()
+    await asyncio.wait_for(started.wait(), 10)
+    await expect(milk.get_by_role("button", name="Cancel")).to_be_focused()  # the clicked button is disabled
+    await milk.get_by_role("button", name="Cancel").click()
+    await expect(milk.locator(".na-status")).to_have_text("Cancelled.")
+    await expect(milk.locator("form")).to_have_attribute("aria-busy", "false")
+    await expect(milk.get_by_role("button", name="Delete")).to_be_enabled()
+    await expect(browser.page.locator(f"{root} li")).to_have_count(2)
+    assert finished == []
 
 
 @pytest.mark.browser

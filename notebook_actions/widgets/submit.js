@@ -197,7 +197,7 @@ export class LiveForm {
       concurrent: () => Boolean(model.get("concurrent")),
       quietSuccess: options.quietSuccess,
       onOutcome: (outcome) => this.onOutcome(outcome),
-      onBusy: (busy) => this.onBusy(busy),
+      onBusy: (busy, cancelHadFocus) => this.onBusy(busy, cancelHadFocus),
     });
     this.onSubmit = (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
@@ -321,14 +321,14 @@ export class LiveForm {
     return false;
   }
 
-  /** @param {boolean} busy */
-  onBusy(busy) {
+  /** @param {boolean} busy @param {boolean} cancelHadFocus */
+  onBusy(busy, cancelHadFocus) {
     const { model, ui } = this.options;
     const disable = busy && !model.get("concurrent");
     const buttons = this.submitButtons();
     if (disable && buttons.some((b) => b === document.activeElement) && !ui.cancel.hidden) ui.cancel.focus();
     for (const button of buttons) button.disabled = disable;
-    if (!busy && document.activeElement === ui.cancel) buttons[0]?.focus();
+    if (!busy && (cancelHadFocus || document.activeElement === ui.cancel)) buttons[0]?.focus();
     if (!busy) this.options.onIdle?.();
   }
 }

@@ -168,7 +168,8 @@ export class Runs {
    * @param {() => ResultView} options.view
    * @param {() => boolean} options.concurrent
    * @param {boolean} [options.quietSuccess] no "Done." after a success (what changed says it)
-   * @param {(busy: boolean) => void} [options.onBusy]
+   * @param {(busy: boolean, cancelHadFocus: boolean) => void} [options.onBusy] `cancelHadFocus`: Cancel
+   *   had the focus before this update (hiding it drops the focus to the page)
    * @param {(outcome: Outcome) => unknown} [options.onOutcome] return true when it rendered the outcome itself
    */
   constructor(options) {
@@ -303,6 +304,7 @@ export class Runs {
       else if (run.block.dataset.state === "queued") run.block.dataset.state = "pending";
     });
     const isBusy = pending.length > 0;
+    const cancelHadFocus = document.activeElement === cancel;
     busy.setAttribute("aria-busy", String(isBusy));
     cancel.hidden = !isBusy;
     let text = "";
@@ -328,6 +330,6 @@ export class Runs {
       status.dataset.text = text;
       status.replaceChildren(...(isBusy ? [h("span", { class: "na-spinner", "aria-hidden": "true" })] : []), text);
     }
-    onBusy?.(isBusy);
+    onBusy?.(isBusy, cancelHadFocus);
   }
 }

@@ -97,7 +97,8 @@ function place(form, ui) {
 }
 
 /**
- * Remember which control of which form has the focus, to give it back after a re-render.
+ * Remember which control of which form has the focus, to give it back after a re-render
+ * (replacing or moving a focused element drops the focus to the page).
  * @param {Map<string, LiveForm>} live
  * @returns {(forms: Map<string, HTMLFormElement>) => void}
  */
@@ -105,14 +106,17 @@ function keepFocus(live) {
   const focused = document.activeElement;
   for (const [key, form] of live) {
     if (!(focused instanceof HTMLElement) || !form.form.contains(focused)) continue;
+    const cancel = form.options.ui.cancel;
     const index = Array.from(form.form.elements).indexOf(/** @type {Element} */ (focused));
-    const wasCancel = focused === form.options.ui.cancel;
     return (forms) => {
-      const next = forms.get(key);
-      if (!next || document.activeElement !== document.body) return;
-      const target = wasCancel ? undefined : next.elements[index];
+      if (document.activeElement !== document.body && document.activeElement !== null) return;
+      // A pending form's Cancel moved with it (its submit button gets the focus back after).
+      if (focused === cancel && cancel.isConnected && !cancel.hidden) {
+        cancel.focus();
+        return;
+      }
+      const target = forms.get(key)?.elements[index];
       if (target instanceof HTMLElement) target.focus();
-      else next.querySelector("button")?.focus();
     };
   }
   return () => {};
