@@ -12,6 +12,7 @@ import asyncio
 import html
 import json
 import re
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,20 @@ def test_objects_with_html_reprs_render_as_html() -> None:
             return "<table></table>"
 
     assert View(Table).value == "<table></table>"
+
+
+def test_the_views_module_joins_what_it_imports_once_and_parses(tmp_path: Path) -> None:
+    esm = View(lambda: "")._esm
+    assert [line for line in esm.splitlines() if line.startswith("// --- ")] == [
+        "// --- ui.js",
+        "// --- submit.js",
+        "// --- view.js",
+    ]
+    path = tmp_path / "view.mjs"
+    path.write_text(esm)
+    # node is on the machine (tsc needs it); --check parses without running.
+    done = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 # --- a list whose rows carry their own forms -------------------------------------
