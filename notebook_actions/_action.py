@@ -50,6 +50,7 @@ class Action(Generic[F]):
         self._bound = bound
         self._bound_kwargs = bound_kwargs or {}
         self._methods: weakref.WeakKeyDictionary[Any, Action[Any]] = weakref.WeakKeyDictionary()
+        self._fixing: dict[tuple[int, frozenset[str]], Signature] = {}
         self.is_async = inspect.iscoroutinefunction(func)
         self.is_async_gen = inspect.isasyncgenfunction(func)
         self.is_gen = inspect.isgeneratorfunction(func)
@@ -63,6 +64,24 @@ class Action(Generic[F]):
         return Signature(
             self.func, self.name, streaming=self.streaming, skip=len(self._bound), fixed=frozenset(self._bound_kwargs)
         )
+
+    def signature_fixing(self, leading: int, names: frozenset[str] = frozenset()) -> Signature:
+        """The signature clients see when the kernel also fixes ``leading`` positional
+        arguments and the parameters ``names`` (a widget's bound arguments). Made once
+        per action and shape, not per call."""
+        if not leading and not names:
+            return self.signature
+        key = (leading, names)
+        found = self._fixing.get(key)
+        if found is None:
+            found = self._fixing[key] = Signature(
+                self.func,
+                self.name,
+                streaming=self.streaming,
+                skip=len(self._bound) + leading,
+                fixed=frozenset(self._bound_kwargs) | names,
+            )
+        return found
 
     @property
     def params_schema(self) -> dict[str, Any]:

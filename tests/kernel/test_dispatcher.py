@@ -203,7 +203,7 @@ def test_stale_and_unknown_actions_say_what_to_rerun() -> None:
 
 def test_channels_can_be_limited_to_some_actions() -> None:
     mine, other = action(lambda: "mine"), action(lambda: "other")
-    replies: list[dict[str, Any]] = []
+    replies: list[Any] = []
     from notebook_actions._dispatcher import Channel
 
     channel = Channel(lambda r, b: replies.append(r), allow=lambda a: a is mine)

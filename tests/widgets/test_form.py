@@ -153,16 +153,19 @@ async def test_calls_queue_in_order_unless_concurrent(frontend: Frontend) -> Non
     assert frontend.state(both)["concurrent"] is True
 
 
-def test_a_duplicate_request_id_is_refused(frontend: Frontend) -> None:
+async def test_a_duplicate_request_id_is_refused(frontend: Frontend) -> None:
     async def slow() -> None:
         await asyncio.sleep(1)
 
     button = ActionButton(action(slow))
-    button._waiting.append((invoke(button, "dup"), []))  # as if queued behind a running call
-    button._running.add("other")
+    frontend.send(button, invoke(button, "other"))
+    frontend.send(button, invoke(button, "dup"))  # queued behind the running call
     frontend.send(button, invoke(button, "dup"))
     (reply,) = frontend.replies(button, "dup")
     assert reply["kind"] == "error" and reply["type"] == "ProtocolError"
+    for rid in ("dup", "other"):
+        frontend.send(button, {"kind": "cancel", "id": rid})
+    assert (await frontend.wait(button, "other"))["kind"] == "cancelled"
 
 
 def test_a_stale_action_says_what_to_rerun_and_a_rerun_cell_is_used(frontend: Frontend) -> None:

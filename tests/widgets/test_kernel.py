@@ -192,19 +192,19 @@ def test_messages_on_a_subshell_run_the_action_on_the_main_thread(kc: BlockingKe
     peer, ref = make(kc, "")
     peer.send(invoke(ref, "a"), subshell_id=subshell)
     assert peer.wait("a")[-1]["value"] == {"main_thread": True, "db": 1}
-    threads = json.loads(execute(kc, "_base.on_main_thread = _original\nprint(json.dumps(arrived_on))"))
+    threads = json.loads(execute(kc, "_dispatcher.on_main_thread = _original\nprint(json.dumps(arrived_on))"))
     assert threads and threads[0] != "MainThread", threads  # it did arrive on the subshell's thread
 
 
 SPY = """
 import json
-from notebook_actions.widgets import _base
+from notebook_actions import _dispatcher
 arrived_on = []
-_original = _base.on_main_thread
+_original = _dispatcher.on_main_thread
 def _spy():
     arrived_on.append(threading.current_thread().name)
     return _original()
-_base.on_main_thread = _spy
+_dispatcher.on_main_thread = _spy
 """
 
 
