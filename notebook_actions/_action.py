@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import secrets
 import weakref
 from collections.abc import Callable
@@ -157,10 +158,18 @@ class Action(Generic[F]):
         return f"<{kind} action {self.signature_text} id={self.id[:6]}…>"
 
 
+def _annotation_text(annotation: Any) -> str:
+    # Our own types by their public name (``UploadedFile``, not ``notebook_actions._files.UploadedFile``).
+    return _OWN_MODULE.sub("", inspect.formatannotation(strip_annotated(annotation)))
+
+
+_OWN_MODULE = re.compile(r"\bnotebook_actions\.(?:_\w+\.)*")
+
+
 def _param_text(name: str, annotation: Any, default: Any, secret: bool) -> str:
     text = name
     if annotation is not Any:
-        text += f": {inspect.formatannotation(strip_annotated(annotation))}"
+        text += f": {_annotation_text(annotation)}"
     if default is not inspect.Parameter.empty:
         text += " = ***" if secret else f" = {default!r}"
     return text
