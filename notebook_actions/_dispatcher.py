@@ -143,8 +143,8 @@ class Channel:
         self._batch_replies = batch_replies
         self._max_upload_bytes = max_upload_bytes
         self._loop = kernel_loop()
-        # Invokes not started yet, by request id, in arrival order (in serial mode, or
-        # within one batch); then those running as tasks.
+        # Invokes waiting for their turn (serial mode), by request id, in arrival
+        # order; then those running as tasks.
         self._queue: dict[str, tuple[InvokeRequest, list[Buffer]]] = {}
         self._pumping = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -160,22 +160,33 @@ class Channel:
 
     @serial.setter
     def serial(self, value: bool) -> None:
-        self._serial = value
+        if value == self._serial:
+            return
+        self._serial = value  # turned off: what is queued starts now
+        self._on_kernel_thread(self._resume)
+
+    def _resume(self) -> None:
         self._pump()
         self._flush()
+
+    def _on_kernel_thread(self, work: Callable[..., None], *args: Any) -> None:
+        """Do ``work`` on the kernel's main thread, handed over from wherever we are.
+
+        Messages may arrive on a subshell's thread, but user state made in cells may
+        be bound to the main thread (sqlite3), so actions run there, never here. (An
+        opt-in to run an action where its message arrived belongs in ``receive``:
+        resolve there, and run only such a target on the arriving thread.)
+        """
+        if self._loop is not None and not on_main_thread():
+            self._loop.call_soon_threadsafe(work, *args)
+        else:
+            work(*args)
 
     # --- receiving ----------------------------------------------------------------
 
     def receive(self, message: Any, buffers: Sequence[Buffer] = ()) -> None:
         """Handle one transport message (possibly a batch) from any thread."""
-        buffers = list(buffers)
-        if self._loop is not None and not on_main_thread():
-            # A subshell thread: user state made in cells may be bound to the main
-            # thread (sqlite3), so actions run there, never here. (An action that opts
-            # in to running where its message arrived would be decided here.)
-            self._loop.call_soon_threadsafe(self._receive_here, message, buffers)
-        else:
-            self._receive_here(message, buffers)
+        self._on_kernel_thread(self._receive_here, message, list(buffers))
 
     def _receive_here(self, message: Any, buffers: list[Buffer]) -> None:
         for item in unpack(message):
@@ -486,7 +497,10 @@ class Channel:
 
     def close(self) -> None:
         """The client went away: drop its queued calls, cancel what it started and drop
-        its uploads."""
+        its uploads. Thread-safe."""
+        self._on_kernel_thread(self._close_here)
+
+    def _close_here(self) -> None:
         self._queue.clear()
         for task in list(self._tasks.values()):
             task.cancel()

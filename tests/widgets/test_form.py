@@ -170,6 +170,27 @@ async def test_calls_queue_in_order_unless_concurrent(frontend: Frontend) -> Non
     assert frontend.state(both)["concurrent"] is True
 
 
+async def test_turning_concurrent_on_starts_the_queued_calls(frontend: Frontend) -> None:
+    started: list[int] = []
+    gate = asyncio.Event()
+
+    async def wait(i: int) -> int:
+        started.append(i)
+        await gate.wait()
+        return i
+
+    form = Form(action(wait))
+    for i in range(2):
+        frontend.send(form, invoke(form, f"w{i}", {"i": str(i)}))
+    await asyncio.sleep(0)
+    assert started == [0]
+    form.concurrent = True
+    await asyncio.sleep(0)
+    assert started == [0, 1]
+    gate.set()
+    assert [(await frontend.wait(form, f"w{i}"))["value"] for i in range(2)] == [0, 1]
+
+
 async def test_a_duplicate_request_id_is_refused(frontend: Frontend) -> None:
     async def slow() -> None:
         await asyncio.sleep(1)
