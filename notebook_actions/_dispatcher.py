@@ -21,6 +21,7 @@ import secrets
 import time
 import traceback
 import types
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -152,7 +153,8 @@ class Channel:
         self._finished_uploads: set[str] = set()
         self._outbox: list[tuple[Reply, list[Buffer]]] = []
         self._flush_scheduled = False
-        self._sync_seconds: dict[str, float] = {}  # how long each sync action last ran, by action id
+        # How long each sync action last ran (weakly: actions made per call come and go).
+        self._sync_seconds: weakref.WeakKeyDictionary[Action[Any], float] = weakref.WeakKeyDictionary()
 
     @property
     def serial(self) -> bool:
@@ -338,7 +340,7 @@ class Channel:
             return
         finally:
             if sync:
-                self._sync_seconds[action.id] = time.perf_counter() - started
+                self._sync_seconds[action] = time.perf_counter() - started
         if action.streaming or inspect.isawaitable(value):
             self._start(rid, target, value, uploaded)
         else:
@@ -348,7 +350,7 @@ class Channel:
     def _before_sync(self, action: Action[Any]) -> None:
         # Replies already made must not wait for a sync action that may take long: only
         # one known to be quick may run before they leave (and so share their message).
-        if self._outbox and self._sync_seconds.get(action.id, float("inf")) >= HOLD_REPLIES_SECONDS:
+        if self._outbox and self._sync_seconds.get(action, float("inf")) >= HOLD_REPLIES_SECONDS:
             self._flush()
 
     def _start(self, rid: str, target: Target, work: Any, uploaded: list[UploadedFile]) -> None:
