@@ -143,8 +143,9 @@ def start_jupyter(
     return server
 
 
-def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1) -> Server:
-    """Kernel Gateway serving ``kernel_gateway.ipynb``'s endpoints (notebook-http mode)."""
+def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1, seed: Path = KERNEL_GATEWAY_NOTEBOOK) -> Server:
+    """Kernel Gateway serving ``kernel_gateway.ipynb``'s endpoints, or ``seed``'s (which has
+    them too), in notebook-http mode."""
     port = free_port()
     token = secrets.token_hex(24)
     argv = [
@@ -152,7 +153,7 @@ def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1) -> Server:
         "-m",
         "kernel_gateway",
         "--KernelGatewayApp.api=kernel_gateway.notebook_http",
-        f"--KernelGatewayApp.seed_uri={KERNEL_GATEWAY_NOTEBOOK}",
+        f"--KernelGatewayApp.seed_uri={seed}",
         f"--KernelGatewayApp.ip={HOST}",
         f"--KernelGatewayApp.port={port}",
         "--KernelGatewayApp.port_retries=0",

@@ -81,6 +81,10 @@ class PooledKernel:
     primed: list[asyncio.Future[None]] = field(default_factory=list)
     callbacks: list[tuple[Any, Callable[[], None], str]] = field(default_factory=list)
 
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
     def status(self, expose: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.kernel_id,
@@ -168,7 +172,7 @@ class Pool:
         """The ready kernel with the fewest requests in flight, waiting up to ``timeout`` for one."""
         deadline = time.monotonic() + timeout
         while True:
-            ready = [k for k in self.kernels if k.state == "ready"]
+            ready = [k for k in self.kernels if k.ready]
             if ready:
                 kernel = min(ready, key=lambda k: (k.in_flight, k.last_leased))
                 self._leases += 1
@@ -248,18 +252,27 @@ class Pool:
         while True:
             self._roll_again = False
             for kernel in self.kernels:
+                if kernel.state == "failed":
+                    continue  # woken already: it primes from the new file
                 if kernel.state != "ready":
-                    continue  # whatever it does next, it primes from the new file
-                done = asyncio.get_running_loop().create_future()
-                kernel.primed.append(done)
+                    # It may have read the old file already: let it finish, then prime it again.
+                    await self._primed(kernel)
+                    if not kernel.ready:
+                        continue
                 kernel.reprime = True
                 kernel.wake.set()
-                await done
+                await self._primed(kernel)
                 if kernel.failure is not None:
                     # The new version is broken: the other kernels keep serving the old one.
                     break
             if not self._roll_again:
                 return
+
+    async def _primed(self, kernel: PooledKernel) -> None:
+        """Until the kernel's next prime succeeds or fails."""
+        done = asyncio.get_running_loop().create_future()
+        kernel.primed.append(done)
+        await done
 
     # --- one kernel's supervisor ----------------------------------------------------
 
