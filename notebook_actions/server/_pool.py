@@ -76,6 +76,7 @@ class PooledKernel:
     last_leased: int = 0
     # What the supervisor should do next, and the event that wakes it.
     died: bool = False
+    restarter: bool = False  # the death was seen by the kernel's local restarter, which restarts it
     reprime: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     primed: list[asyncio.Future[None]] = field(default_factory=list)
@@ -227,11 +228,12 @@ class Pool:
         if kernel.state in ("ready", "failed"):
             self.kernel_gone(kernel)
 
-    def kernel_gone(self, kernel: PooledKernel) -> None:
+    def kernel_gone(self, kernel: PooledKernel, restarter: bool = False) -> None:
         """The kernel died: bring it back."""
         if self._stopped or kernel.died:
             return
         kernel.died = True
+        kernel.restarter = restarter
         if kernel.state == "ready":
             # Out of rotation now: the requests that follow go to the other kernels.
             self._set(kernel, "restarting")
@@ -405,15 +407,17 @@ class Pool:
             await kernel.wake.wait()
 
     async def _settled(self, kernel: PooledKernel) -> None:
-        """Wait for a restart underway (by the kernel's restarter) to finish."""
+        """Wait for the kernel to be back: a local restarter's restart to finish (its manager's
+        ``ready`` is new until then), a remote kernel to be alive."""
         manager = self.services.kernel_manager
         deadline = time.monotonic() + 60
         while kernel.kernel_id in manager and time.monotonic() < deadline:
             km = manager.get_kernel(kernel.kernel_id)
-            ready = getattr(km, "ready", None)
+            ready = getattr(km, "ready", None) if kernel.restarter else None
             if (ready is None or ready.done()) and await ensure_async(km.is_alive()):
-                return
+                break
             await asyncio.sleep(0.1)
+        kernel.restarter = False
 
     async def _start_kernel(self, notebook: NotebookNode) -> str:
         manager = self.services.kernel_manager
@@ -456,7 +460,7 @@ class Pool:
         for event in ("restart", "dead"):
 
             def callback(kernel: PooledKernel = kernel) -> None:
-                self.kernel_gone(kernel)
+                self.kernel_gone(kernel, restarter=True)
 
             km.add_restart_callback(callback, event)
             kernel.callbacks.append((km, callback, event))
