@@ -230,10 +230,11 @@ class Pool:
 
     def kernel_gone(self, kernel: PooledKernel, restarter: bool = False) -> None:
         """The kernel died: bring it back."""
+        if restarter:
+            kernel.restarter = True  # (also when the pool saw the death first: wait for its restart)
         if self._stopped or kernel.died:
             return
         kernel.died = True
-        kernel.restarter = restarter
         if kernel.state == "ready":
             # Out of rotation now: the requests that follow go to the other kernels.
             self._set(kernel, "restarting")
