@@ -159,6 +159,14 @@ class ActionsReply(TypedDict):
     actions: list[ActionInfo]
 
 
+class ActionsChanged(TypedDict):
+    """Sent unasked on the server's comm when the exported actions change (a
+    ``%%use_server`` cell ran), so the server can tell MCP clients; ``id`` is empty."""
+
+    kind: Literal["changed"]
+    id: str
+
+
 Reply = (
     ResultReply
     | InvalidReply
@@ -169,6 +177,7 @@ Reply = (
     | CancelledReply
     | UploadAck
     | ActionsReply
+    | ActionsChanged
 )
 
 #: Replies after which no more replies come for the same request id.

@@ -168,6 +168,8 @@ class Bridge:
         #: comm messages sent with requests, and requests sent (batching makes these differ)
         self.messages_sent = 0
         self.requests_sent = 0
+        #: called when the kernel says its exported actions changed (a %%use_server cell ran)
+        self.on_actions_changed: list[Callable[[], None]] = []
 
     # --- opening ------------------------------------------------------------------
 
@@ -279,6 +281,10 @@ class Bridge:
         if kind == "ready":
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
+            return
+        if kind == "changed":
+            for listener in list(self.on_actions_changed):
+                listener()
             return
         rid = reply.get("id")
         call = self._calls.get(rid) if isinstance(rid, str) else None

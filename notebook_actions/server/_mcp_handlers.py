@@ -1,0 +1,186 @@
+"""MCP's Streamable HTTP transport at one URL per kernel and per notebook.
+
+- ``{base_url}notebook-actions/mcp/kernels/{kernel_id}``
+- ``{base_url}notebook-actions/mcp/notebooks/{path}`` (the notebook's kernel, found as
+  the HTTP routes find it)
+
+Tornado does what Jupyter does for every request (host check, authentication with
+``Authorization: token …`` or ``Bearer …``, authorization on resource
+``notebook_actions``: ``read`` for everything, ``write`` as well to call a tool),
+refuses a foreign ``Origin`` with 403 as MCP asks of HTTP servers (DNS rebinding),
+and finds the kernel. The protocol itself (sessions, ``Mcp-Session-Id``,
+``MCP-Protocol-Version``, SSE or JSON responses, the GET stream, DELETE) is the
+``mcp`` SDK's ``StreamableHTTPSessionManager``, reached through ``_mcp_asgi``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any, cast
+from urllib.parse import urlparse
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.utils import origin_matches_pat, url_path_join
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from tornado import web
+
+from ._handlers import BaseHandler
+from ._mcp_asgi import TornadoExchange, http_scope, serve
+from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer, Watchers
+from ._replies import ActionError
+
+PREFIX = "/notebook-actions/mcp"
+_KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
+_NOTEBOOK = r"notebooks/(?P<path>.+)"
+
+
+class McpSessions:
+    """One SDK session manager per URL (and per response mode), so a session lives at
+    the URL that made it; each runs for as long as the server does."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.watchers = Watchers()
+        self.server = ToolServer(self.watchers)
+        self._max_body_bytes = max_body_bytes
+        self._managers: dict[tuple[str, bool], asyncio.Future[StreamableHTTPSessionManager]] = {}
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    async def manager(self, url: str, json_only: bool) -> StreamableHTTPSessionManager:
+        key = (url, json_only)
+        started = self._managers.get(key)
+        if started is None:
+            manager = StreamableHTTPSessionManager(
+                self.server, json_response=json_only, max_request_body_size=self._max_body_bytes
+            )
+            started = self._managers[key] = asyncio.get_running_loop().create_future()
+            task = asyncio.ensure_future(self._run(manager, started))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(started)
+
+    async def _run(self, manager: StreamableHTTPSessionManager, started: asyncio.Future[Any]) -> None:
+        async with manager.run():
+            started.set_result(manager)
+            await self._stop.wait()
+
+    def close(self) -> None:
+        """End every session (the server is stopping)."""
+        self._stop.set()
+
+
+def _accepts_sse(accept: str) -> bool:
+    types = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return bool(types & {"text/event-stream", "text/*", "*/*"})
+
+
+def _calls_a_tool(body: bytes) -> bool:
+    """Whether a POSTed JSON-RPC message (or batch) is a ``tools/call``; malformed
+    bodies are the SDK's to refuse."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    messages = message if isinstance(message, list) else [message]
+    return any(isinstance(m, dict) and m.get("method") == "tools/call" for m in messages)
+
+
+class McpHandler(BaseHandler):
+    _exchange: TornadoExchange | None = None
+
+    @property
+    def mcp(self) -> McpSessions:
+        return cast(McpSessions, self.settings["notebook_actions_mcp"])
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        # Before anything else, and whatever the credentials: a page on a foreign origin
+        # must not reach the kernel through a browser that holds the user's cookie.
+        if not self._origin_allowed():
+            origin = self.request.headers.get("Origin")
+            message = (
+                f"requests from origin {origin!r} are refused: MCP clients send no Origin, or the "
+                "server's own; allow others with ServerApp.allow_origin or allow_origin_pat"
+            )
+            raise ActionError(403, message)
+        await super().prepare()
+
+    def _origin_allowed(self) -> bool:
+        origin = self.request.headers.get("Origin")
+        if origin is None or self.allow_origin == "*":
+            return True
+        if urlparse(origin.lower()).netloc == (self.request.headers.get("Host") or "").lower():
+            return True
+        if self.allow_origin:
+            return bool(self.allow_origin == origin)
+        return bool(self.allow_origin_pat and origin_matches_pat(self.allow_origin_pat, origin))
+
+    async def _authorize(self, action: str) -> None:
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(403)
+        if not await ensure_async(self.authorizer.is_authorized(self, user, action, self.auth_resource)):
+            message = f"User is not authorized to {action} on resource: {self.auth_resource}."
+            raise web.HTTPError(403, message)
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if self._exchange is not None:
+            self._exchange.gone.set()
+
+    @web.authenticated
+    async def post(self, kernel_id: str | None = None, path: str | None = None) -> None:
+        """A JSON-RPC message from the client; the answer as JSON or server-sent events."""
+        await self._authorize("read")
+        if _calls_a_tool(self.request.body):
+            await self._authorize("write")
+        await self._serve(kernel_id, path)
+
+    @web.authenticated
+    async def get(self, kernel_id: str | None = None, path: str | None = None) -> None:
+        """The session's stream of server-to-client messages (tool list changes)."""
+        await self._authorize("read")
+        await self._serve(kernel_id, path)
+
+    @web.authenticated
+    async def delete(self, kernel_id: str | None = None, path: str | None = None) -> None:
+        """End the session."""
+        await self._authorize("read")
+        await self._serve(kernel_id, path)
+        session_id = self.request.headers.get(SESSION_HEADER)
+        if session_id and self._exchange is not None and self._exchange.status == 200:
+            self.mcp.watchers.forget_session(session_id)
+
+    async def _serve(self, kernel_id: str | None, path: str | None) -> None:
+        kid = await self.kernel_id(kernel_id, path)
+        if self.request.method == "GET":
+            # Open the kernel's comm now, so the kernel can say when its tools change.
+            with contextlib.suppress(ActionError):
+                self.mcp.watchers.kernel(kid).attach(await self.bridge(kid))
+        url = self._mcp_route(kid, path)
+        json_only = not _accepts_sse(self.request.headers.get("Accept", ""))
+        manager = await self.mcp.manager(url, json_only)
+        # Sessions belong to the Jupyter user that made them (the SDK compares this).
+        owner = AuthenticatedUser(AccessToken(token="", client_id=self.current_user.username, scopes=[]))
+        ref = KernelRef(kid, lambda: self.bridge(kid), self.conf.timeout, self.conf.expose_exception_messages)
+        self._exchange = TornadoExchange(self)
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.set_nodelay(True)  # events go out as they come
+        await serve(manager.handle_request, self, http_scope(self, user=owner, **{SCOPE_KEY: ref}), self._exchange)
+
+    def _mcp_route(self, kernel_id: str, path: str | None) -> str:
+        return f"notebooks/{path.strip('/')}" if path is not None else f"kernels/{kernel_id}"
+
+
+def mcp_handlers(base_url: str) -> list[tuple[str, type[McpHandler]]]:
+    return [(url_path_join(base_url, f"{PREFIX}/{target}"), McpHandler) for target in (_KERNEL, _NOTEBOOK)]
+
+
+def load(web_app: Any, max_body_bytes: int) -> None:
+    """Serve MCP next to the HTTP routes."""
+    web_app.settings["notebook_actions_mcp"] = McpSessions(max_body_bytes)
+    web_app.add_handlers(".*$", mcp_handlers(web_app.settings["base_url"]))
