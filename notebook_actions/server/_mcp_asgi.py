@@ -79,6 +79,10 @@ class TornadoExchange:
                 if name.lower() == "content-type":
                     self._content_type = value
                 handler.set_header(name, value)
+            if self._content_type.startswith("text/event-stream"):
+                # The headers now, not with the first event: a client waits for them
+                # before it counts the stream as open.
+                await self._flush()
             return
         if message["type"] != "http.response.body":
             return
@@ -86,13 +90,16 @@ class TornadoExchange:
         if body:
             handler.write(bytes(body))
         if message.get("more_body"):
-            try:
-                await handler.flush()
-            except StreamClosedError:
-                self.gone.set()
+            await self._flush()
         else:
             # jupyter_server's APIHandler.finish would say application/json otherwise
             handler.finish(set_content_type=self._content_type)  # type: ignore[call-arg]
+
+    async def _flush(self) -> None:
+        try:
+            await self.handler.flush()
+        except StreamClosedError:
+            self.gone.set()
 
 
 async def serve(app: ASGIApp, handler: web.RequestHandler, scope: Scope, exchange: TornadoExchange) -> None:
