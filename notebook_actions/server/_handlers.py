@@ -395,8 +395,8 @@ class InvokeHandler(BaseHandler):
             except ActionError as err:
                 self.write(sse_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
                 break
-            if self._gone:
-                return
+            if self._gone:  # on_connection_close ran while we awaited
+                return  # type: ignore[unreachable]
         self.finish(set_content_type="text/event-stream")
 
 
