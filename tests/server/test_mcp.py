@@ -224,15 +224,15 @@ async def test_an_exception_gives_its_type_and_digest_never_a_secret(mcp_url: st
 
 @server_test
 async def test_generators_stream_progress(mcp_url: str, bearer: dict[str, str]) -> None:
-    progress: list[tuple[float, float | None, str | None]] = []
+    reported: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append((progress, total, message))
 
     async with connect(mcp_url, bearer) as session:
         result = await session.call_tool("steps", {"n": 3}, progress_callback=on_progress)
         assert result.structured_content == {"result": ["done"]}
-        assert progress == [(1, 3, "step"), (2, 3, "step"), (3, 3, "step")]
+        assert reported == [(1, 3, "step"), (2, 3, "step"), (3, 3, "step")]
         result = await session.call_tool("ticks", {"n": 3})
         assert result.structured_content == {"result": ["tick 0", "tick 1", "tick 2"]}
 
@@ -244,7 +244,7 @@ async def test_cancelling_a_call_cancels_the_action_in_the_kernel(
     await kernel.run(CRAWL)
     started = asyncio.Event()
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         started.set()
 
     async with connect(mcp_url, bearer) as session:
