@@ -26,12 +26,20 @@ __all__ = [
     "View",
     "action",
     "curl_command",
+    "mcp_config",
     "revalidate",
 ]
 __version__ = "0.1.0"
 
 # These import anywidget/ipywidgets: load them only when asked for.
-_LAZY = {"Form": "widgets", "ActionButton": "widgets", "View": "_view", "revalidate": "_view", "curl_command": "_curl"}
+_LAZY = {
+    "Form": "widgets",
+    "ActionButton": "widgets",
+    "View": "_view",
+    "revalidate": "_view",
+    "curl_command": "_curl",
+    "mcp_config": "_mcp_config",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -50,7 +50,8 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
     kid = kernel_id()
     url = _server_url(kid) if kid else PLACEHOLDER_URL
     route = f"{url}notebook-actions/api/kernels/{kid or '<kernel_id>'}/actions/{action.name}"
-    return " \\\n  ".join(
+    mcp = f"{url}notebook-actions/mcp/kernels/{kid or '<kernel_id>'}"
+    return f"# as MCP tools: {mcp} (notebook_actions.mcp_config() prints a client's config)\n" + " \\\n  ".join(
         [
             f"curl -X POST {shlex.quote(route)}",
             '-H "Authorization: token $JUPYTER_TOKEN"',
