@@ -15,7 +15,7 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from .conftest import SECRETS, Kernel, server_test
@@ -350,3 +350,39 @@ async def test_unknown_kernel_is_404(base: str, bearer: dict[str, str]) -> None:
 async def test_a_notebook_by_its_path(base: str, bearer: dict[str, str], notebook_kernel: Kernel) -> None:  # noqa: F811
     async with connect(f"{base}/notebooks/{urllib.parse.quote(NOTEBOOK)}", bearer) as session:
         assert (await session.call_tool("add", {"a": 40})).structured_content == {"result": 42}
+
+
+@server_test
+async def test_the_stateless_2026_revision_too(mcp_url: str, bearer: dict[str, str], kernel: Kernel) -> None:
+    """The SDK's high-level Client probes server/discover (2026-07-28) before falling back."""
+    await kernel.run(CRAWL)
+    started = asyncio.Event()
+    reported: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append((progress, total, message))
+
+    async def on_crawl_progress(progress: float, total: float | None, message: str | None) -> None:
+        started.set()
+
+    async with (
+        httpx2.AsyncClient(headers=bearer, timeout=httpx2.Timeout(60)) as http,
+        Client(streamable_http_client(mcp_url, http_client=http)) as client,
+    ):
+        assert client.protocol_version == "2026-07-28"
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "add" in names and "hidden" not in names
+        assert (await client.call_tool("add", {"a": 1})).structured_content == {"result": 3}
+        result = await client.call_tool("steps", {"n": 2}, progress_callback=on_progress)
+        assert result.structured_content == {"result": ["done"]}
+        assert reported == [(1, 2, "step"), (2, 2, "step")]
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: client.call_tool("crawl", {"pages": 5}, progress_callback=on_crawl_progress))
+            await started.wait()
+            group.cancel_scope.cancel()
+        for _ in range(200):
+            seen = (await client.call_tool("crawl_seen", {})).structured_content
+            if seen == {"cancelled": 1}:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == {"cancelled": 1}
