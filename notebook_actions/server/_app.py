@@ -17,7 +17,7 @@ def load(serverapp: Any) -> None:
     web_app = serverapp.web_app
     web_app.settings["notebook_actions"] = Extension(config, bridges)
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
-    load_mcp(web_app, config.max_body_bytes)
+    load_mcp(serverapp, config.max_body_bytes)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
     if config.tcp_nodelay:
         key = "kernel_websocket_connection_class"

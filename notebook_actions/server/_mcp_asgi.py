@@ -51,8 +51,9 @@ def http_scope(handler: web.RequestHandler, **extra: Any) -> Scope:
 class TornadoExchange:
     """The ASGI ``receive`` and ``send`` of one tornado request."""
 
-    def __init__(self, handler: web.RequestHandler) -> None:
+    def __init__(self, handler: web.RequestHandler, body: bytes) -> None:
         self.handler = handler
+        self.body = body
         self.gone = asyncio.Event()
         self.status: int | None = None
         self._content_type = "application/json"
@@ -61,7 +62,7 @@ class TornadoExchange:
     async def receive(self) -> Message:
         if not self._body_sent:
             self._body_sent = True
-            return {"type": "http.request", "body": self.handler.request.body or b"", "more_body": False}
+            return {"type": "http.request", "body": self.body, "more_body": False}
         await self.gone.wait()
         return {"type": "http.disconnect"}
 

@@ -15,8 +15,10 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
-from mcp import Client, ClientSession
+from jupyter_server.auth import Authorizer
+from mcp import Client, ClientSession, MCPError
 from mcp.client.streamable_http import streamable_http_client
+from traitlets.config import Config
 
 from .conftest import SECRETS, Kernel, server_test
 from .test_listing import NOTEBOOK, kernel_loop, notebook_kernel  # noqa: F401 (fixtures)
@@ -199,7 +201,7 @@ async def test_invalid_arguments_give_one_line_per_field(mcp_url: str, bearer: d
         ]
         result = await session.call_tool("manhattan", {"p": {"x": 1}})
         assert text(result).splitlines()[1:] == ["- p.y: Field required"]
-        with pytest.raises(Exception, match="Unknown tool 'hidden'"):
+        with pytest.raises(MCPError, match="Unknown tool 'hidden'"):
             await session.call_tool("hidden", {"x": 1})
 
 
@@ -312,7 +314,7 @@ async def test_a_foreign_origin_is_refused_even_with_a_token(mcp_url: str, beare
     async with httpx2.AsyncClient() as http:
         r = await http.post(mcp_url, json=INIT, headers={"Accept": BOTH, "Origin": "http://evil.example", **bearer})
         assert r.status_code == 403
-        assert "origin" in r.json()["message"]
+        assert "origin" in r.json()["error"]["message"]
         r = await http.get(mcp_url, headers={"Accept": "text/event-stream", "Origin": "http://evil.example", **bearer})
         assert r.status_code == 403
         own = "http://" + urllib.parse.urlsplit(mcp_url).netloc
@@ -343,7 +345,7 @@ async def test_unknown_kernel_is_404(base: str, bearer: dict[str, str]) -> None:
     async with httpx2.AsyncClient() as http:
         r = await http.post(f"{base}/kernels/00000000-0000-0000-0000-000000000000", json=INIT, headers=bearer)
         assert r.status_code == 404
-        assert "no running kernel" in r.json()["message"]
+        assert "no running kernel" in r.json()["error"]["message"]
 
 
 @server_test
@@ -386,3 +388,56 @@ async def test_the_stateless_2026_revision_too(mcp_url: str, bearer: dict[str, s
                 break
             await asyncio.sleep(0.05)
         assert seen == {"cancelled": 1}
+
+
+@server_test
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(mcp_url: str, bearer: dict[str, str]) -> None:
+    huge = {**INIT, "params": {**INIT["params"], "padding": "x" * (1 << 21)}}  # type: ignore[dict-item]
+    async with httpx2.AsyncClient() as http:
+        r = await http.post(mcp_url, json=huge, headers={"Accept": BOTH, **bearer})
+        assert r.status_code == 413
+        assert "max_body_bytes" in r.json()["error"]["message"]
+
+
+@server_test
+async def test_a_kernel_without_the_extension_says_what_to_do(
+    base: str, bearer: dict[str, str], bare_kernel: Kernel
+) -> None:
+    async with connect(f"{base}/kernels/{bare_kernel.id}", bearer) as session:
+        with pytest.raises(MCPError, match="%load_ext notebook_actions"):
+            await session.list_tools()
+        result = await session.call_tool("add", {"a": 1})
+        assert result.is_error and "%load_ext notebook_actions" in text(result)
+
+
+@pytest.mark.parametrize("notebook_actions_config", [{"timeout": 1.0}])
+@server_test
+async def test_a_call_past_the_timeout_is_cancelled_in_the_kernel(mcp_url: str, bearer: dict[str, str]) -> None:
+    async with connect(mcp_url, bearer) as session:
+        result = await session.call_tool("nap", {"seconds": 30})
+        assert result.is_error and "did not finish within 1 s" in text(result)
+        for _ in range(200):
+            seen = (await session.call_tool("seen", {})).structured_content
+            if seen == {"cancelled": 1, "closed": 0}:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == {"cancelled": 1, "closed": 0}
+
+
+class ReadOnly(Authorizer):
+    """Everyone may read, no one may write."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return action == "read"
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [Config({"ServerApp": {"jpserver_extensions": {"notebook_actions": True}, "authorizer_class": ReadOnly}})],
+)
+@server_test
+async def test_listing_needs_read_and_calling_needs_write(mcp_url: str, bearer: dict[str, str]) -> None:
+    async with connect(mcp_url, bearer) as session:
+        assert "add" in {tool.name for tool in (await session.list_tools()).tools}
+        with pytest.raises(MCPError, match="not authorized to write on resource: notebook_actions"):
+            await session.call_tool("add", {"a": 1})
