@@ -441,3 +441,22 @@ async def test_listing_needs_read_and_calling_needs_write(mcp_url: str, bearer: 
         assert "add" in {tool.name for tool in (await session.list_tools()).tools}
         with pytest.raises(MCPError, match="not authorized to write on resource: notebook_actions"):
             await session.call_tool("add", {"a": 1})
+
+
+@server_test
+async def test_the_notebook_names_the_mcp_url(kernel: Kernel) -> None:
+    route = f"notebook-actions/mcp/kernels/{kernel.id}"
+    outputs = await kernel.run('%%use_server\ndef ping() -> str:\n    return "pong"\n')
+    shown = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert f"MCP tools at /{route}" in shown
+    code = "from notebook_actions import curl_command, mcp_config\nprint(curl_command(ping))\nprint(mcp_config())"
+    printed = "".join(str(o.get("text", "")) for o in await kernel.run(code))
+    assert "# as MCP tools: http" in printed and f"{route} " in printed
+    config = json.loads(printed[printed.index('{\n  "mcpServers"') :])
+    entry = config["mcpServers"]["notebook"]
+    assert entry["url"].endswith(route)
+    assert entry["headers"] == {"Authorization": "Bearer <JUPYTER_TOKEN>"}
+    printed = "".join(
+        str(o.get("text", "")) for o in await kernel.run('print(mcp_config("x", notebook="a b/c.ipynb"))')
+    )
+    assert json.loads(printed)["mcpServers"]["x"]["url"].endswith("notebook-actions/mcp/notebooks/a%20b/c.ipynb")
