@@ -43,7 +43,8 @@ def _announcer(comm: Any) -> Callable[[], None]:
     def send() -> None:
         nonlocal pending
         pending = False
-        comm.send(changed)
+        if announce in registry.listeners:  # the comm may have closed meanwhile
+            comm.send(changed)
 
     def announce() -> None:
         nonlocal pending
