@@ -84,11 +84,17 @@ class McpSessions:
         self._managers.clear()
 
     async def on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        """jupyter-server's kernel_actions events: a shut-down kernel's sessions end with it."""
+        """jupyter-server's kernel_actions events: a shut-down kernel's sessions end with
+        it; a restarted kernel's clients hear that its tools changed (they are gone until
+        its cells run again)."""
         kernel_id = data.get("kernel_id")
-        if isinstance(kernel_id, str) and data.get("action") == "shutdown":
+        if not isinstance(kernel_id, str):
+            return
+        if data.get("action") == "shutdown":
             self.stop(f"kernels/{kernel_id}")
             self.watchers.forget_kernel(kernel_id)
+        elif data.get("action") == "restart":
+            self.watchers.kernel(kernel_id).changed()
 
 
 def _accepts_sse(accept: str) -> bool:

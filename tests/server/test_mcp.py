@@ -460,3 +460,20 @@ async def test_the_notebook_names_the_mcp_url(kernel: Kernel) -> None:
         str(o.get("text", "")) for o in await kernel.run('print(mcp_config("x", notebook="a b/c.ipynb"))')
     )
     assert json.loads(printed)["mcpServers"]["x"]["url"].endswith("notebook-actions/mcp/notebooks/a%20b/c.ipynb")
+
+
+@server_test
+async def test_a_restart_says_the_tools_changed(
+    mcp_url: str, bearer: dict[str, str], kernel: Kernel, jp_fetch: Any
+) -> None:
+    seen = Seen()
+    async with connect(mcp_url, bearer, seen) as session:
+        assert (await session.call_tool("add", {"a": 1})).structured_content == {"result": 3}
+        await seen.get_stream_open.wait()
+        await jp_fetch("api", "kernels", kernel.id, "restart", method="POST", body="")
+        await asyncio.wait_for(seen.list_changed.wait(), 30)
+        with pytest.raises(MCPError, match="%load_ext notebook_actions"):
+            await session.list_tools()
+        await kernel.run("%load_ext notebook_actions")
+        await kernel.run(CRAWL)
+        assert [tool.name for tool in (await session.list_tools()).tools] == ["crawl", "crawl_seen"]
