@@ -33,7 +33,8 @@ from tornado import web
 from ._handlers import DRAIN_BYTES, BaseHandler
 from ._kernels import KERNEL_ACTIONS_SCHEMA
 from ._mcp_asgi import TornadoExchange, http_scope, serve
-from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer, Watchers
+from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
+from ._mcp_watch import Watchers
 from ._replies import ActionError
 
 PREFIX = "/notebook-actions/mcp"
@@ -236,7 +237,17 @@ class McpHandler(BaseHandler):
         stream = getattr(self.request.connection, "stream", None)
         if stream is not None:
             stream.set_nodelay(True)  # events go out as they come
-        await serve(manager.handle_request, self, http_scope(self, user=owner, **{SCOPE_KEY: ref}), self._exchange)
+        scope = http_scope(self, user=owner, **{SCOPE_KEY: ref})
+        session_id = self.request.headers.get(SESSION_HEADER)
+        if self.request.method != "GET" or not session_id:
+            await serve(manager.handle_request, self, scope, self._exchange)
+            return
+        # While a session's stream is open the SDK keeps the session: so do we.
+        self.mcp.watchers.stream_opened(session_id)
+        try:
+            await serve(manager.handle_request, self, scope, self._exchange)
+        finally:
+            self.mcp.watchers.stream_closed(session_id)
 
     def _mcp_route(self, kernel_id: str, path: str | None) -> str:
         return f"notebooks/{path.strip('/')}" if path is not None else f"kernels/{kernel_id}"

@@ -10,8 +10,6 @@ the handler cancels the action in the kernel.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +18,6 @@ import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
-from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
@@ -36,13 +33,12 @@ from ._mcp_tools import (
     take_files,
     tool_for,
 )
+from ._mcp_watch import Watchers, answer
 from ._replies import ActionError, chunk_value, error_for
 
 #: Where the tornado handler puts the request's ``KernelRef`` in the ASGI scope.
 SCOPE_KEY = "notebook_actions.kernel"
 SESSION_HEADER = "mcp-session-id"
-
-log = logging.getLogger("notebook_actions.mcp")
 
 
 @dataclass
@@ -53,87 +49,6 @@ class KernelRef:
     open_bridge: Callable[[], Awaitable[Bridge]]  # raises ActionError when the kernel cannot answer
     timeout: float
     expose_exception_messages: bool
-
-
-class KernelTools:
-    """What the MCP side keeps per kernel: its listing (until the kernel says it
-    changed) and the MCP sessions to tell when it does."""
-
-    def __init__(self, kernel_id: str) -> None:
-        self.kernel_id = kernel_id
-        self.sessions: dict[str, ServerSession] = {}
-        self._bridge: Bridge | None = None
-        self._actions: dict[str, dict[str, Any]] | None = None
-        self._tasks: set[asyncio.Future[None]] = set()
-
-    def attach(self, bridge: Bridge) -> None:
-        if bridge is self._bridge:
-            return
-        self._bridge = bridge
-        self._actions = None
-        bridge.on_actions_changed.append(self.changed)
-
-    def changed(self) -> None:
-        self._actions = None
-        for session_id, session in list(self.sessions.items()):
-            task = asyncio.ensure_future(self._announce(session_id, session))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _announce(self, session_id: str, session: ServerSession) -> None:
-        try:
-            await session.send_tool_list_changed()
-        except Exception:  # the session ended (or its stream did): stop telling it
-            if self.sessions.get(session_id) is session:
-                del self.sessions[session_id]
-
-    async def actions(self, bridge: Bridge, timeout: float) -> dict[str, dict[str, Any]]:
-        self.attach(bridge)
-        if self._actions is None:
-            reply, _ = await _answer(bridge.request({"kind": "list"}), timeout)
-            if reply.get("kind") != "actions":
-                raise ActionError(500, f"the kernel answered a list request with {reply.get('kind')!r}")
-            self._actions = {info["name"]: info for info in reply.get("actions") or []}
-        return self._actions
-
-
-class Watchers:
-    """Every kernel's ``KernelTools``, and which kernel each MCP session last used."""
-
-    def __init__(self) -> None:
-        self._kernels: dict[str, KernelTools] = {}
-        self._session_kernel: dict[str, str] = {}
-
-    def kernel(self, kernel_id: str) -> KernelTools:
-        tools = self._kernels.get(kernel_id)
-        if tools is None:
-            tools = self._kernels[kernel_id] = KernelTools(kernel_id)
-        return tools
-
-    def watch(self, session_id: str, kernel_id: str, session: ServerSession) -> None:
-        previous = self._session_kernel.get(session_id)
-        if previous is not None and previous != kernel_id:
-            self.kernel(previous).sessions.pop(session_id, None)
-        self._session_kernel[session_id] = kernel_id
-        self.kernel(kernel_id).sessions[session_id] = session
-
-    def forget_session(self, session_id: str) -> None:
-        kernel_id = self._session_kernel.pop(session_id, None)
-        if kernel_id is not None and kernel_id in self._kernels:
-            self._kernels[kernel_id].sessions.pop(session_id, None)
-
-    def forget_kernel(self, kernel_id: str) -> None:
-        tools = self._kernels.pop(kernel_id, None)
-        for session_id in tools.sessions if tools is not None else ():
-            self._session_kernel.pop(session_id, None)
-
-
-async def _answer(call: Call, timeout: float) -> tuple[dict[str, Any], list[Any]]:
-    try:
-        return await call.reply(timeout)
-    except BridgeError as err:
-        call.cancel()
-        raise ActionError(err.status, err.message) from None
 
 
 def _kernel(ctx: ServerRequestContext[Any, Any]) -> KernelRef:
@@ -234,7 +149,7 @@ class ToolServer(Server[Any]):
         self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, call: Call, info: dict[str, Any]
     ) -> types.CallToolResult:
         name = info["name"]
-        reply, buffers = await _answer(call, ref.timeout)
+        reply, buffers = await answer(call, ref.timeout)
         values: list[Any] = []
         while reply.get("kind") == "chunk":
             progress = reply.get("progress")
@@ -245,7 +160,7 @@ class ToolServer(Server[Any]):
                 )
             else:
                 values.append(chunk_value(reply, buffers))
-            reply, buffers = await _answer(call, ref.timeout)
+            reply, buffers = await answer(call, ref.timeout)
         kind = reply.get("kind")
         if kind == "end":
             return result_of(values, None)

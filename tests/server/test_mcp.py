@@ -9,7 +9,7 @@ import json
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx2
@@ -19,6 +19,8 @@ from jupyter_server.auth import Authorizer
 from mcp import Client, ClientSession, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from traitlets.config import Config
+
+from notebook_actions.server._mcp_watch import Watchers
 
 from .conftest import SECRETS, Kernel, server_test
 from .test_listing import NOTEBOOK, kernel_loop, notebook_kernel  # noqa: F401 (fixtures)
@@ -477,3 +479,17 @@ async def test_a_restart_says_the_tools_changed(
         await kernel.run("%load_ext notebook_actions")
         await kernel.run(CRAWL)
         assert [tool.name for tool in (await session.list_tools()).tools] == ["crawl", "crawl_seen"]
+
+
+def test_sessions_are_forgotten_as_the_sdk_forgets_them() -> None:
+    """No memory held for sessions that ended without a DELETE: idle, and no stream open."""
+    watchers = Watchers(idle_seconds=-1)  # every session is past its idle time at once
+    session = cast(Any, object())
+    watchers.watch("streaming", "k", session)
+    watchers.stream_opened("streaming")
+    watchers.watch("idle", "k", session)
+    watchers.watch("new", "k", session)  # prunes "idle", keeps the one with a stream open
+    assert len(watchers) == 2
+    watchers.stream_closed("streaming")
+    watchers.watch("newer", "k", session)
+    assert len(watchers) == 1
