@@ -8,6 +8,7 @@ from typing import Any
 
 from ._curl import PLACEHOLDER_URL, _server_url
 from ._magic import kernel_id
+from ._protocol import MCP_ROOT, mcp_path
 
 #: What the client's config holds instead of the token (``jupyter server list`` shows it),
 #: so the token never lands in the saved notebook.
@@ -15,10 +16,10 @@ TOKEN_PLACEHOLDER = "<JUPYTER_TOKEN>"
 
 
 def mcp_route(kid: str | None = None, notebook: str | None = None) -> str:
-    """The MCP endpoint's path under the server's base URL, without the leading slash."""
+    """The MCP endpoint's path under the server's base URL."""
     if notebook is not None:
-        return f"notebook-actions/mcp/notebooks/{urllib.parse.quote(notebook.strip('/'))}"
-    return f"notebook-actions/mcp/kernels/{kid or '<kernel_id>'}"
+        return f"{MCP_ROOT}/notebooks/{urllib.parse.quote(notebook.strip('/'))}"
+    return mcp_path(kid or "<kernel_id>")
 
 
 class McpConfig:
@@ -44,6 +45,6 @@ def mcp_config(name: str = "notebook", *, notebook: str | None = None) -> McpCon
     new kernel.
     """
     kid = kernel_id()
-    url = (_server_url(kid) if kid else PLACEHOLDER_URL) + mcp_route(kid, notebook)
+    url = (_server_url(kid) if kid else PLACEHOLDER_URL).rstrip("/") + mcp_route(kid, notebook)
     entry = {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {TOKEN_PLACEHOLDER}"}}
     return McpConfig({"mcpServers": {name: entry}})

@@ -30,6 +30,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, ErrorData, JSONRPCError
 from tornado import web
 
+from .._protocol import MCP_ROOT
 from ._handlers import DRAIN_BYTES, BaseHandler
 from ._kernels import KERNEL_ACTIONS_SCHEMA
 from ._mcp_asgi import TornadoExchange, http_scope, serve
@@ -37,7 +38,7 @@ from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
 from ._mcp_watch import Watchers
 from ._replies import ActionError
 
-PREFIX = "/notebook-actions/mcp"
+PREFIX = MCP_ROOT
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 _NOTEBOOK = r"notebooks/(?P<path>.+)"
 
