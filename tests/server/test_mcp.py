@@ -493,3 +493,16 @@ def test_sessions_are_forgotten_as_the_sdk_forgets_them() -> None:
     watchers.stream_closed("streaming")
     watchers.watch("newer", "k", session)
     assert len(watchers) == 1
+
+
+@server_test
+async def test_a_cell_is_announced_once_however_many_functions_it_defines(kernel: Kernel) -> None:
+    bridge = kernel.serverapp.web_app.settings["notebook_actions"].bridges.get(kernel.id)
+    await bridge.ready(30)
+    announced: list[None] = []
+    bridge.on_actions_changed.append(lambda: announced.append(None))
+    await kernel.run("%%use_server\ndef one() -> int:\n    return 1\ndef two() -> int:\n    return 2\n")
+    # the kernel answers in order: once the list comes back, any announcement has come too
+    reply, _ = await bridge.request({"kind": "list"}).reply(30)
+    assert {"one", "two"} <= {info["name"] for info in reply["actions"]}
+    assert len(announced) == 1
