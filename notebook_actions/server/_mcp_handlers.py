@@ -23,6 +23,7 @@ from typing import Any, cast
 from urllib.parse import urlparse
 
 from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.utils import origin_matches_pat, url_path_join
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -41,6 +42,8 @@ from ._replies import ActionError
 PREFIX = MCP_ROOT
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 _NOTEBOOK = r"notebooks/(?P<path>.+)"
+#: what MCP clients send besides what Jupyter's preflight allows
+MCP_HEADERS = "mcp-session-id, mcp-protocol-version, last-event-id"
 
 
 class McpSessions:
@@ -79,11 +82,6 @@ class McpSessions:
         """End the sessions at ``url`` (both response modes)."""
         for key in [key for key in self._managers if key[0] == url]:
             self._managers.pop(key)[1].set()
-
-    def close(self) -> None:
-        for _, stop in self._managers.values():
-            stop.set()
-        self._managers.clear()
 
     async def on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         """jupyter-server's kernel_actions events: a shut-down kernel's sessions end with
@@ -137,6 +135,8 @@ class McpHandler(BaseHandler):
             )
             raise ActionError(403, message)
         await super().prepare()
+        if self.request.method == "OPTIONS":
+            return  # a browser's preflight, for an allowed origin: no credentials in it
         await self._authorize("read")  # everything here reads; calling a tool writes too
         self._body = bytearray()
         # A JSON-RPC message is a JSON body like any other: the same limit, said before reading it.
@@ -194,6 +194,18 @@ class McpHandler(BaseHandler):
         code = INVALID_REQUEST if status_code < 500 else INTERNAL_ERROR
         error = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=message))
         self.finish(error.model_dump_json(by_alias=True, exclude_unset=True))
+
+    def set_cors_headers(self) -> None:
+        super().set_cors_headers()
+        # a browser-based client (on an allowed origin) must be able to read the session id
+        self.set_header("Access-Control-Expose-Headers", "Mcp-Session-Id")
+
+    @allow_unauthenticated
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """A browser's preflight: the MCP headers may be sent too."""
+        super().options(*args, **kwargs)
+        allowed = self._headers.get("Access-Control-Allow-Headers", "")
+        self.set_header("Access-Control-Allow-Headers", f"{allowed}, {MCP_HEADERS}".strip(", "))
 
     def on_connection_close(self) -> None:
         super().on_connection_close()

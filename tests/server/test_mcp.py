@@ -506,3 +506,40 @@ async def test_a_cell_is_announced_once_however_many_functions_it_defines(kernel
     reply, _ = await bridge.request({"kind": "list"}).reply(30)
     assert {"one", "two"} <= {info["name"] for info in reply["actions"]}
     assert len(announced) == 1
+
+
+ALLOWED = "https://inspector.example"
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [
+        Config(
+            {
+                "ServerApp": {
+                    "jpserver_extensions": {"notebook_actions": True},
+                    "allow_origin_pat": r"https://inspector\.example",
+                }
+            }
+        )
+    ],
+)
+@server_test
+async def test_an_allowed_origin_gets_through_with_its_preflight(mcp_url: str, bearer: dict[str, str]) -> None:
+    preflight = {
+        "Origin": ALLOWED,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, mcp-session-id, mcp-protocol-version",
+    }
+    async with httpx2.AsyncClient() as http:
+        r = await http.options(mcp_url, headers=preflight)
+        assert r.status_code == 200, r.text
+        assert r.headers["access-control-allow-origin"] == ALLOWED
+        assert "mcp-session-id" in r.headers["access-control-allow-headers"]
+        r = await http.options(mcp_url, headers={**preflight, "Origin": "https://evil.example"})
+        assert r.status_code == 403
+        r = await http.post(mcp_url, json=INIT, headers={"Accept": BOTH, "Origin": ALLOWED, **bearer})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == ALLOWED
+        assert r.headers["access-control-expose-headers"] == "Mcp-Session-Id"
+        assert r.headers["mcp-session-id"]
