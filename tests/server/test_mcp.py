@@ -86,6 +86,7 @@ class Seen:
         self.texts: list[str] = []
         self.list_changed = asyncio.Event()
         self.get_stream_open = asyncio.Event()
+        self.transport = Recording()
 
     async def on_message(self, message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification):
@@ -102,12 +103,44 @@ class Seen:
         return result
 
 
+class Recording(httpx2.AsyncBaseTransport):
+    """The client's HTTP transport, keeping every byte the server sent."""
+
+    def __init__(self) -> None:
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.received = bytearray()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self.inner.handle_async_request(request)
+        received = self.received
+        self.received += str(response.headers).encode()
+
+        class Tee(httpx2.AsyncByteStream):
+            async def __aiter__(self) -> AsyncIterator[bytes]:
+                async for chunk in cast(httpx2.AsyncByteStream, response.stream):
+                    received.extend(chunk)
+                    yield chunk
+
+            async def aclose(self) -> None:
+                await cast(httpx2.AsyncByteStream, response.stream).aclose()
+
+        return httpx2.Response(
+            response.status_code, headers=response.headers, stream=Tee(), extensions=response.extensions
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @asynccontextmanager
 async def connect(url: str, headers: dict[str, str], seen: Seen | None = None) -> AsyncIterator[ClientSession]:
     seen = seen or Seen()
     async with (
         httpx2.AsyncClient(
-            headers=headers, timeout=httpx2.Timeout(60), event_hooks={"response": [seen.on_response]}
+            headers=headers,
+            timeout=httpx2.Timeout(60),
+            event_hooks={"response": [seen.on_response]},
+            transport=seen.transport,
         ) as http,
         streamable_http_client(url, http_client=http) as (read, write),
         ClientSession(read, write, message_handler=seen.on_message) as session,
@@ -148,6 +181,7 @@ async def test_tools_are_the_exported_actions(mcp_url: str, bearer: dict[str, st
     assert "Streams" in (tools["steps"].description or "")
     for secret in SECRETS:
         assert not any(secret in t for t in seen.texts)
+        assert secret.encode() not in seen.transport.received
 
 
 @server_test
@@ -222,8 +256,10 @@ async def test_an_exception_gives_its_type_and_digest_never_a_secret(mcp_url: st
         assert result.is_error and "RuntimeError" in text(result)
         result = seen.keep(await session.call_tool("login", {"user": "ann"}))
         assert result.structured_content == {"result": "hello ann"}
+    assert b"digest" in seen.transport.received  # the recording holds the answers
     for secret in SECRETS:
         assert not any(secret in t for t in seen.texts), secret
+        assert secret.encode() not in seen.transport.received, secret
 
 
 @server_test
