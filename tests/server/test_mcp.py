@@ -579,3 +579,24 @@ async def test_an_allowed_origin_gets_through_with_its_preflight(mcp_url: str, b
         assert r.headers["access-control-allow-origin"] == ALLOWED
         assert r.headers["access-control-expose-headers"] == "Mcp-Session-Id"
         assert r.headers["mcp-session-id"]
+
+
+@server_test
+async def test_a_session_lives_at_its_url_and_bad_input_harms_no_one(
+    base: str, mcp_url: str, bearer: dict[str, str], bare_kernel: Kernel
+) -> None:
+    headers = {"Accept": BOTH, **bearer}
+    async with connect(mcp_url, bearer) as session, httpx2.AsyncClient() as http:
+        r = await http.post(mcp_url, json=INIT, headers=headers)
+        own = {**headers, "Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+        ping = {"jsonrpc": "2.0", "id": 5, "method": "ping"}
+        assert (await http.post(mcp_url, json=ping, headers=own)).status_code == 200
+        # the same session id at another kernel's URL is unknown there
+        r = await http.post(f"{base}/kernels/{bare_kernel.id}", json=ping, headers=own)
+        assert r.status_code == 404
+        r = await http.post(mcp_url, json=ping, headers={**own, "Mcp-Session-Id": "made-up"})
+        assert r.status_code == 404
+        r = await http.post(mcp_url, content=b"{not json", headers={**own, "Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == -32700
+        # the other session goes on
+        assert (await session.call_tool("add", {"a": 1})).structured_content == {"result": 3}
