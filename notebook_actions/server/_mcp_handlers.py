@@ -276,3 +276,4 @@ def load(serverapp: Any, max_body_bytes: int) -> None:
     sessions = web_app.settings["notebook_actions_mcp"] = McpSessions(max_body_bytes)
     web_app.add_handlers(".*$", mcp_handlers(web_app.settings["base_url"]))
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=sessions.on_kernel_action)
+    serverapp.log.info("notebook_actions | MCP endpoints at %s%s/", web_app.settings["base_url"], PREFIX.lstrip("/"))
