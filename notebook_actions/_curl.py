@@ -37,7 +37,8 @@ def _server_url(kid: str) -> str:
 
 
 def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str:
-    """A curl command for ``action`` with ``args`` as its JSON body.
+    """A curl command for ``action`` with ``args`` as its JSON body, and a comment after it
+    with the kernel's MCP URL.
 
     The token is left as ``$JUPYTER_TOKEN`` (``jupyter server list`` shows it), so it
     never lands in the saved notebook.
@@ -52,7 +53,7 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
     url = _server_url(kid) if kid else PLACEHOLDER_URL
     route = f"{url.rstrip('/')}{actions_path(kid or '<kernel_id>')}/{action.name}"
     mcp = f"{url.rstrip('/')}{mcp_path(kid or '<kernel_id>')}"
-    return f"# as MCP tools: {mcp} (notebook_actions.mcp_config() prints a client's config)\n" + " \\\n  ".join(
+    command = " \\\n  ".join(
         [
             f"curl -X POST {shlex.quote(route)}",
             '-H "Authorization: token $JUPYTER_TOKEN"',
@@ -60,3 +61,4 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
             f"-d {shlex.quote(json.dumps(args or {}))}",
         ]
     )
+    return f"{command}\n# as MCP tools: {mcp} (notebook_actions.mcp_config() prints a client's config)"
