@@ -37,8 +37,8 @@ def _server_url(kid: str) -> str:
 
 
 def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str:
-    """A curl command for ``action`` with ``args`` as its JSON body, and a comment after it
-    with the kernel's MCP URL.
+    """A curl command for ``action`` with ``args`` as its JSON body, after a comment with the
+    kernel's MCP URL (before, so that flags appended to the command still reach curl).
 
     The token is left as ``$JUPYTER_TOKEN`` (``jupyter server list`` shows it), so it
     never lands in the saved notebook.
@@ -61,4 +61,4 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
             f"-d {shlex.quote(json.dumps(args or {}))}",
         ]
     )
-    return f"{command}\n# as MCP tools: {mcp} (notebook_actions.mcp_config() prints a client's config)"
+    return f"# as MCP tools: {mcp} (notebook_actions.mcp_config() prints a client's config)\n{command}"
