@@ -19,6 +19,8 @@ from .._protocol import COMM_TARGET, FINAL_KINDS
 from ._transport import Buffer, KernelMessage, Transport
 
 Reply = tuple[dict[str, Any], list[Buffer]]
+#: A message waiting to leave: the message, its files, and the request it carries, if any.
+Outgoing = tuple[dict[str, Any], list[Buffer], "Call | None"]
 
 #: Replies after which no more come for a request: the protocol's, and a list's answer.
 FINAL = FINAL_KINDS | {"actions"}
@@ -30,6 +32,10 @@ MAX_NUDGE_SECONDS = 5.0
 
 #: Comm messages whose idle status is awaited, at most.
 MAX_TRACKED = 10_000
+
+#: Most bytes of files one batch carries (a request's own may be more): a kernel gateway
+#: refuses websocket messages over 10 MiB by default.
+MAX_BATCH_BUFFER_BYTES = 8 << 20
 
 LOAD_HINT = "run %load_ext notebook_actions in the notebook first (then its %%use_server cells)"
 
@@ -148,7 +154,6 @@ class Bridge:
         self.log = log
         self._topics = (f"comm-{self.comm_id}", "kernel.")
         self._transport = make_transport([topic.encode() for topic in self._topics])
-        self.supports_buffers = self._transport.supports_buffers
         self._on_close = on_close
         self._ids = itertools.count(1)
         self._calls: dict[str, Call] = {}
@@ -316,8 +321,12 @@ class Bridge:
     def _flush(self) -> None:
         self._flush_handle = None
         outbox, self._outbox = self._outbox, []
-        if not outbox or self.closed is not None:
-            return
+        for batch in _batches(outbox):
+            if self.closed is not None:
+                return
+            self._send_batch(batch)
+
+    def _send_batch(self, outbox: list[Outgoing]) -> None:
         if len(outbox) == 1:
             data, buffers, _ = outbox[0]
         else:
@@ -468,6 +477,20 @@ class Upload:
         if pending or self.done:
             self.bridge.dirty = True
             self.bridge._maybe_recycle()
+
+
+def _batches(outbox: list[Outgoing]) -> list[list[Outgoing]]:
+    """The outbox in order, cut so that no batch carries more than ``MAX_BATCH_BUFFER_BYTES`` of files."""
+    batches: list[list[Outgoing]] = []
+    size = 0
+    for item in outbox:
+        own = sum(len(buffer) for buffer in item[1])
+        if not batches or (own and size + own > MAX_BATCH_BUFFER_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += own
+    return batches
 
 
 def _offset_buffers(message: dict[str, Any], offset: int) -> dict[str, Any]:

@@ -212,8 +212,14 @@ class GatewaySocket:
         code = conn.close_code if conn is not None else None
         reason = conn.close_reason if conn is not None else None
         self.close()
-        detail = f" ({code}{': ' + reason if reason else ''})" if code is not None else ""
-        self._on_close(f"the connection to the kernel gateway closed{detail}")
+        if code is not None:
+            message = f"the connection to the kernel gateway closed ({code}{': ' + reason if reason else ''})"
+        else:
+            message = (
+                "the connection to the kernel gateway closed: the kernel was shut down, the gateway "
+                "stopped, or a message was over the gateway's websocket size limit (10 MiB by default)"
+            )
+        self._on_close(message)
 
     def send(self, msg: WireMessage) -> None:
         conn = self._conn
@@ -246,8 +252,6 @@ class GatewayRefused(BridgeError):
 
 class GatewayTransport:
     """The bridge's transport for a kernel behind a gateway: its iopub and shell over ``GatewaySocket``."""
-
-    supports_buffers = True
 
     def __init__(self, kernel_id: str, log: logging.Logger) -> None:
         self._kernel_id = kernel_id

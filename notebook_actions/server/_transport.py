@@ -51,9 +51,6 @@ OnLost = Callable[[str], None]
 
 
 class Transport(Protocol):
-    #: Whether messages may carry binary buffers (files, ``bytes`` results) both ways.
-    supports_buffers: bool
-
     async def start(self, on_message: OnMessage, on_lost: OnLost) -> None: ...
 
     def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
@@ -83,8 +80,6 @@ class ZmqTransport:
     the path of every request, and jupyter_client's general-purpose ``Session`` costs more
     than the bridge does.
     """
-
-    supports_buffers = True
 
     def __init__(self, client: Any, topics: Sequence[bytes], log: logging.Logger) -> None:
         self._client = client

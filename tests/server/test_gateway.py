@@ -130,3 +130,14 @@ async def test_a_request_in_flight_when_the_remote_kernel_is_shut_down(
     r = await asyncio.wait_for(task, 30)
     assert r.code == 503
     assert remote_kernel.id not in bridges
+
+
+@server_test
+async def test_many_clients_with_files_at_once_through_a_gateway(jp_fetch: Any, remote_kernel: Kernel) -> None:
+    # each file travels with its invocation (under a chunk); together they exceed the
+    # gateway's websocket message limit (10 MiB)
+    datas = [os.urandom(3_000_000 + i) for i in range(6)]
+    bodies = [multipart([("label", str(i))], [("file", f"{i}.bin", "x/y", d)]) for i, d in enumerate(datas)]
+    results = await asyncio.gather(*(post(jp_fetch, remote_kernel, "digest", p, h) for p, h in bodies))
+    assert [r.code for r in results] == [200] * len(datas), [r.body for r in results]
+    assert [body(r)["value"]["sha256"] for r in results] == [hashlib.sha256(d).hexdigest() for d in datas]
