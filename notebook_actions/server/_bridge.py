@@ -15,15 +15,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._protocol import COMM_TARGET, FINAL_KINDS
-from ._transport import Buffer, KernelMessage, Transport
+from .._protocol import COMM_TARGET, FINAL_KINDS, UPLOAD_TOO_LARGE, Buffer, pack, split
+from ._transport import KernelMessage, Transport
 
 Reply = tuple[dict[str, Any], list[Buffer]]
 #: A message waiting to leave: the message, its files, and the request it carries, if any.
-Outgoing = tuple[dict[str, Any], list[Buffer], "Call | None"]
-
-#: Replies after which no more come for a request: the protocol's, and a list's answer.
-FINAL = FINAL_KINDS | {"actions"}
+Queued = tuple[dict[str, Any], list[Buffer], "Call | None"]
 
 #: How long to wait for the kernel's iopub before nudging it with a kernel_info_request
 #: (then twice as long each time, up to the maximum).
@@ -87,7 +84,7 @@ class Call:
     def _push(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
         self.started = True
         self.replies.append((reply, buffers))
-        if reply.get("kind") in FINAL:
+        if reply.get("kind") in FINAL_KINDS:
             self.finished = True
         self._wake(False)
 
@@ -270,14 +267,8 @@ class Bridge:
             self._heard.set_result(None)
 
     def _on_data(self, data: Any, buffers: list[Buffer]) -> None:
-        if not isinstance(data, dict):
-            return
-        if data.get("kind") == "batch":
-            for item in data.get("messages") or ():
-                if isinstance(item, dict):
-                    self._route(item, buffers)
-        else:
-            self._route(data, buffers)
+        for reply, own in split(data, buffers):
+            self._route(reply, own)
 
     def _route(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
         kind = reply.get("kind")
@@ -289,12 +280,7 @@ class Bridge:
         call = self._calls.get(rid) if isinstance(rid, str) else None
         if call is None:
             return  # a reply to a request given up on
-        own: list[Buffer] = []
-        index = reply.get("buffer")
-        if isinstance(index, int) and 0 <= index < len(buffers):
-            own = [buffers[index]]
-            reply = {**reply, "buffer": 0}
-        call._push(reply, own)
+        call._push(reply, buffers)
         if call.finished and kind != "uploaded":
             self._forget(call)
 
@@ -326,18 +312,8 @@ class Bridge:
                 return
             self._send_batch(batch)
 
-    def _send_batch(self, outbox: list[Outgoing]) -> None:
-        if len(outbox) == 1:
-            data, buffers, _ = outbox[0]
-        else:
-            buffers = []
-            messages = []
-            for message, own, _ in outbox:
-                if own:
-                    message = _offset_buffers(message, len(buffers))
-                    buffers.extend(own)
-                messages.append(message)
-            data = {"kind": "batch", "messages": messages}
+    def _send_batch(self, outbox: list[Queued]) -> None:
+        data, buffers = pack([(message, own) for message, own, _ in outbox])
         calls = [call for _, _, call in outbox if call is not None]
         try:
             msg_id = self._transport.send("comm_msg", {"comm_id": self.comm_id, "data": data}, buffers)
@@ -466,7 +442,7 @@ class Upload:
             self._acked += 1
             return
         self.abort()
-        if reply.get("type") == "UploadTooLarge":
+        if reply.get("type") == UPLOAD_TOO_LARGE:
             raise UploadFailed(413, str(reply.get("message", "the file is too large")))
         raise UploadFailed(500, f"the kernel refused the upload: {reply.get('type')}")
 
@@ -479,9 +455,9 @@ class Upload:
             self.bridge._maybe_recycle()
 
 
-def _batches(outbox: list[Outgoing]) -> list[list[Outgoing]]:
+def _batches(outbox: list[Queued]) -> list[list[Queued]]:
     """The outbox in order, cut so that no batch carries more than ``MAX_BATCH_BUFFER_BYTES`` of files."""
-    batches: list[list[Outgoing]] = []
+    batches: list[list[Queued]] = []
     size = 0
     for item in outbox:
         own = sum(len(buffer) for buffer in item[1])
@@ -491,18 +467,6 @@ def _batches(outbox: list[Outgoing]) -> list[list[Outgoing]]:
         batches[-1].append(item)
         size += own
     return batches
-
-
-def _offset_buffers(message: dict[str, Any], offset: int) -> dict[str, Any]:
-    """An invoke's file references, shifted to their place among a batch's buffers."""
-    files = message.get("files")
-    if not offset or not isinstance(files, dict):
-        return message
-    shifted = {
-        field: [{**ref, "buffer": ref["buffer"] + offset} if "buffer" in ref else ref for ref in refs]
-        for field, refs in files.items()
-    }
-    return {**message, "files": shifted}
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -30,8 +30,9 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketError, websocket_connect
 
+from .._protocol import Buffer
 from ._bridge import BridgeError, KernelGone
-from ._transport import Buffer, KernelMessage, OnLost, OnMessage
+from ._transport import KernelMessage, OnLost, OnMessage
 
 #: The subprotocol of jupyter-server 2's kernel websocket; without it, the legacy one.
 V1 = "v1.kernel.websocket.jupyter.org"

@@ -20,6 +20,7 @@ from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from .._protocol import API_ROOT
 from ._body import Body, BodyError, BufferedBody, Invocation, MultipartBody, content_kind
 from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut, UploadFailed
 from ._config import NotebookActions
@@ -28,7 +29,7 @@ from ._openapi import openapi_document
 from ._replies import ActionError, chunk_event, chunk_value, error_for, sse_event
 
 AUTH_RESOURCE = "notebook_actions"
-PREFIX = "/notebook-actions/api"
+PREFIX = API_ROOT
 
 #: A body found too large while it is already on its way is read and dropped, up to this
 #: many bytes past the limit, so that the client gets to read the 413.
@@ -395,8 +396,8 @@ class InvokeHandler(BaseHandler):
             except ActionError as err:
                 self.write(sse_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
                 break
-            if self._gone:
-                return
+            if self._gone:  # on_connection_close ran while we awaited
+                return  # type: ignore[unreachable]
         self.finish(set_content_type="text/event-stream")
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from tornado import web
 
-#: Errors the kernel's dispatcher makes itself, whose messages are safe to pass on.
-OWN_ERRORS = frozenset({"UploadTooLarge", "UnserializableResult", "ProtocolError"})
+from .._protocol import OWN_ERRORS, UPLOAD_TOO_LARGE
 
 
 class ActionError(web.HTTPError):
@@ -56,7 +55,7 @@ def error_for(reply: dict[str, Any], expose: bool, not_found: str) -> ActionErro
         if not digest:
             # Refused by the kernel's dispatcher before or after the action ran. Its own
             # messages say what to do; others may quote user code (a validator's TypeError).
-            status = 413 if kind_name == "UploadTooLarge" else 500
+            status = 413 if kind_name == UPLOAD_TOO_LARGE else 500
             own = kind_name in OWN_ERRORS
             text = str(reply.get("message")) if own else f"the kernel could not run the request ({kind_name})"
             extra = {"type": kind_name, "digest": ""}

@@ -25,7 +25,7 @@ import zmq.asyncio
 from jupyter_client._version import protocol_version
 from jupyter_client.session import Session
 
-Buffer = bytes | memoryview
+from .._protocol import Buffer
 
 DELIMITER = b"<IDS|MSG>"
 
@@ -129,8 +129,8 @@ class ZmqTransport:
                 msg = self._decode(frames)
                 if msg is not None:
                     self._on_message(msg)
-                if self._closed:
-                    return
+                if self._closed:  # on_message may have closed us
+                    return  # type: ignore[unreachable]
             assert self._loop is not None
             self._loop.call_soon(self._read_iopub)  # more waiting: let others run first
         except zmq.ZMQError as err:
