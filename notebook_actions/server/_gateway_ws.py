@@ -40,6 +40,10 @@ V1 = "v1.kernel.websocket.jupyter.org"
 #: Largest frame accepted from the gateway (a ``bytes`` result travels in one frame).
 MAX_MESSAGE_BYTES = 1 << 30
 
+#: How often to ping the gateway: a gateway that vanished without closing the connection
+#: (its machine gone) is noticed, and the connection's requests answered, within twice this.
+PING_SECONDS = 30.0
+
 # jupyter-server's own codecs for both protocols (it ships no type information for them).
 _to_v1 = cast(Callable[[Sequence[Buffer], str], bytes], ws_formats.serialize_msg_to_ws_v1)
 _from_v1 = cast(Callable[[bytes], tuple[str, list[bytes]]], ws_formats.deserialize_msg_from_ws_v1)
@@ -165,6 +169,7 @@ class GatewaySocket:
                 on_message_callback=self._receive,
                 subprotocols=[V1],
                 max_message_size=MAX_MESSAGE_BYTES,
+                ping_interval=PING_SECONDS,
             )
         except HTTPClientError as err:
             if err.code == 599:  # tornado's code for "no HTTP answer" (timeout, reset)

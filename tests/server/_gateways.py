@@ -49,10 +49,6 @@ class Gateway:
     #: the kernel websocket subprotocol it picks when offered v1 (None: the legacy protocol)
     protocol: str | None = V1
 
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http", "ws", 1)
-
 
 def gateway_argv(gateway: Gateway) -> list[str]:
     """A jupyter server's options for talking to ``gateway``."""
