@@ -5,9 +5,10 @@ headers (Enterprise Gateway answers 401) and reads every frame as JSON text (a f
 with binary buffers breaks it). This websocket is built from ``GatewayClient``'s
 settings, as jupyter-server's own websocket proxy builds its one (auth token and
 headers, certificates, ``ws_url``), runs on the event loop (no thread per kernel), and
-speaks the protocol the gateway offers: ``v1.kernel.websocket.jupyter.org`` on
-jupyter-server 2 gateways (Kernel Gateway 3), the legacy protocol on older ones
-(Enterprise Gateway 3.3 runs jupyter-server 1). Both carry binary buffers.
+speaks the protocol the gateway picks: ``v1.kernel.websocket.jupyter.org`` where it has
+it (Kernel Gateway 3; Enterprise Gateway 3.3, whose jupyter-server 1.24 has it too),
+the legacy protocol otherwise (older gateways, or one told to prefer it). Both carry
+binary buffers.
 """
 
 from __future__ import annotations
