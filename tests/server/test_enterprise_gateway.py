@@ -11,7 +11,7 @@ import pytest
 from jupyter_server.gateway.gateway_client import GatewayClient
 from nbclient.exceptions import CellExecutionError
 
-from ._gateways import Gateway, gateway_argv, run_cells
+from ._gateways import Gateway, free_port, gateway_argv, run_cells
 from .conftest import Kernel, body, invoke, server_test
 
 
@@ -83,4 +83,18 @@ async def test_a_wrong_or_missing_token_is_answered_clearly(jp_fetch: Any, remot
     finally:
         gateway.auth_token = right
     # with the right token again, the next request connects
+    assert body(await invoke(jp_fetch, remote_kernel, "add", {"a": 1})) == {"value": 3}
+
+
+@server_test
+async def test_a_gateway_that_cannot_be_reached_is_answered_503(jp_fetch: Any, remote_kernel: Kernel) -> None:
+    gateway = GatewayClient.instance()
+    right = gateway.ws_url
+    gateway.ws_url = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
+    try:
+        r = await asyncio.wait_for(invoke(jp_fetch, remote_kernel, "add", {"a": 1}), 30)
+        assert r.code == 503
+        assert "could not reach the kernel gateway" in body(r)["message"]
+    finally:
+        gateway.ws_url = right
     assert body(await invoke(jp_fetch, remote_kernel, "add", {"a": 1})) == {"value": 3}
