@@ -36,10 +36,13 @@ class WebsocketChannel:
 
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message; ``queue.Empty`` after ``timeout`` seconds, as jupyter_client's channels."""
-        try:
-            msg = await asyncio.wait_for(self._queue.get(), timeout)
-        except asyncio.TimeoutError:
-            raise queue.Empty from None
+        if not self._queue.empty():  # also with a timeout of 0
+            msg = self._queue.get_nowait()
+        else:
+            try:
+                msg = await asyncio.wait_for(self._queue.get(), timeout)
+            except asyncio.TimeoutError:
+                raise queue.Empty from None
         if msg is None:  # the connection closed: tell every later reader too
             self._queue.put_nowait(None)
             message = f"the connection to the kernel gateway closed ({self._client.lost or 'closed'})"
