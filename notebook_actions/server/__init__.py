@@ -9,6 +9,8 @@ running session:
 - ``GET  /notebook-actions/api/kernels/{kernel_id}/openapi.json``
 - ``POST /notebook-actions/api/kernels/{kernel_id}/actions/{name}``
 - ``GET  /notebook-actions/api/status``: the served notebooks and their kernels
+- ``/notebook-actions/mcp/kernels/{kernel_id}``: the exported actions as MCP tools
+  (Streamable HTTP: POST, GET, DELETE; see ``_mcp_handlers``)
 
 Options: ``c.NotebookActions.<name>`` (see ``NotebookActions``). The extension loads as
 ``NotebookActionsApp``, also launched by ``jupyter notebook-actions serve``.

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._config import NotebookActions
+from ._gateway_client import use_websocket_clients
 from ._handlers import Extension, handlers
 from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
+from ._mcp_handlers import load as load_mcp
 from ._nodelay import nodelay_connection_class
 from ._pool import Services
 from ._serving import Serving
@@ -18,6 +20,8 @@ def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
     config = NotebookActions(parent=serverapp)
     if notebooks:
         config.serve = [*config.serve, *notebooks]
+    # Through a gateway, kernel clients (nbclient's, for one) talk over our websocket.
+    use_websocket_clients(serverapp.kernel_manager)
     bridges = Bridges(serverapp.kernel_manager, serverapp.log)
     services = Services(serverapp.kernel_manager, serverapp.contents_manager, bridges, config, serverapp.log)
     serving = Serving(services, list(config.serve), config.kernels_per_notebook)
@@ -25,6 +29,7 @@ def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
     extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url))
+    load_mcp(serverapp, config.max_body_bytes)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=serving.on_kernel_action)
     if config.tcp_nodelay:
