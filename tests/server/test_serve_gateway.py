@@ -1,5 +1,7 @@
-"""A served notebook whose pool lives on a gateway (``--gateway-url``): a real Jupyter Kernel
-Gateway on loopback; the pool primes its kernels there and heals when one dies."""
+"""A served notebook whose pool lives on a gateway (``--gateway-url``): each real,
+token-protected gateway of test_gateway.py on loopback (Kernel Gateway with the v1 and the
+legacy websocket protocol, Enterprise Gateway 3.3); the pool primes its kernels there
+(nbclient through the server's kernel manager) and heals when one dies."""
 
 from __future__ import annotations
 
