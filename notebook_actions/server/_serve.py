@@ -18,6 +18,7 @@ from jupyter_server.serverapp import flags as server_flags
 from traitlets import Bool, Dict
 
 from ._app import load
+from ._config import NotebookActions
 from ._handlers import Extension
 
 USAGE = """\
@@ -30,21 +31,23 @@ works: --port, --ip, --IdentityProvider.token, --ServerApp.root_dir, --gateway-u
 """
 
 
+#: ``serve``'s own options, besides every jupyter-server option.
+SERVE_ALIASES = {"kernels": "NotebookActions.kernels_per_notebook"}
+SERVE_FLAGS = {
+    "reload": (
+        {"NotebookActions": {"reload": True}},
+        "Prime a served notebook's kernels again, one at a time, when its file changes.",
+    ),
+}
+
+
 class ServeServerApp(ServerApp):
     """The server of ``jupyter notebook-actions serve``: its positional arguments are the
     notebooks to serve, relative to the root directory (a plain server would open the first
     one, relative to the current directory)."""
 
-    aliases = Dict({**server_aliases, "kernels": "NotebookActions.kernels_per_notebook"})
-    flags = Dict(
-        {
-            **server_flags,
-            "reload": (
-                {"NotebookActions": {"reload": True}},
-                "Prime a served notebook's kernels again, one at a time, when its file changes.",
-            ),
-        }
-    )
+    aliases = Dict({**server_aliases, **SERVE_ALIASES})
+    flags = Dict({**server_flags, **SERVE_FLAGS})
 
     def parse_command_line(self, argv: list[str] | None = None) -> None:
         JupyterApp.parse_command_line(self, argv)  # not ServerApp's: see the class docstring
@@ -58,6 +61,10 @@ class NotebookActionsApp(ExtensionApp):
     extension_url = "/notebook-actions/api/status"
     load_other_extensions = False  # when it is the server (serve): headless, nothing else
     serverapp_class = ServeServerApp
+    # For --help (the server parses them): class dicts, as initialize_server reads them.
+    aliases = {**ExtensionApp.aliases, **SERVE_ALIASES}  # noqa: RUF012
+    flags = {**ExtensionApp.flags, **SERVE_FLAGS}  # noqa: RUF012
+    classes = [ServerApp, NotebookActions]  # noqa: RUF012
 
     open_browser = Bool(False, config=True, help="Whether `serve` opens a browser (at the status route).")
 
