@@ -26,10 +26,10 @@ from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, Tim
 from ._config import NotebookActions
 from ._kernels import Bridges, UnknownKernel
 from ._openapi import openapi_document
-from ._pool import Lease
 from ._replies import ActionError, chunk_event, chunk_value, error_for, sse_event
 
 if TYPE_CHECKING:
+    from ._pool import Lease
     from ._serving import Serving
 
 AUTH_RESOURCE = "notebook_actions"
