@@ -284,11 +284,21 @@ def kernel_pid(serverapp: Any, kernel_id: str) -> int:
     return pid
 
 
+def held_primes() -> list[str]:
+    """The app, with a first cell that waits while a file ``hold-primes`` is beside the
+    notebook: a test holds a kernel's next prime back for as long as it needs."""
+    wait = "import pathlib, time\nwhile pathlib.Path('hold-primes').exists():\n    time.sleep(0.02)"
+    return [wait, *app()]
+
+
+@pytest.mark.parametrize("served", [Served(notebooks={APP: held_primes()})])
 @server_test
 async def test_a_killed_kernel_fails_its_requests_the_other_answers_and_the_pool_heals(
-    jp_fetch: Fetch, jp_serverapp: Any, tmp_path: Path
+    jp_fetch: Fetch, jp_serverapp: Any, jp_root_dir: Path, tmp_path: Path
 ) -> None:
     now = await wait_for(jp_fetch, all_ready())
+    hold_primes = jp_root_dir / "apps" / "hold-primes"
+    hold_primes.touch()  # the killed kernel's new prime waits till the test has checked the other
     flag = tmp_path / "never"
     holding = asyncio.ensure_future(call(jp_fetch, "hold", {"flag": str(flag)}))
     now = await wait_for(jp_fetch, lambda now: sorted(k["in_flight"] for k in now[APP]["kernels"]) == [0, 1])
@@ -305,6 +315,8 @@ async def test_a_killed_kernel_fails_its_requests_the_other_answers_and_the_pool
     answered = [await call(jp_fetch, "pid") for _ in range(5)]
     assert [r.code for r in answered] == [200] * 5
     assert {body(r)["value"] for r in answered} == {survivor_pid}
+    assert states(await status(jp_fetch)).count("ready") == 1  # the other still restarting or priming
+    hold_primes.unlink()
     await wait_for(jp_fetch, all_ready(), timeout=30 - (time.monotonic() - killed_at))
     pids = {body(await call(jp_fetch, "pid"))["value"] for _ in range(4)}
     assert len(pids) == 2 and survivor_pid in pids
@@ -348,3 +360,14 @@ async def test_a_server_that_serves_nothing_says_so_and_notebook_routes_use_sess
     assert await status(jp_fetch) == {}
     response = await call(jp_fetch, "pid", path="elsewhere.ipynb")
     assert response.code == 404 and "no running session" in body(response)["message"]
+
+
+@pytest.mark.parametrize("served", [Served(notebooks={}, kernels=1, options={"serve": ["apps/missing.ipynb"]})])
+@server_test
+async def test_a_missing_notebook_fails_saying_paths_are_relative_to_the_root(jp_fetch: Fetch) -> None:
+    now = await wait_for(jp_fetch, lambda now: states(now, "apps/missing.ipynb") == ["failed"])
+    (kernel,) = now["apps/missing.ipynb"]["kernels"]
+    assert kernel["id"] is None  # no kernel started for a notebook it cannot read
+    assert "root directory" in kernel["failure"]["message"]
+    response = await call(jp_fetch, "pid", path="apps/missing.ipynb")
+    assert response.code == 503 and "root directory" in body(response)["message"]
