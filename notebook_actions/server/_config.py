@@ -76,6 +76,13 @@ class NotebookActions(LoggingConfigurable):
         state that every request must see belongs in a database or a file.""",
     )
 
+    prime_timeout = Float(
+        600.0,
+        config=True,
+        help="""Seconds one cell of a served notebook may run while its kernel is primed. Past
+        it the prime fails, naming the cell, and is tried again in a restarted kernel.""",
+    )
+
     reload = Bool(
         False,
         config=True,
@@ -92,10 +99,10 @@ class NotebookActions(LoggingConfigurable):
             raise TraitError(message)
         return value
 
-    @validate("timeout")
+    @validate("timeout", "prime_timeout")
     def _positive_float(self, proposal: dict[str, Any]) -> float:
         value = float(proposal["value"])
         if value <= 0:
-            message = f"NotebookActions.timeout must be more than 0 seconds, not {value}"
+            message = f"NotebookActions.{proposal['trait'].name} must be more than 0 seconds, not {value}"
             raise TraitError(message)
         return value

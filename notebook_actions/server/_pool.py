@@ -382,6 +382,7 @@ class Pool:
                 path=self.path,
                 bridges=self.services.bridges,
                 answer_timeout=self.services.config.timeout,
+                cell_timeout=self.services.config.prime_timeout,
                 log=self.log,
             )
         )

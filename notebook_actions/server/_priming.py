@@ -8,6 +8,7 @@ succeeds when every cell ran and the kernel then answers on notebook-actions' co
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,7 @@ async def prime(
     path: str,
     bridges: Bridges,
     answer_timeout: float,
+    cell_timeout: float,
     log: logging.Logger,
 ) -> None:
     """Run ``notebook``'s code cells in the kernel; ``PrimeFailed`` says why it could not."""
@@ -87,7 +89,7 @@ async def prime(
     executor = NotebookClient(
         notebook,
         km=km,
-        timeout=None,  # a cell may take as long as it takes (a model loading, say)
+        timeout=math.ceil(cell_timeout),
         startup_timeout=STARTUP_SECONDS,
         allow_errors=False,
         store_widget_state=False,
@@ -116,8 +118,12 @@ async def prime(
                 raise PrimeFailed(cell_failure(path, index, err.ename, err.evalue, err.traceback, log)) from None
             except DeadKernelError:
                 raise KernelDied(f"the kernel died while running cell {index + 1} of {path}") from None
-            except CellTimeoutError as err:
-                raise PrimeFailed(cell_failure(path, index, "CellTimeoutError", str(err), str(err), log)) from None
+            except CellTimeoutError:
+                message = (
+                    f"cell {index + 1} of {path} ran longer than NotebookActions.prime_timeout "
+                    f"({cell_timeout:g} s) while priming"
+                )
+                raise PrimeFailed(PrimeFailure(message, cell=index + 1, type="CellTimeoutError", digest="")) from None
     finally:
         try:
             await ensure_async(client.stop_channels())

@@ -371,3 +371,21 @@ async def test_a_missing_notebook_fails_saying_paths_are_relative_to_the_root(jp
     assert "root directory" in kernel["failure"]["message"]
     response = await call(jp_fetch, "pid", path="apps/missing.ipynb")
     assert response.code == 503 and "root directory" in body(response)["message"]
+
+
+@pytest.mark.parametrize(
+    "served",
+    [
+        Served(
+            notebooks={APP: [*app(), "import time\nwhile True:\n    time.sleep(0.05)"]},
+            kernels=1,
+            options={"prime_timeout": 1},
+        )
+    ],
+)
+@server_test
+async def test_a_cell_that_runs_past_the_prime_timeout_fails_the_prime(jp_fetch: Fetch) -> None:
+    now = await wait_for(jp_fetch, lambda now: states(now) == ["failed"])
+    failure = now[APP]["kernels"][0]["failure"]
+    assert failure["cell"] == 4 and failure["type"] == "CellTimeoutError"
+    assert "prime_timeout" in failure["message"]
