@@ -105,8 +105,11 @@ class BaseHandler(APIHandler):
             serving = self.extension.serving
             pool = serving.pool(path) if serving is not None else None
             if pool is not None:
-                # A served notebook: its pool's least busy ready kernel, held until we finish.
+                # A served notebook: its pool's least busy ready kernel, held until we finish
+                # if we invoke (a GET may be a long-lived stream: it would hold it for nothing).
                 self._lease = await pool.lease(self.conf.timeout)
+                if self.request.method != "POST":
+                    self._lease.release()
                 return self._lease.kernel_id
             try:
                 model: dict[str, Any] = await self.session_manager.get_session(path=path)  # type: ignore[no-untyped-call]
