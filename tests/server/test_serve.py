@@ -389,3 +389,27 @@ async def test_a_cell_that_runs_past_the_prime_timeout_fails_the_prime(jp_fetch:
     failure = now[APP]["kernels"][0]["failure"]
     assert failure["cell"] == 4 and failure["type"] == "CellTimeoutError"
     assert "prime_timeout" in failure["message"]
+
+
+@server_test
+async def test_a_pool_kernel_shut_down_or_restarted_through_the_api_is_replaced_or_primed_again(
+    jp_fetch: Fetch,
+) -> None:
+    now = await wait_for(jp_fetch, all_ready())
+    first, second = now[APP]["kernels"]
+    await jp_fetch("api", "kernels", first["id"], method="DELETE")
+    now = await wait_for(
+        jp_fetch, lambda now: all_ready()(now) and first["id"] not in {k["id"] for k in now[APP]["kernels"]}
+    )
+    assert second["id"] in {k["id"] for k in now[APP]["kernels"]}
+
+    await jp_fetch("api", "kernels", second["id"], "restart", method="POST", body="{}")
+    now = await wait_for(
+        jp_fetch,
+        lambda now: (
+            all_ready()(now)
+            and any(k["id"] == second["id"] and k["last_primed"] != second["last_primed"] for k in now[APP]["kernels"])
+        ),
+    )
+    answers = {body(await call(jp_fetch, "version"))["value"] for _ in range(4)}
+    assert answers == {"v1"}
