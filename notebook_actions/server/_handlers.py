@@ -26,10 +26,10 @@ from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, Tim
 from ._config import NotebookActions
 from ._kernels import Bridges, UnknownKernel
 from ._openapi import openapi_document
+from ._pool import Lease, Unavailable
 from ._replies import ActionError, chunk_event, chunk_value, error_for, sse_event
 
 if TYPE_CHECKING:
-    from ._pool import Lease
     from ._serving import Serving
 
 AUTH_RESOURCE = "notebook_actions"
@@ -56,6 +56,7 @@ class Extension:
 class BaseHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
     _lease: Lease | None = None
+    _retry_after: int | None = None  # seconds, for a 503 of a served notebook
 
     @property
     def extension(self) -> Extension:
@@ -76,8 +77,8 @@ class BaseHandler(APIHandler):
             body["reason"] = exc.reason
         elif exc is not None:
             body["message"] = "Unhandled error in the notebook-actions server extension (see the server log)"
-        for name, value in getattr(exc, "headers", {}).items():
-            self.set_header(name, value)  # Retry-After
+        if self._retry_after is not None:
+            self.set_header("Retry-After", str(self._retry_after))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
@@ -107,7 +108,11 @@ class BaseHandler(APIHandler):
             if pool is not None:
                 # A served notebook: its pool's least busy ready kernel, held until we finish
                 # if we invoke (a GET may be a long-lived stream: it would hold it for nothing).
-                self._lease = await pool.lease(self.conf.timeout)
+                try:
+                    self._lease = await pool.lease(self.conf.timeout)
+                except Unavailable as err:
+                    self._retry_after = err.retry_after
+                    raise ActionError(503, err.message, **err.extra) from None
                 if self.request.method != "POST":
                     self._lease.release()
                 return self._lease.kernel_id

@@ -26,7 +26,6 @@ from tornado import web
 from ._config import NotebookActions
 from ._kernels import Bridges
 from ._priming import KernelDied, PrimeFailed, PrimeFailure, prime
-from ._replies import ActionError
 
 State = Literal["starting", "priming", "ready", "failed", "restarting"]
 
@@ -41,12 +40,14 @@ RETRY_AFTER_SECONDS = 5
 WATCH_SECONDS = 1.0
 
 
-class Unavailable(ActionError):
-    """503 with a ``Retry-After`` header: no kernel of the pool can take the request."""
+class Unavailable(Exception):
+    """No kernel of the pool can take the request (HTTP: 503 with ``Retry-After``)."""
 
     def __init__(self, message: str, retry_after: int, **extra: Any) -> None:
-        super().__init__(503, message, **extra)
-        self.headers = {"Retry-After": str(retry_after)}
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.extra = extra
 
 
 @dataclass
