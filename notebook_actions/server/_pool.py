@@ -25,7 +25,7 @@ from tornado import web
 
 from ._config import NotebookActions
 from ._kernels import Bridges
-from ._priming import KernelDied, PrimeFailed, PrimeFailure, prime
+from ._priming import PrimeFailed, PrimeFailure, prime
 
 State = Literal["starting", "priming", "ready", "failed", "restarting"]
 
@@ -291,6 +291,8 @@ class Pool:
                 kernel.retry_at = time.monotonic() + delay
                 await self._sleep(kernel, delay)
                 kernel.retry_at = None
+                if err.kernel_died:
+                    kernel.died = True  # its restarter brings it back (or it is gone): wait for that
                 restart = not kernel.died
                 continue
             except _Died:
@@ -398,11 +400,7 @@ class Pool:
                     await priming
         if kernel.died:
             raise _Died
-        try:
-            priming.result()
-        except KernelDied:
-            kernel.died = True  # before its restarter noticed: let the restarter bring it back
-            raise _Died from None
+        priming.result()
 
     async def _until_died(self, kernel: PooledKernel) -> None:
         while not kernel.died:

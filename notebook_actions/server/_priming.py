@@ -53,14 +53,12 @@ class PrimeFailure:
         return out
 
 
-class KernelDied(Exception):
-    """The kernel's process ended while it was being primed."""
-
-
 class PrimeFailed(Exception):
-    def __init__(self, failure: PrimeFailure) -> None:
+    def __init__(self, failure: PrimeFailure, *, kernel_died: bool = False) -> None:
         super().__init__(failure.message)
         self.failure = failure
+        #: the kernel's process ended during the prime (its restarter, if any, brings it back)
+        self.kernel_died = kernel_died
 
 
 def cell_failure(path: str, index: int, ename: str, evalue: str, traceback: str, log: logging.Logger) -> PrimeFailure:
@@ -101,7 +99,9 @@ async def prime(
     client = km.client()
     executor.kc = client
     try:
-        await ensure_async(client.start_channels())
+        # No heartbeat: the kernel manager says whether the kernel lives (nbclient asks it),
+        # and a heartbeat thread still starting when the client stops can outlive its sockets.
+        await ensure_async(client.start_channels(hb=False))
         try:
             await client.wait_for_ready(timeout=STARTUP_SECONDS)
         except RuntimeError as err:
@@ -117,7 +117,9 @@ async def prime(
             except CellExecutionError as err:
                 raise PrimeFailed(cell_failure(path, index, err.ename, err.evalue, err.traceback, log)) from None
             except DeadKernelError:
-                raise KernelDied(f"the kernel died while running cell {index + 1} of {path}") from None
+                message = f"the kernel died while running cell {index + 1} of {path}"
+                failure = PrimeFailure(message, cell=index + 1, type="DeadKernelError", digest="")
+                raise PrimeFailed(failure, kernel_died=True) from None
             except CellTimeoutError:
                 message = (
                     f"cell {index + 1} of {path} ran longer than NotebookActions.prime_timeout "

@@ -413,3 +413,15 @@ async def test_a_pool_kernel_shut_down_or_restarted_through_the_api_is_replaced_
     )
     answers = {body(await call(jp_fetch, "version"))["value"] for _ in range(4)}
     assert answers == {"v1"}
+
+
+@pytest.mark.parametrize("served", [Served(notebooks={APP: [*app(), "import os\nos._exit(1)"]}, kernels=1)])
+@server_test
+async def test_a_cell_that_ends_the_kernel_fails_the_prime_and_is_retried(
+    jp_fetch: Fetch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_pool, "RETRY_FIRST_SECONDS", 0.2)
+    now = await wait_for(jp_fetch, lambda now: now[APP]["kernels"][0].get("failure", {}).get("attempts", 0) >= 2)
+    failure = now[APP]["kernels"][0]["failure"]
+    assert failure["cell"] == 4 and failure["type"] == "DeadKernelError"
+    assert "died while running cell 4" in failure["message"]
