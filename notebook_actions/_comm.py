@@ -6,6 +6,7 @@ from typing import Any
 
 from ._dispatcher import Channel
 from ._protocol import COMM_TARGET, Buffer, Outgoing, Ready
+from ._threads import route_our_messages_to_their_subshell
 
 #: Sent when the comm opens, so the bridge knows the extension is loaded (an unknown
 #: target would close the comm at once instead).
@@ -20,6 +21,8 @@ def open_channel(comm: Any, open_msg: dict[str, Any]) -> None:
     channel = Channel(send, include_traceback=False, batch_replies=True)
     comm.on_msg(lambda msg: channel.receive(msg["content"]["data"], msg.get("buffers") or ()))
     comm.on_close(lambda msg: channel.close())
+    # The bridge sends on a subshell of its own: threadsafe actions answer there.
+    route_our_messages_to_their_subshell(comm, lambda data: True)
     comm.send(READY)
 
 
