@@ -197,7 +197,10 @@ class Channel:
         locked against a running cell, so actions run there unless they are threadsafe.
         """
         if self._loop is not None and not self._at_home():
-            self._loop.call_soon_threadsafe(work, *args)
+            try:
+                self._loop.call_soon_threadsafe(work, *args)
+            except RuntimeError:  # a lane whose subshell was deleted: its loop, and its work, are gone
+                log.debug("dropped work for a closed event loop: %r", work)
         else:
             work(*args)
 

@@ -1,4 +1,4 @@
-"""Forms while a long cell runs, in JupyterLab in Chromium: a threadsafe action answers
+"""Forms while a long cell runs, in JupyterLab and Notebook 7 in Chromium: a threadsafe action answers
 while the cell's [*] still shows (JupyterLab sends widget messages on a subshell); a plain
 one says it waits for the cell, then answers; cancel works on a threadsafe one."""
 
@@ -56,7 +56,10 @@ def notebook(folder: Path) -> dict[str, Any]:
     }
 
 
-def test_forms_while_a_long_cell_runs(lab: Jupyter, tmp_path: Path) -> None:
+@pytest.mark.parametrize("front_end", ["lab", "notebook7"])
+def test_forms_while_a_long_cell_runs(front_end: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # Both send a widget's messages on a subshell per comm target by default.
+    lab: Jupyter = request.getfixturevalue(front_end)
     (lab.server.root / "threadsafe.ipynb").write_text(json.dumps(notebook(tmp_path)))
     started, release = tmp_path / "started", tmp_path / "release"
     lab.open("threadsafe.ipynb")

@@ -285,3 +285,27 @@ class _Collector:
     def __call__(self, msg: dict[str, Any]) -> None:
         data = msg["content"].get("data") or {}
         self.text += data.get("text/plain", "")
+
+
+def test_without_subshells_an_awaiting_cell_lets_actions_answer(kc: BlockingKernelClient, tmp_path: Path) -> None:
+    # What the docs tell users of a front end that sends everything on the main shell:
+    # a long cell that awaits (here, its work in a thread) leaves the kernel free between.
+    peer = CommPeer(kc)
+    assert peer.open()["kind"] == "ready"
+    started, release = tmp_path / "started", tmp_path / "release"
+    msg_id = kc.execute(
+        f"def _work():\n    open({str(started)!r}, 'w').close()\n"
+        f"    while not os.path.exists({str(release)!r}):\n        time.sleep(0.01)\n"
+        "await asyncio.to_thread(_work)\n"
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert time.monotonic() < deadline, "the cell did not start"
+            time.sleep(0.01)
+        peer.send(by_name("a", "plain", i=1))  # on the main shell, not threadsafe
+        assert peer.wait("a")[-1]["value"] == {"i": 1, "thread": "MainThread", "phase": "before"}
+        assert not release.exists()
+    finally:
+        release.touch()
+    wait_idle(kc, msg_id)
