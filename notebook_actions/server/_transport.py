@@ -239,7 +239,9 @@ class ZmqTransport:
         if sock is None or self._closed:
             message = "the connection to the kernel is closed"
             raise ConnectionError(message)
-        msg_id, frames = self._frames(msg_type, content, buffers)
+        # A comm_close goes to the main shell: the subshell is deleted as the bridge closes,
+        # and its thread might never see it (the kernel drops a comm's uploads on close).
+        msg_id, frames = self._frames(msg_type, content, buffers, subshell=msg_type != "comm_close")
         sock.send_multipart(frames, copy=not buffers or max(len(b) for b in buffers) < COPY_THRESHOLD)
         # Sending may take the descriptor's edge for replies that arrived meanwhile.
         if cast(int, sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN and self._loop is not None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from notebook_actions.server._bridge import Recycled
+
 from .conftest import ACTIONS, Kernel, body, invoke, server_test, start_kernel, stop_kernel
 
 THREADSAFE = """
@@ -173,3 +175,39 @@ async def _until(jp_fetch: Any, kernel: Kernel, key: str) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"no nap {key}")
+
+
+async def _subshells_and_comms(kernel: Kernel) -> tuple[list[str], int]:
+    """The kernel's subshells, and how many notebook-actions comms it holds (a cell asks)."""
+    client = kernel.serverapp.kernel_manager.get_kernel(kernel.id).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        client.control_channel.send(client.session.msg("list_subshell_request", {}))
+        reply = await client.get_control_msg(timeout=30)
+    finally:
+        client.stop_channels()
+        client.context.destroy(linger=0)
+    outputs = await kernel.run(
+        "from comm import get_comm_manager\n"
+        "print(sum(c.target_name == 'notebook_actions' for c in get_comm_manager().comms.values()))"
+    )
+    printed = "".join(output.get("text", "") for output in outputs if output.get("name") == "stdout")
+    return list(reply["content"]["subshell_id"]), int(printed)
+
+
+@server_test
+async def test_the_bridge_opens_one_subshell_and_leaves_nothing_behind(jp_fetch: Any, kernel: Kernel) -> None:
+    assert (await invoke(jp_fetch, kernel, "where", {"i": 1})).code == 200
+    bridge = kernel.serverapp.web_app.settings["notebook_actions"].bridges.get(kernel.id)
+    subshells, comms = await _subshells_and_comms(kernel)
+    assert subshells == [bridge.subshell_id] and comms == 1
+    bridge.close(Recycled("closed by the test"))
+    for _ in range(100):  # the kernel handles the close on its own time
+        subshells, comms = await _subshells_and_comms(kernel)
+        if not subshells and not comms:
+            break
+        await asyncio.sleep(0.02)
+    assert (subshells, comms) == ([], 0)
+    # The next request opens a new bridge, on a new subshell.
+    assert body(await invoke(jp_fetch, kernel, "where", {"i": 2}))["value"]["main_thread"] is False
