@@ -152,7 +152,8 @@ class Channel:
         self._batch_replies = batch_replies
         self._max_upload_bytes = max_upload_bytes
         self._loop = kernel_loop()
-        self._home: threading.Thread | None = threading.main_thread()
+        # A lane runs on its own loop's thread; the channel itself on the kernel's main one.
+        self._is_lane = False
         # Lanes for threadsafe actions, one per event loop they arrive on; uploads are
         # shared with them (a chunk is taken in on whatever thread it arrives on).
         self._lanes: dict[asyncio.AbstractEventLoop, Channel] = {}
@@ -205,7 +206,7 @@ class Channel:
             work(*args)
 
     def _at_home(self) -> bool:
-        if self._home is None:  # a lane: at home on its loop's thread
+        if self._is_lane:
             return self._loop is not None and _loop_of_this_thread(self._loop)
         return on_main_thread()
 
@@ -213,7 +214,7 @@ class Channel:
 
     def receive(self, message: Any, buffers: Sequence[Buffer] = ()) -> None:
         """Handle one transport message (possibly a batch) from any thread."""
-        if self._loop is None or self._home is None or self._at_home():
+        if self._loop is None or self._is_lane or self._at_home():
             self._on_kernel_thread(self._receive_here, unpack(message), list(buffers))
         else:
             self._receive_elsewhere(unpack(message), list(buffers))
@@ -221,7 +222,7 @@ class Channel:
     def _receive_here(self, items: list[Any], buffers: list[Buffer]) -> None:
         for item in items:
             if isinstance(item, _CancelQueued):
-                self._cancel(item.rid, uploads=False)
+                self._cancel(item.rid, uploads=False, lanes=False)
                 continue
             if isinstance(item, dict) and item.get("kind") == "invoke":
                 self._handed.discard(str(item.get("id")))
@@ -301,7 +302,7 @@ class Channel:
             max_upload_bytes=self._max_upload_bytes,
         )
         lane._loop = loop
-        lane._home = None
+        lane._is_lane = True
         lane._registry = self._registry
         lane._uploads = self._uploads  # shared: an upload may be taken by either side
         lane._finished_uploads = self._finished_uploads
@@ -322,7 +323,7 @@ class Channel:
             if kind == "invoke":
                 self._enqueue(cast(InvokeRequest, message), buffers)
             elif kind == "cancel":
-                self._cancel(rid, uploads=True)
+                self._cancel(rid, uploads=True, lanes=True)
             elif kind == "upload":
                 self._upload(message, buffers)
             elif kind == "list":
@@ -333,13 +334,16 @@ class Channel:
         except Exception as err:  # a bug of ours must not kill the comm: report it
             self._error(rid, err)
 
-    def _cancel(self, rid: str, *, uploads: bool) -> None:
+    def _cancel(self, rid: str, *, uploads: bool, lanes: bool) -> None:
         task = self._tasks.get(rid)
         if task is not None:
             task.cancel()  # the task answers "cancelled" itself
         elif self._queue.pop(rid, None) is not None or (uploads and self._discard_upload(rid)):
             # queued behind another call: it never runs; or an upload abandoned half-way
             self._emit({"kind": "cancelled", "id": rid})
+        elif lanes:  # a threadsafe call that arrived on another thread than this cancel
+            for lane in self._lanes_now():
+                lane._on_kernel_thread(lane._receive_here, [_CancelQueued(rid)], [])
 
     # --- uploads ------------------------------------------------------------------
 
@@ -637,8 +641,8 @@ class Channel:
 
 @dataclass(frozen=True)
 class _CancelQueued:
-    """A cancel that arrived elsewhere, for the main thread's queue and tasks (the
-    arriving thread's lane already took care of uploads)."""
+    """A cancel handed to another thread, for its queue and tasks only (uploads are
+    shared: the thread the cancel arrived on took care of them)."""
 
     rid: str
 

@@ -309,3 +309,16 @@ def test_without_subshells_an_awaiting_cell_lets_actions_answer(kc: BlockingKern
     finally:
         release.touch()
     wait_idle(kc, msg_id)
+
+
+def test_a_cancel_on_the_main_shell_reaches_a_call_running_on_a_subshell(bridge: tuple[CommPeer, str]) -> None:
+    peer, subshell = bridge
+    execute(
+        peer.kc,
+        "%%use_server --threadsafe\nnapping = threading.Event()\n"
+        "async def long_nap() -> str:\n    napping.set()\n    await asyncio.sleep(600)\n    return 'woke'\n",
+    )
+    peer.send(by_name("n", "long_nap"), subshell_id=subshell)
+    assert execute(peer.kc, "print(napping.wait(30))").strip() == "True"  # it runs, on the subshell
+    peer.send({"kind": "cancel", "id": "n"})  # on the main shell
+    assert peer.wait("n") == [{"kind": "cancelled", "id": "n"}]
