@@ -211,3 +211,26 @@ async def test_the_bridge_opens_one_subshell_and_leaves_nothing_behind(jp_fetch:
     assert (subshells, comms) == ([], 0)
     # The next request opens a new bridge, on a new subshell.
     assert body(await invoke(jp_fetch, kernel, "where", {"i": 2}))["value"]["main_thread"] is False
+
+
+@server_test
+async def test_a_thread_bound_object_is_a_500_with_a_digest_and_a_hint_in_the_kernel_log(
+    jp_fetch: Any, logged_kernel: tuple[Kernel, Any]
+) -> None:
+    kernel, log = logged_kernel
+    await kernel.run("import sqlite3\ndb = sqlite3.connect(':memory:')  # made in a cell: bound to the main thread\n")
+    await kernel.run(
+        "%%use_server --threadsafe\ndef query() -> int:\n    return db.execute('select 1').fetchone()[0]\n"
+    )
+    r = await invoke(jp_fetch, kernel, "query")
+    assert r.code == 500
+    answer = body(r)
+    assert answer["type"] == "ProgrammingError" and answer["digest"]
+    assert "Hint" not in json.dumps(answer)  # for the notebook's owner, not HTTP callers
+    for _ in range(100):
+        text = log.read_text()
+        if answer["digest"] in text:
+            break
+        await asyncio.sleep(0.05)
+    assert f"action 'query' raised ProgrammingError (digest {answer['digest']})" in text
+    assert "open the connection inside the action" in text and "drop threadsafe" in text
