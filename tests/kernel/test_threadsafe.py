@@ -322,3 +322,30 @@ def test_a_cancel_on_the_main_shell_reaches_a_call_running_on_a_subshell(bridge:
     assert execute(peer.kc, "print(napping.wait(30))").strip() == "True"  # it runs, on the subshell
     peer.send({"kind": "cancel", "id": "n"})  # on the main shell
     assert peer.wait("n") == [{"kind": "cancelled", "id": "n"}]
+
+
+def test_50_concurrent_widget_calls_and_a_cancel_while_a_cell_runs(kc: BlockingKernelClient, tmp_path: Path) -> None:
+    out = execute(
+        kc,
+        "w = Form(anap, concurrent=True)\nimport json\nprint(json.dumps([w.model_id, w.action.id]))",
+    )
+    model_id, action_id = json.loads(out.strip().splitlines()[-1])
+    peer = CommPeer(kc, model_id, widget=True)
+    subshell = new_subshell(kc)
+    cell = RunningCell(kc, tmp_path)
+    try:
+        peer.send(
+            {"kind": "invoke", "id": "long", "action": action_id, "args": {"i": -1, "seconds": 600}},
+            subshell_id=subshell,
+        )
+        for i in range(50):
+            args = {"i": i, "seconds": 0.01}
+            peer.send({"kind": "invoke", "id": f"c{i}", "action": action_id, "args": args}, subshell_id=subshell)
+        finals = peer.wait_final({f"c{i}" for i in range(50)}, timeout=60)
+        assert {rid: replies[-1]["value"]["i"] for rid, replies in finals.items()} == {f"c{i}": i for i in range(50)}
+        assert all(len(replies) == 1 for replies in finals.values())
+        peer.send({"kind": "cancel", "id": "long"}, subshell_id=subshell)
+        assert peer.wait("long") == [{"kind": "cancelled", "id": "long"}]
+        assert not cell.release.exists()
+    finally:
+        cell.finish()
