@@ -14,7 +14,7 @@ from IPython.display import display
 
 from ._action import Action
 from ._kernel import supports_subshells
-from ._protocol import actions_path
+from ._protocol import actions_path, mcp_path
 from ._registry import registry
 
 THREADSAFE_FLAG = "--threadsafe"
@@ -58,6 +58,7 @@ class Registered:
         self.notes = notes or []
         kid = kernel_id()
         self.route = actions_path(kid or "<kernel_id>") + "/"
+        self.mcp = mcp_path(kid or "<kernel_id>")
 
     def __repr__(self) -> str:
         if not self.actions:
@@ -69,6 +70,8 @@ class Registered:
             ]
         lines += [f"  removed: {name} (no longer defined in this cell)" for name in self.removed]
         lines += [f"  note: {note}" for note in self.notes]
+        if self.actions:
+            lines.append(f"  MCP tools at {self.mcp} (notebook_actions.mcp_config() prints a client's config)")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -80,13 +83,16 @@ class Registered:
         )
         removed = "".join(f"<li>removed <code>{html.escape(n)}</code></li>" for n in self.removed)
         removed += "".join(f"<li>note: {html.escape(n)}</li>" for n in self.notes)
+        mcp = ""
+        if self.actions:
+            mcp = f"<p>MCP tools at <code>{html.escape(self.mcp)}</code> (<code>mcp_config()</code>)</p>"
         head = "No public functions: nothing registered"
         if self.actions:
             head = f"{len(self.actions)} server action(s) registered"
         return (
             f'<div class="notebook-actions-registered"><strong>{head}</strong>'
             f"<table><tr><th>action</th><th>widget</th><th>HTTP</th></tr>{rows}</table>"
-            f"<ul>{removed}</ul></div>"
+            f"<ul>{removed}</ul>{mcp}</div>"
         )
 
 
