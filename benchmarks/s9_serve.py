@@ -1,4 +1,4 @@
-"""Scenario 8: served notebooks (``jupyter notebook-actions serve``).
+"""Scenario 9: served notebooks (``jupyter notebook-actions serve``).
 
 A CPU-bound sync action (about 20 ms of pure Python) at 16 connections through a served
 pool of 1, 2 and 4 kernels, beside Kernel Gateway's notebook-http with as many prespawned
@@ -137,7 +137,7 @@ def heal_seconds(server: Server, workspace: Workspace) -> float:
 def run(bench: Bench) -> list[Row]:
     sizes = bench.sizes
     if not server_extension_available():
-        return [unavailable("8", "serve: pools of kernels", "-", "the server extension is not available")]
+        return [unavailable("9", "serve: pools of kernels", "-", "the server extension is not available")]
     workspace = bench.workspace
     n = calibrate()
     write_notebooks(workspace, n)
@@ -174,7 +174,7 @@ def run(bench: Bench) -> list[Row]:
             note += f"; {failed} requests failed (not 2xx) during the load"
         rows.append(
             Row(
-                f"8{chr(ord('a') + len(rows))}",
+                f"9{chr(ord('a') + len(rows))}",
                 f"served pool of {kernels} kernel(s), 20 ms CPU-bound sync action, {MANY} connections",
                 fmt_rate(served.rate),
                 f"Kernel Gateway, {kernels} prespawned: {fmt_rate(kg.rate)}",
@@ -187,7 +187,7 @@ def run(bench: Bench) -> list[Row]:
     if startup is not None:
         rows.append(
             Row(
-                f"8{chr(ord('a') + len(rows))}",
+                f"9{chr(ord('a') + len(rows))}",
                 "serve: start to first answered request (1 kernel)",
                 fmt_seconds(startup[0]),
                 f"Kernel Gateway start to first answer: {fmt_seconds(startup[1])}",
@@ -199,7 +199,7 @@ def run(bench: Bench) -> list[Row]:
     if heal is not None:
         rows.append(
             Row(
-                f"8{chr(ord('a') + len(rows))}",
+                f"9{chr(ord('a') + len(rows))}",
                 f"a kernel SIGKILLed: until the pool of {max(sizes.serve_kernels)} is whole again",
                 fmt_seconds(heal),
                 "jupyter_client's restarter polls every 3 s",
