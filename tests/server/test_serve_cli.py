@@ -146,8 +146,10 @@ def test_the_readme_command_serves_the_todo_app_and_heals_a_killed_kernel(serve:
 
     env = {"JUPYTER_URL": server.url.rstrip("/"), "JUPYTER_TOKEN": server.token}
     (block,) = curl_blocks(SERVE)
-    actions, state = json_documents(run_curl(block, env))
-    assert isinstance(actions, dict) and isinstance(state, dict)
+    added, listed, actions, state = json_documents(run_curl(block, env))
+    assert added == {"value": "Added 'Water the plants'"}
+    assert [todo["title"] for todo in listed["value"]] == ["Water the plants"]
+    assert {a["name"] for a in actions["actions"]} == {"add_todo", "list_todos"}
     assert actions["kernel_id"] in kernel_ids
     assert all(a["url"].endswith(f"/{TODO}/actions/{a['name']}") for a in actions["actions"])
     assert [(n["path"], [k["state"] for k in n["kernels"]]) for n in state["notebooks"]] == [(TODO, ["ready", "ready"])]
@@ -162,6 +164,9 @@ def test_the_readme_command_serves_the_todo_app_and_heals_a_killed_kernel(serve:
         code, body = server.get(f"notebook-actions/api/notebooks/{TODO}/actions")
         assert code == 200, body
         assert body["kernel_id"] == survivor
+    # Kernels share no memory, but they share the SQLite file: the survivor sees the to-do.
+    (_, listed, _, _) = json_documents(run_curl(block, env))
+    assert [todo["title"] for todo in listed["value"]] == ["Water the plants"] * 2
     # ... and the pool is back to two ready kernels within 30 s.
     server.wait_for(ready(TODO, 2), timeout=30 - (time.monotonic() - killed_at))
 
