@@ -2,7 +2,8 @@
 
 - ``{base_url}notebook-actions/mcp/kernels/{kernel_id}``
 - ``{base_url}notebook-actions/mcp/notebooks/{path}`` (the notebook's kernel, found as
-  the HTTP routes find it)
+  the HTTP routes find it; for a served notebook, each tool list or call takes the
+  least busy ready kernel of its pool and holds it until it ends)
 
 Tornado does what Jupyter does for every request (host check, authentication with
 ``Authorization: token …`` or ``Bearer …``, authorization on resource
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from http.client import responses
 from typing import Any, cast
 from urllib.parse import urlparse
@@ -32,11 +34,13 @@ from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, ErrorData, JSONRPCError
 from tornado import web
 
 from .._protocol import MCP_ROOT
+from ._bridge import Bridge
 from ._handlers import DRAIN_BYTES, BaseHandler
 from ._kernels import KERNEL_ACTIONS_SCHEMA
 from ._mcp_asgi import TornadoExchange, http_scope, serve
 from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
 from ._mcp_watch import Watchers
+from ._pool import Pool, Unavailable
 from ._replies import ActionError
 
 PREFIX = MCP_ROOT
@@ -234,19 +238,26 @@ class McpHandler(BaseHandler):
         if session_id and self._exchange is not None and self._exchange.status == 200:
             self.mcp.watchers.forget_session(session_id)
 
+    def _pool(self, path: str | None) -> Pool | None:
+        serving = self.extension.serving
+        return serving.pool(path) if path is not None and serving is not None else None
+
     async def _serve(self, kernel_id: str | None, path: str | None) -> None:
-        kid = await self.kernel_id(kernel_id, path)
-        if self.request.method == "GET":
-            # Open the kernel's comm now, so the kernel can say when its tools change.
-            with contextlib.suppress(ActionError):
-                self.mcp.watchers.kernel(kid).attach(await self.bridge(kid))
-        url = self._mcp_route(kid, path)
+        self._exchange = TornadoExchange(self, bytes(self._body))
+        pool = self._pool(path)
+        ref = self._kernel_ref(None, pool) if pool is not None else None
+        if ref is None:
+            kid = await self.kernel_id(kernel_id, path)
+            ref = self._kernel_ref(kid, None)
+            if self.request.method == "GET":
+                # Open the kernel's comm now, so the kernel can say when its tools change.
+                with contextlib.suppress(ActionError):
+                    self.mcp.watchers.kernel(kid).attach(await self.bridge(kid))
+        url = f"notebooks/{path.strip('/')}" if path is not None else f"kernels/{ref.kernel_id}"
         json_only = not _accepts_sse(self.request.headers.get("Accept", ""))
         manager = await self.mcp.manager(url, json_only)
         # Sessions belong to the Jupyter user that made them (the SDK compares this).
         owner = AuthenticatedUser(AccessToken(token="", client_id=self.current_user.username, scopes=[]))
-        ref = KernelRef(kid, lambda: self.bridge(kid), self.conf.timeout, self.conf.expose_exception_messages)
-        self._exchange = TornadoExchange(self, bytes(self._body))
         stream = getattr(self.request.connection, "stream", None)
         if stream is not None:
             stream.set_nodelay(True)  # events go out as they come
@@ -262,8 +273,32 @@ class McpHandler(BaseHandler):
         finally:
             self.mcp.watchers.stream_closed(session_id)
 
-    def _mcp_route(self, kernel_id: str, path: str | None) -> str:
-        return f"notebooks/{path.strip('/')}" if path is not None else f"kernels/{kernel_id}"
+    def _kernel_ref(self, kernel_id: str | None, pool: Pool | None) -> KernelRef:
+        assert self._exchange is not None
+        return KernelRef(
+            kernel_id,
+            lambda: self._leased(pool) if pool is not None else self._running(cast(str, kernel_id)),
+            self.conf.timeout,
+            self.conf.expose_exception_messages,
+            self._exchange.gone,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _running(self, kernel_id: str) -> AsyncIterator[Bridge]:
+        yield await self.bridge(kernel_id)
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, pool: Pool) -> AsyncIterator[Bridge]:
+        """A kernel of the pool, counted in flight while the block runs (whether it ends,
+        is cancelled by the client, or its connection goes)."""
+        try:
+            lease = await pool.lease(self.conf.timeout)
+        except Unavailable as err:
+            raise ActionError(503, err.message, **err.extra) from None
+        try:
+            yield await self.bridge(lease.kernel_id)
+        finally:
+            lease.release()
 
 
 def mcp_handlers(base_url: str) -> list[tuple[str, type[McpHandler]]]:

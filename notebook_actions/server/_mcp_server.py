@@ -3,14 +3,19 @@
 One ``mcp`` SDK lowlevel ``Server`` serves every kernel: the tornado handler that
 received a request has already authenticated it and found its kernel, and passes
 that kernel along in the ASGI scope (``KernelRef``), where the tool handlers read it
-from the request context. Progress maps onto ``notifications/progress``; when the
+from the request context. A served notebook's requests name no kernel: each list or
+call takes one of its pool's kernels for as long as it runs (counted in flight, so
+the pool's routing sees it). Progress maps onto ``notifications/progress``; when the
 client cancels a call (``notifications/cancelled``), the SDK cancels the handler and
 the handler cancels the action in the kernel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +50,15 @@ SESSION_HEADER = "mcp-session-id"
 class KernelRef:
     """The kernel a request is for, as the tornado handler resolved it."""
 
-    kernel_id: str
-    open_bridge: Callable[[], Awaitable[Bridge]]  # raises ActionError when the kernel cannot answer
+    #: None for a served notebook: each use takes a kernel of its pool
+    kernel_id: str | None
+    #: The kernel's bridge while the block runs (a pool's kernel held that long); raises
+    #: ``ActionError`` when no kernel can answer.
+    use: Callable[[], AbstractAsyncContextManager[Bridge]]
     timeout: float
     expose_exception_messages: bool
+    #: Set when the HTTP request that carries the call is gone (the client disconnected).
+    gone: asyncio.Event
 
 
 def _kernel(ctx: ServerRequestContext[Any, Any]) -> KernelRef:
@@ -89,19 +99,28 @@ class ToolServer(Server[Any]):
         ref = scope.get(SCOPE_KEY)
         headers = getattr(ctx.request, "headers", None)
         session_id = headers.get(SESSION_HEADER) if headers is not None else None
-        if isinstance(ref, KernelRef) and session_id:
+        if isinstance(ref, KernelRef) and ref.kernel_id is not None and session_id:
             self.watchers.watch(session_id, ref.kernel_id, ctx.session)
         return await call_next(ctx)
 
-    async def _actions(self, ref: KernelRef) -> tuple[Bridge, dict[str, dict[str, Any]]]:
-        bridge = await ref.open_bridge()
-        return bridge, await self.watchers.kernel(ref.kernel_id).actions(bridge, ref.timeout)
+    def _watch_pooled(self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, bridge: Bridge) -> None:
+        """A served notebook's session hears of the tools of the kernel that last answered it."""
+        headers = getattr(ctx.request, "headers", None)
+        session_id = headers.get(SESSION_HEADER) if headers is not None else None
+        if ref.kernel_id is None and session_id:
+            self.watchers.watch(session_id, bridge.kernel_id, ctx.session)
+
+    async def _actions(self, bridge: Bridge, timeout: float) -> dict[str, dict[str, Any]]:
+        return await self.watchers.kernel(bridge.kernel_id).actions(bridge, timeout)
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
+        ref = _kernel(ctx)
         try:
-            _, actions = await self._actions(_kernel(ctx))
+            async with ref.use() as bridge:
+                self._watch_pooled(ctx, ref, bridge)
+                actions = await self._actions(bridge, ref.timeout)
         except ActionError as err:
             raise MCPError(INTERNAL_ERROR, err.message) from None
         return types.ListToolsResult(tools=[tool_for(info) for info in actions.values()])
@@ -111,9 +130,16 @@ class ToolServer(Server[Any]):
     ) -> types.CallToolResult:
         ref = _kernel(ctx)
         try:
-            bridge, actions = await self._actions(ref)
+            async with ref.use() as bridge:
+                self._watch_pooled(ctx, ref, bridge)
+                return await self._call(ctx, ref, bridge, params)
         except ActionError as err:
             return error_result(err.message)
+
+    async def _call(
+        self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, bridge: Bridge, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        actions = await self._actions(bridge, ref.timeout)
         info = actions.get(params.name)
         if info is None:
             unknown = (
@@ -136,13 +162,23 @@ class ToolServer(Server[Any]):
             call = bridge.request(message, buffers)
         except BridgeError as err:
             return error_result(err.message)
+        outcome = asyncio.ensure_future(self._outcome(ctx, ref, call, info))
+        gone = asyncio.ensure_future(ref.gone.wait())
         try:
-            return await self._outcome(ctx, ref, call, info)
+            await asyncio.wait([outcome, gone], return_when=asyncio.FIRST_COMPLETED)
+            if not outcome.done():
+                return error_result("the client disconnected: the call was cancelled")
+            return outcome.result()
         except ActionError as err:
             return error_result(err.message)
         finally:
             # Cancelled by the client (notifications/cancelled), timed out, or the
             # connection went: the action stops in the kernel too.
+            gone.cancel()
+            if not outcome.done():
+                outcome.cancel()
+                with contextlib.suppress(BaseException):
+                    await outcome
             call.cancel()
 
     async def _outcome(
