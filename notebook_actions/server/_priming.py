@@ -3,17 +3,25 @@
 nbclient executes the cells, through the server's own kernel manager (the way Voila
 executes a notebook), so a kernel on a gateway is primed like a local one. A prime
 succeeds when every cell ran and the kernel then answers on notebook-actions' comm.
+
+A kernel on a gateway first changes into the notebook's folder: Enterprise Gateway
+ignores the ``KERNEL_WORKING_DIR`` the server asks for, so its kernels would otherwise
+run in the gateway's own directory and not find the files beside the notebook.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import posixpath
+import queue
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from jupyter_core.utils import ensure_async
+from jupyter_server.gateway.managers import GatewayKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
@@ -101,12 +109,19 @@ async def prime(
     try:
         # No heartbeat: the kernel manager says whether the kernel lives (nbclient asks it),
         # and a heartbeat thread still starting when the client stops can outlive its sockets.
-        await ensure_async(client.start_channels(hb=False))
+        try:
+            await ensure_async(client.start_channels(hb=False))
+        except (RuntimeError, OSError) as err:
+            # e.g. a gateway that refuses our token: its message says what to configure
+            raise PrimeFailed(PrimeFailure(f"could not connect to the kernel: {err}")) from None
         try:
             await client.wait_for_ready(timeout=STARTUP_SECONDS)
         except RuntimeError as err:
             raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}")) from None
         client.allow_stdin = False
+        if isinstance(km, GatewayKernelManager):
+            folder = kernel_manager.cwd_for_path(posixpath.dirname(path))
+            await _enter_folder(client, folder, path=path, timeout=STARTUP_SECONDS, log=log)
         count = 0
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code" or not cell.source.strip():
@@ -134,6 +149,36 @@ async def prime(
         except Exception:
             log.debug("notebook_actions: stopping a priming client failed", exc_info=True)
     await _answers(bridges, kernel_id, path, answer_timeout)
+
+
+async def _enter_folder(client: Any, folder: str, *, path: str, timeout: float, log: logging.Logger) -> None:
+    """Change the kernel's working directory to the notebook's folder (a silent execution:
+    no history, no output, no names left behind). The folder comes from the server's own
+    config, and goes in as a Python literal (``repr``), never as code."""
+    code = f"__import__('os').chdir({folder!r})"
+    msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reply = await ensure_async(client.shell_channel.get_msg(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            message = f"the kernel did not answer within {timeout:g} s before the first cell of {path}"
+            raise PrimeFailed(PrimeFailure(message)) from None
+        except RuntimeError as err:  # the connection to the gateway closed
+            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}")) from None
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            break
+    content = reply.get("content") or {}
+    if content.get("status") != "ok":
+        # A gateway on another machine may have no such folder: the kernel runs where it is.
+        log.warning(
+            "notebook_actions: the gateway's kernel for %s could not change into %s (%s: %s); it runs in the "
+            "gateway's directory",
+            path,
+            folder,
+            content.get("ename"),
+            content.get("evalue"),
+        )
 
 
 async def _answers(bridges: Bridges, kernel_id: str, path: str, timeout: float) -> None:

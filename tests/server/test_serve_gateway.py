@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,27 @@ from jupyter_server.gateway.managers import GatewayMappingKernelManager
 
 from .conftest import body, server_test
 from .test_gateway import gateway, jp_argv  # noqa: F401 (fixtures)
-from .test_serve import APP, Fetch, all_ready, call, notebook_actions_config, served, wait_for  # noqa: F401
+from .test_serve import (  # noqa: F401 (fixtures)
+    APP,
+    Fetch,
+    Served,
+    all_ready,
+    app,
+    call,
+    cells,
+    notebook_actions_config,
+    served,
+    wait_for,
+)
+
+READ = """
+%%use_server
+from pathlib import Path
+
+
+def beside() -> str:
+    return Path("data.txt").read_text()
+"""
 
 
 @pytest.fixture
@@ -54,3 +75,17 @@ async def test_a_served_pool_primes_and_heals_on_the_gateway(
     await wait_for(jp_fetch, all_ready(), timeout=60)
     after = {body(await call(jp_fetch, "pid"))["value"] for _ in range(4)}
     assert len(after) == 2 and dead not in after
+
+
+@pytest.mark.parametrize("served", [Served(notebooks={APP: [*app(), *cells(READ)]}, kernels=1)])
+@server_test
+async def test_a_served_notebook_on_the_gateway_runs_in_its_folder(
+    jp_fetch: Fetch, jp_root_dir: Path, pool_on_gateway: None
+) -> None:
+    # Enterprise Gateway ignores KERNEL_WORKING_DIR (its kernels start in its own directory):
+    # priming changes into the notebook's folder first, whatever the gateway.
+    (jp_root_dir / "apps" / "data.txt").write_text("next to the notebook")
+    await wait_for(jp_fetch, all_ready())
+    assert body(await call(jp_fetch, "cwd")) == {"value": str(jp_root_dir / "apps")}
+    response = await call(jp_fetch, "beside")
+    assert response.code == 200 and body(response) == {"value": "next to the notebook"}
