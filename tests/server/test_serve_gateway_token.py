@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,9 @@ def gateways(jp_environ: Any, tmp_path: Path) -> Iterator[tuple[Gateway, Gateway
     rest_dir, other_dir = tmp_path / "rest", tmp_path / "other"
     rest_dir.mkdir()
     other_dir.mkdir()
-    rest = start_gateway(argv, rest_dir, "kernel-gateway")
-    other = start_gateway(argv, other_dir, "kernel-gateway")
-    try:
-        yield next(rest), next(other)
-    finally:
-        other.close()
-        rest.close()
+    running = contextmanager(start_gateway)
+    with running(argv, rest_dir, "kernel-gateway") as rest, running(argv, other_dir, "kernel-gateway") as other:
+        yield rest, other
 
 
 @pytest.fixture
