@@ -96,6 +96,9 @@ async def test_list_call_and_progress_answer_from_the_pool(
         result = await session.call_tool("steps", {"n": 3}, progress_callback=on_progress)
         assert result.structured_content == {"result": ["done"]}
         assert reported == [(1, 3, "step"), (2, 3, "step"), (3, 3, "step")]
+        # one call after another: each goes to the kernel idle longest, so both take turns
+        pids = [(await session.call_tool("pid", {})).structured_content for _ in range(4)]
+        assert len({json.dumps(pid) for pid in pids}) == 2
     assert in_flight(await status(jp_fetch)) == [0, 0]
 
 
