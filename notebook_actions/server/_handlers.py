@@ -20,12 +20,13 @@ from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ._body import Body, BodyError, BufferedBody, Invocation, MultipartBody, content_kind
-from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut, UploadFailed
+from ._body import Body, BufferedBody, Invocation, MultipartBody, content_kind
+from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut
 from ._config import NotebookActions
 from ._kernels import Bridges, UnknownKernel
 from ._openapi import openapi_document
-from ._replies import ActionError, chunk_event, chunk_value, error_for, sse_event
+from ._problem import Problem
+from ._replies import chunk_event, chunk_value, error_for, sse_event
 
 AUTH_RESOURCE = "notebook_actions"
 PREFIX = "/notebook-actions/api"
@@ -59,13 +60,14 @@ class BaseHandler(APIHandler):
         return self.extension.config
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error body of the extension: ``{"message": ..., **extra}``."""
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         body: dict[str, Any] = {"message": responses.get(status_code, "Unknown HTTP Error")}
-        if isinstance(exc, ActionError):
-            body["message"] = exc.message
-            body.update(exc.extra)
-        elif isinstance(exc, web.HTTPError):
-            body["message"] = exc.log_message or body["message"]
+        if isinstance(exc, Problem):
+            body = exc.body()
+        elif isinstance(exc, web.HTTPError):  # raised by jupyter-server or tornado
+            if exc.log_message:
+                body["message"] = exc.log_message % exc.args if exc.args else exc.log_message
             body["reason"] = exc.reason
         elif exc is not None:
             body["message"] = "Unhandled error in the notebook-actions server extension (see the server log)"
@@ -89,18 +91,18 @@ class BaseHandler(APIHandler):
                     f"no running session for notebook {path!r}: open it in Jupyter (or start one "
                     "with POST /api/sessions), then run %load_ext notebook_actions in it"
                 )
-                raise ActionError(404, message) from None
+                raise Problem(404, message) from None
             kid = (model.get("kernel") or {}).get("id")
             if not isinstance(kid, str):
-                raise ActionError(404, f"the session of notebook {path!r} has no kernel: start one")
+                raise Problem(404, f"the session of notebook {path!r} has no kernel: start one")
             kernel_id = kid
         assert kernel_id is not None
         if kernel_id not in self.kernel_manager:
             message = f"no running kernel {kernel_id} on this server: GET /api/kernels lists the running ones"
-            raise ActionError(404, message)
+            raise Problem(404, message)
         state = getattr(self.kernel_manager.get_kernel(kernel_id), "execution_state", None)
         if state == "dead":
-            raise ActionError(503, f"kernel {kernel_id} is dead: restart it, then run its cells again")
+            raise Problem(503, f"kernel {kernel_id} is dead: restart it, then run its cells again")
         return kernel_id
 
     async def bridge(self, kernel_id: str) -> Bridge:
@@ -109,37 +111,27 @@ class BaseHandler(APIHandler):
             try:
                 bridge = bridges.get(kernel_id)
             except UnknownKernel:
-                raise ActionError(404, f"no running kernel {kernel_id} on this server") from None
+                raise Problem(404, f"no running kernel {kernel_id} on this server") from None
             try:
                 await bridge.ready(self.conf.timeout)
             except Recycled:
                 continue  # closed between requests on purpose: take the next one
-            except BridgeError as err:
-                raise ActionError(err.status, err.message) from None
             return bridge
-        raise ActionError(503, "could not connect to the kernel: try again")
-
-    def send(self, bridge: Bridge, message: dict[str, Any], buffers: list[bytes] | None = None) -> Call:
-        try:
-            return bridge.request(message, buffers or [])
-        except BridgeError as err:
-            raise ActionError(err.status, err.message) from None
+        raise Problem(503, "could not connect to the kernel: try again")
 
     async def reply(self, call: Call, timeout: float) -> Reply:
         try:
             return await call.reply(max(timeout, 0.0))
-        except (TimedOut, KernelBusy) as err:
+        except (TimedOut, KernelBusy):
             call.cancel()
-            raise ActionError(err.status, err.message) from None
-        except BridgeError as err:
-            raise ActionError(err.status, err.message) from None
+            raise
 
     async def exported_actions(self, kernel_id: str) -> list[dict[str, Any]]:
         bridge = await self.bridge(kernel_id)
-        call = self.send(bridge, {"kind": "list"})
+        call = bridge.request({"kind": "list"})
         reply, _ = await self.reply(call, self.conf.timeout)
         if reply.get("kind") != "actions":
-            raise ActionError(500, f"the kernel answered a list request with {reply.get('kind')!r}")
+            raise Problem(500, f"the kernel answered a list request with {reply.get('kind')!r}")
         return list(reply.get("actions") or [])
 
 
@@ -191,10 +183,14 @@ class InvokeHandler(BaseHandler):
     _failed = False
     _too_large: str | None = None
     _gone = False
+    #: An answer now comes before the body is read (tornado's XSRF check, prepare(), a
+    #: refusal while the body arrives): tornado then closes the connection.
+    _early = True
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         if self.request.method != "POST":
+            self._early = False
             return
         # The body has not been read yet: decide who may send it before reading any of it.
         user = self.current_user
@@ -204,12 +200,9 @@ class InvokeHandler(BaseHandler):
         if not await ensure_async(self.authorizer.is_authorized(self, user, action, AUTH_RESOURCE)):
             raise web.HTTPError(403, f"User is not authorized to {action} on resource: {AUTH_RESOURCE}.")
         options = self.conf
-        try:
-            kind, content_type = content_kind(self.request.headers.get("Content-Type"))
-        except BodyError as err:
-            raise ActionError(err.status, err.message) from None
+        kind, content_type = content_kind(self.request.headers.get("Content-Type"))
         if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
-            raise ActionError(415, "compressed request bodies are not supported: send the body as is")
+            raise Problem(415, "compressed request bodies are not supported: send the body as is")
         self._limit = options.max_upload_bytes if kind == "multipart" else options.max_body_bytes
         # ServerApp.max_body_size holds for every request; ours may only be stricter.
         server_limit = getattr(self.serverapp, "max_body_size", None)
@@ -225,7 +218,7 @@ class InvokeHandler(BaseHandler):
             message = f"the request body ({length} bytes) is larger than the limit of {self._limit} bytes"
             waiting = self.request.headers.get("Expect", "").lower() == "100-continue"
             if waiting or int(length) > self._drain_until:
-                raise ActionError(413, message)  # at once: nothing of the body is read
+                raise Problem(413, message)  # at once: nothing of the body is read
             # The body is on its way already: closing now would reset the connection and
             # the client might never see this answer. Drop what comes, then answer.
             self._too_large = message
@@ -239,20 +232,25 @@ class InvokeHandler(BaseHandler):
             # Say 404 before a large upload travels to the kernel for nothing.
             names = {a["name"] for a in await self.exported_actions(kid)}
             if kwargs["name"] not in names:
-                raise ActionError(404, self._not_found(kwargs["name"], kid))
+                raise Problem(404, self._not_found(kwargs["name"], kid))
             boundary = content_type.get_param("boundary")
-            try:
-                self._body = MultipartBody(
-                    boundary if isinstance(boundary, str) else "",
-                    self._bridge,
-                    field_limit=options.max_body_bytes,
-                    chunk_bytes=options.upload_chunk_bytes,
-                    timeout=options.timeout,
-                )
-            except BodyError as err:
-                raise ActionError(err.status, err.message) from None
+            self._body = MultipartBody(
+                boundary if isinstance(boundary, str) else "",
+                self._bridge,
+                field_limit=options.max_body_bytes,
+                chunk_bytes=options.upload_chunk_bytes,
+                timeout=options.timeout,
+            )
         else:
             self._body = BufferedBody(kind, self._limit)
+        self._early = False
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self._early:
+            # Say so, or a keep-alive client (a requests.Session, a browser) sends its next
+            # request on a connection that is about to close, and sees it reset.
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
 
     def _not_found(self, name: str, kernel_id: str) -> str:
         return (
@@ -269,27 +267,23 @@ class InvokeHandler(BaseHandler):
             self._body.abort()
         if self._too_large is not None:
             if self._received > self._drain_until:
-                self._fail(413, self._too_large)  # enough dropped: answer and close
+                self._fail(Problem(413, self._too_large))  # enough dropped: answer and close
             return
         try:
             await self._body.feed(chunk)
-        except BodyError as err:
-            self._fail(err.status, err.message)
-        except UploadFailed as err:
-            self._fail(err.status, err.message)
-        except BridgeError as err:
-            self._fail(err.status, err.message)
+        except Problem as problem:
+            self._fail(problem)
         except Exception:
             self.log.exception("notebook_actions: reading a request body failed")
-            self._fail(500, "reading the request body failed (see the server log)")
+            self._fail(Problem(500, "reading the request body failed (see the server log)"))
 
-    def _fail(self, status: int, message: str) -> None:
+    def _fail(self, problem: Problem) -> None:
         """Answer now, before the rest of the body: tornado then closes the connection."""
-        self._failed = True
+        self._failed = self._early = True
         if self._body is not None:
             self._body.abort()
         if not self._finished and not self._gone:
-            self.send_error(status, exc_info=(ActionError, ActionError(status, message), None))
+            self.send_error(problem.status, exc_info=(Problem, problem, None))
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
@@ -306,16 +300,16 @@ class InvokeHandler(BaseHandler):
         if self._failed or self._finished:
             return
         if self._too_large is not None:
-            raise ActionError(413, self._too_large)
+            raise Problem(413, self._too_large)
         assert self._body is not None and self._bridge is not None
         try:
             invocation = self._body.finish()
-        except BodyError as err:
+        except Problem:
             self._body.abort()
-            raise ActionError(err.status, err.message) from None
+            raise
         try:
             await self._invoke(name, invocation)
-        except ActionError:
+        except Problem:
             if self._gone:
                 return  # nobody to tell
             raise
@@ -326,9 +320,9 @@ class InvokeHandler(BaseHandler):
         started = time.monotonic()
         try:
             call = self._call = self._bridge.request(invocation.message(name), invocation.buffers)
-        except BridgeError as err:
+        except BridgeError:
             self._body.abort()
-            raise ActionError(err.status, err.message) from None
+            raise
         reply, buffers = await self.reply(call, timeout)
         if self._gone:
             return
@@ -381,7 +375,7 @@ class InvokeHandler(BaseHandler):
                 break
             else:
                 err = error_for(reply, self.conf.expose_exception_messages, "the action is gone")
-                self.write(sse_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
+                self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break
             if not call.replies:
                 try:
@@ -392,8 +386,8 @@ class InvokeHandler(BaseHandler):
                 return
             try:
                 reply, buffers = await self.reply(call, timeout)
-            except ActionError as err:
-                self.write(sse_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
+            except Problem as err:
+                self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break
             if self._gone:
                 return

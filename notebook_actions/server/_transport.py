@@ -38,6 +38,11 @@ COPY_THRESHOLD = 1 << 16
 LINGER_MS = 1000
 
 
+class Unencodable(ValueError):
+    """A message's content cannot be coded for the wire (nesting too deep for the JSON
+    encoder, a lone surrogate, a NaN): that message fails, the connection is fine."""
+
+
 @dataclass
 class KernelMessage:
     """The parts of an iopub message a bridge looks at."""
@@ -192,7 +197,11 @@ class ZmqTransport:
             "date": datetime.now(timezone.utc).isoformat(),
             "version": protocol_version,
         }
-        parts = [_pack(header), b"{}", b"{}", _pack(content)]
+        try:
+            packed = _pack(content)
+        except (ValueError, TypeError, RecursionError) as err:
+            raise Unencodable(_why_unencodable(err)) from None
+        parts = [_pack(header), b"{}", b"{}", packed]
         frames: list[Any] = [DELIMITER, self._sign(parts), *parts, *buffers]
         sock.send_multipart(frames, copy=not buffers or max(len(b) for b in buffers) < COPY_THRESHOLD)
         # Sending may take the descriptor's edge for replies that arrived meanwhile.
@@ -215,6 +224,14 @@ class ZmqTransport:
 
 def _pack(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _why_unencodable(err: Exception) -> str:
+    if isinstance(err, RecursionError):
+        return "its JSON is nested too deeply"
+    if isinstance(err, UnicodeEncodeError):
+        return "it holds text that is not valid Unicode (a lone surrogate such as \\ud800)"
+    return f"it is not JSON ({err})"
 
 
 class ChannelTransport:
