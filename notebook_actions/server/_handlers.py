@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from email.message import Message
 from http.client import responses
 from typing import Any, cast
 
@@ -20,7 +21,7 @@ from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ._body import Body, BufferedBody, Invocation, MultipartBody, content_kind
+from ._body import Body, BufferedBody, Invocation, Kind, MultipartBody, content_kind
 from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut
 from ._config import NotebookActions
 from ._kernels import Bridges, UnknownKernel
@@ -32,7 +33,8 @@ AUTH_RESOURCE = "notebook_actions"
 PREFIX = "/notebook-actions/api"
 
 #: A body found too large while it is already on its way is read and dropped, up to this
-#: many bytes past the limit, so that the client gets to read the 413.
+#: many bytes past the limit, so that the client gets to read the 413; a body refused for
+#: another reason before it was read, up to this many bytes.
 DRAIN_BYTES = 4 << 20
 
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
@@ -181,7 +183,9 @@ class InvokeHandler(BaseHandler):
     _drain_until = 0
     _received = 0
     _failed = False
-    _too_large: str | None = None
+    #: The answer, decided before the body was read: the body is read and dropped
+    #: (up to a bound) before it is given, so that the connection stays usable.
+    _refusal: Problem | None = None
     _gone = False
     #: An answer now comes before the body is read (tornado's XSRF check, prepare(), a
     #: refusal while the body arrives): tornado then closes the connection.
@@ -199,10 +203,30 @@ class InvokeHandler(BaseHandler):
         action = HTTP_METHOD_TO_AUTH_ACTION["POST"]
         if not await ensure_async(self.authorizer.is_authorized(self, user, action, AUTH_RESOURCE)):
             raise web.HTTPError(403, f"User is not authorized to {action} on resource: {AUTH_RESOURCE}.")
+        kind, content_type = self._limits()
+        try:
+            await self._accept(kind, content_type)
+        except Problem as problem:
+            if problem.status != 413:  # a body of any size may come: drop a bounded amount
+                self._drain_until = min(self._drain_until, DRAIN_BYTES)
+            if not self._drainable():
+                raise  # at once: nothing of the body is read, the connection closes
+            # The body is on its way (or empty): closing now would make a keep-alive
+            # client's next request fail, or reset the connection before this answer is
+            # read. Drop what comes, then answer.
+            self._refusal = problem
+            if self._body is not None:
+                self._body.abort()
+        self._early = False
+
+    def _limits(self) -> tuple[Kind, Message]:
+        """The body's kind, and the limits that hold for it (tornado's among them)."""
         options = self.conf
-        kind, content_type = content_kind(self.request.headers.get("Content-Type"))
-        if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
-            raise Problem(415, "compressed request bodies are not supported: send the body as is")
+        try:
+            kind, content_type = content_kind(self.request.headers.get("Content-Type"))
+        except Problem as problem:
+            self._refusal = problem  # answered once the limits below are known
+            kind, content_type = "empty", Message()
         self._limit = options.max_upload_bytes if kind == "multipart" else options.max_body_bytes
         # ServerApp.max_body_size holds for every request; ours may only be stricter.
         server_limit = getattr(self.serverapp, "max_body_size", None)
@@ -213,18 +237,31 @@ class InvokeHandler(BaseHandler):
         if isinstance(server_limit, int):
             tornado_limit = min(tornado_limit, server_limit)
         self._drain_until = min(self._limit + DRAIN_BYTES, tornado_limit - 1)
+        connection = cast(Any, self.request.connection)
+        connection.set_max_body_size(tornado_limit)
+        return kind, content_type
+
+    def _drainable(self) -> bool:
+        """Whether the body may be read and dropped before a refusal is given."""
+        headers = self.request.headers
+        if headers.get("Expect", "").lower() == "100-continue":
+            return False  # the client sends nothing until told to
+        length = headers.get("Content-Length")
+        if length is None:
+            return True  # chunked (counted as it comes) or no body at all
+        return length.isdigit() and int(length) <= self._drain_until
+
+    async def _accept(self, kind: Kind, content_type: Message) -> None:
+        """Whether the request can go on, before its body is read; its body reader."""
+        if self._refusal is not None:
+            raise self._refusal
+        if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise Problem(415, "compressed request bodies are not supported: send the body as is")
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self._limit:
             message = f"the request body ({length} bytes) is larger than the limit of {self._limit} bytes"
-            waiting = self.request.headers.get("Expect", "").lower() == "100-continue"
-            if waiting or int(length) > self._drain_until:
-                raise Problem(413, message)  # at once: nothing of the body is read
-            # The body is on its way already: closing now would reset the connection and
-            # the client might never see this answer. Drop what comes, then answer.
-            self._too_large = message
-        connection = cast(Any, self.request.connection)
-        connection.set_max_body_size(tornado_limit)
-
+            raise Problem(413, message)
+        options = self.conf
         kwargs = self.path_kwargs
         kid = await self.kernel_id(kwargs.get("kernel_id"), kwargs.get("path"))
         self._bridge = await self.bridge(kid)
@@ -243,7 +280,6 @@ class InvokeHandler(BaseHandler):
             )
         else:
             self._body = BufferedBody(kind, self._limit)
-        self._early = False
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self._early:
@@ -259,15 +295,18 @@ class InvokeHandler(BaseHandler):
         )
 
     async def data_received(self, chunk: bytes) -> None:
-        if self._failed or self._body is None:
+        if self._failed:
             return
         self._received += len(chunk)
-        if self._received > self._limit and self._too_large is None:
-            self._too_large = f"the request body is larger than the limit of {self._limit} bytes"
-            self._body.abort()
-        if self._too_large is not None:
+        if self._received > self._limit and self._refusal is None:
+            self._refusal = Problem(413, f"the request body is larger than the limit of {self._limit} bytes")
+            if self._body is not None:
+                self._body.abort()
+        if self._refusal is not None:
             if self._received > self._drain_until:
-                self._fail(Problem(413, self._too_large))  # enough dropped: answer and close
+                self._fail(self._refusal)  # enough dropped: answer and close
+            return
+        if self._body is None:
             return
         try:
             await self._body.feed(chunk)
@@ -299,8 +338,8 @@ class InvokeHandler(BaseHandler):
         """Invoke an exported action: JSON, urlencoded or multipart arguments in, its result out."""
         if self._failed or self._finished:
             return
-        if self._too_large is not None:
-            raise Problem(413, self._too_large)
+        if self._refusal is not None:
+            raise self._refusal
         assert self._body is not None and self._bridge is not None
         try:
             invocation = self._body.finish()
