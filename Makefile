@@ -12,14 +12,20 @@ $(BIN)/python:
 
 # Editable install with JupyterLab; the server extension is enabled explicitly too,
 # because an editable install may skip hatch's shared-data files.
-$(VENV)/.lab: pyproject.toml | $(BIN)/python
+# JupyterLab's settings for this project (lab/overrides.json: no news prompt, no update
+# check, which would only fail on a closed network), in the venv's app settings.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+$(VENV)/.lab: pyproject.toml lab/overrides.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[lab]'
 	$(BIN)/jupyter server extension enable --sys-prefix notebook_actions
+	install -D -m 644 lab/overrides.json $(LAB_SETTINGS)
 	touch $@
 
-$(VENV)/.test: pyproject.toml | $(BIN)/python
+$(VENV)/.test: pyproject.toml lab/overrides.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/jupyter server extension enable --sys-prefix notebook_actions
+	install -D -m 644 lab/overrides.json $(LAB_SETTINGS)
 	touch $@ $(VENV)/.lab
 
 node_modules/.installed: package.json package-lock.json

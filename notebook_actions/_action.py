@@ -8,7 +8,7 @@ import secrets
 import weakref
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from ._protocol import ActionInfo
 from ._schema import Signature, strip_annotated
@@ -39,7 +39,7 @@ class Action(Generic[F]):
         bound: tuple[Any, ...] = (),
         bound_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if not callable(func):
+        if not callable(cast(object, func)):  # untyped callers pass anything
             message = f"an action must wrap a function, not {type(func).__name__}"
             raise TypeError(message)
         functools.update_wrapper(self, func)  # __name__, __doc__, __wrapped__, __qualname__

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import tomllib
+import pytest
 
 import notebook_actions
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+; CI runs 3.11
 
 ROOT = Path(__file__).parent.parent
 

@@ -16,6 +16,7 @@ import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -34,7 +35,7 @@ def blocks(language: str) -> list[str]:
 
 
 def python_notebook() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
+    nb: nbformat.NotebookNode = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(code) for code in blocks("python")]
     return nb
 
@@ -110,7 +111,7 @@ def test_http_examples_answer(readme_server: dict[str, str]) -> None:
     assert {e["field"] for e in error["errors"]} == {"title", "priority"}
 
 
-def json_documents(text: str) -> list[object]:
+def json_documents(text: str) -> list[Any]:
     """The JSON documents curl printed, one after another."""
     decoder, documents, at = json.JSONDecoder(), [], 0
     while at < len(text.rstrip()):

@@ -428,8 +428,8 @@ class InvokeHandler(BaseHandler):
             except Problem as err:
                 self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break
-            if self._gone:
-                return
+            if self._gone:  # on_connection_close ran while we awaited
+                return  # type: ignore[unreachable]
         self.finish(set_content_type="text/event-stream")
 
 

@@ -141,8 +141,8 @@ class ZmqTransport:
                 msg = self._decode(frames)
                 if msg is not None:
                     self._on_message(msg)
-                if self._closed:
-                    return
+                if self._closed:  # on_message may have closed us
+                    return  # type: ignore[unreachable]
             assert self._loop is not None
             self._loop.call_soon(self._read_iopub)  # more waiting: let others run first
         except zmq.ZMQError as err:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import traitlets
 
@@ -60,7 +60,7 @@ class ActionButton(ActionWidget):
         if positional or named or previous_state:
             shown = self.bind(action, *positional, stateful=previous_state, state=initial_state, **named)
         else:
-            shown = self.bind(action) if not isinstance(action, Action) else action
+            shown = action if isinstance(cast(object, action), Action) else self.bind(action)
         missing = [p.name for p in shown.signature.params if p.required]
         if missing:
             message = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import traitlets
 
@@ -61,7 +61,7 @@ class Form(ActionWidget):
             message = "previous_state passes each result to the next call, so calls cannot run concurrently"
             raise ValueError(message)
         shown = self.bind(action, stateful=True, state=initial_state) if previous_state else action
-        if not isinstance(shown, Action):
+        if not isinstance(cast(object, shown), Action):  # untyped callers pass anything
             # Fail here, naming the problem, rather than in the trait's validation.
             self.bind(shown)
         super().__init__(

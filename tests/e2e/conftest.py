@@ -51,7 +51,20 @@ def on_click(_):
 
 
 button.on_click(on_click)
+%load_ext notebook_actions
 widgets.VBox([button, label])
+"""
+# Ours beside the stock ones on the same page: both kinds of custom message, no crossing.
+ACTION_WIDGET = """\
+from notebook_actions import ActionButton
+
+
+def count_clicks() -> str:
+    "use server"
+    return f"action saw {clicks} stock clicks"
+
+
+ActionButton(count_clicks, label="Ask the action")
 """
 STOCK_NOTEBOOK = {
     "nbformat": 4,
@@ -65,7 +78,15 @@ STOCK_NOTEBOOK = {
             "execution_count": None,
             "outputs": [],
             "source": STOCK_WIDGETS,
-        }
+        },
+        {
+            "cell_type": "code",
+            "id": "action-widget",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": ACTION_WIDGET,
+        },
     ],
 }
 

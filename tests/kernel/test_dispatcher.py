@@ -57,7 +57,7 @@ def test_results_are_sent_as_json(value: Any, sent: Any) -> None:
 def test_bytes_results_travel_as_a_buffer() -> None:
     outcome = testing.invoke(action(lambda: b"\x00\xff" * 3))
     assert outcome.value == b"\x00\xff" * 3
-    assert outcome.final is not None and outcome.final["value"] is None
+    assert outcome.final is not None and outcome.final["kind"] == "result" and outcome.final["value"] is None
 
 
 def test_unserializable_results_name_the_type() -> None:

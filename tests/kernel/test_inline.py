@@ -27,7 +27,7 @@ def test_top_level_function_becomes_an_inline_action(shell: InteractiveShell) ->
     assert greet("ann") == "hi ann"
     assert greet.__doc__ == "Say hello."
     assert str(inspect.signature(greet)) == "(name: str, excited: bool = False) -> str"
-    assert greet.__wrapped__.__name__ == "greet"
+    assert getattr(greet, "__wrapped__").__name__ == "greet"  # noqa: B009 (set by functools.update_wrapper)
     assert registry.exported("greet") is None  # never by name
     assert registry.get(greet.id) is greet
 

@@ -65,6 +65,7 @@ def test_cell_behaves_like_a_normal_cell(shell: InteractiveShell) -> None:
     result = shell.run_cell("%%use_server\ndef f():\n    return 1\n6 * 7", store_history=True)
     assert result.success
     assert shell.user_ns["_"] == 42
+    assert shell.history_manager is not None
     history = [src for _, _, src in shell.history_manager.get_range()]
     assert history[-1].startswith("%%use_server")
 

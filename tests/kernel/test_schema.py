@@ -93,7 +93,8 @@ def test_unsupported_parameter_types_are_a_clear_error() -> None:
     with pytest.raises(TypeError, match="pydantic cannot validate its parameters"):
         _ = act.signature
     outcome = testing.invoke(act, {"value": {"a": 1}})
-    assert outcome.kind == "error" and "typing_extensions" in outcome.replies[-1]["message"]
+    final = outcome.replies[-1]
+    assert final["kind"] == "error" and "typing_extensions" in final["message"]
 
 
 def test_unannotated_parameters_accept_any_json() -> None:
@@ -143,7 +144,7 @@ def test_form_encoding_follows_html_form_semantics() -> None:
         return {"name": name, "age": age, "newsletter": newsletter, "tags": tags, "nickname": nickname, "team": team}
 
     # a missing checkbox is False, a single value for a list becomes a list, "" is None/default
-    sent = {"name": "ann", "age": "41", "tags": "x", "nickname": "", "team": ""}
+    sent: dict[str, Any] = {"name": "ann", "age": "41", "tags": "x", "nickname": "", "team": ""}
     assert testing.invoke(signup, sent, form=True).value == {
         "name": "ann",
         "age": 41,

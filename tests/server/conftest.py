@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_core.utils import ensure_event_loop
 
 # pytest-jupyter's fixtures and hooks (it has no entry point, and pytest refuses
@@ -192,7 +192,7 @@ def notebook_actions_config() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture
+@pytest.fixture  # type: ignore[no-redef]  # replaces pytest-jupyter's, imported above
 def jp_server_config(notebook_actions_config: dict[str, Any]) -> Config:
     return Config(
         {

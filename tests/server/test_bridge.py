@@ -48,6 +48,8 @@ async def test_200_concurrent_requests_each_get_their_own_answer(
     headers = {**jp_auth_header, "Content-Type": "application/json"}
 
     async def call(i: int) -> Any:
+        args: dict[str, Any]
+        want: Any
         if i % 3 == 0:  # async, finishing out of order
             name, args, want = "nap", {"seconds": random.uniform(0, 0.3)}, None
         elif i % 3 == 1:

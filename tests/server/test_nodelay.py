@@ -16,7 +16,8 @@ from .conftest import Kernel, server_test
 
 def server_sockets() -> list[socket.socket]:
     handlers = [obj for obj in gc.get_objects() if isinstance(obj, KernelWebsocketHandler)]
-    return [h.ws_connection.stream.socket for h in handlers if h.ws_connection is not None]
+    streams = [h.ws_connection.stream for h in handlers if h.ws_connection is not None]
+    return [stream.socket for stream in streams if stream is not None]
 
 
 async def kernel_info(ws: Any) -> dict[str, Any]:
