@@ -13,6 +13,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -199,3 +200,89 @@ def test_generated_requests_get_documented_answers(
         session.close()
     assert 100 <= sum(sent.values()) <= 400, sent
     assert not [status for status in sent if status >= 500 and status != 500], sent
+
+
+# --- garbage bodies, beyond what a schema describes ---------------------------------------
+
+LONE = st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff"])
+TEXT = st.text(max_size=20) | st.builds(lambda a, b, c: a + b + c, st.text(max_size=5), LONE, st.text(max_size=5))
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@st.composite
+def json_bodies(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(["value", "deep", "number", "broken"]))
+    if kind == "value":
+        return json.dumps(draw(JSON_VALUES)).encode()  # lone surrogates travel as \\ud800 escapes
+    if kind == "deep":
+        depth = draw(st.integers(90, 3000))
+        return ('{"text": ' + "[" * depth + "]" * depth + "}").encode()
+    if kind == "number":
+        number = draw(st.sampled_from(["1e400", "-1e999", "NaN", "Infinity", "1" * 5000]))
+        return f'{{"text": "x", "times": {number}}}'.encode()
+    return draw(st.binary(max_size=200))
+
+
+@st.composite
+def multipart_bodies(draw: st.DrawFn) -> tuple[bytes, str]:
+    boundary = draw(st.sampled_from(["b", "----x", "a" * 70, ""]))
+    pieces = [
+        f"--{boundary}\r\n".encode(),
+        f"--{boundary}--\r\n".encode(),
+        b'Content-Disposition: form-data; name="file"; filename="a.bin"\r\n',
+        b'Content-Disposition: form-data; name="label"\r\n',
+        b"Content-Disposition: form-data\r\n",
+        b"Content-Disposition: form-data; name*=utf-8''%ED%A0%80\r\n",
+        b"Content-Disposition: form-data; name=\"file\"; filename*=utf-8''%ff%fe\r\n",
+        b"Content-Type: text/plain\r\n",
+        b"\r\n",
+        b"\xff\xfe data \r\n",
+    ]
+    body = b"".join(draw(st.lists(st.sampled_from(pieces) | st.binary(max_size=30), max_size=12)))
+    return body, f"multipart/form-data; boundary={boundary}" if boundary else "multipart/form-data"
+
+
+CONTENT_TYPES = st.sampled_from(
+    ["application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=latin-1", ""]
+)
+
+
+def test_garbage_bodies_get_documented_refusals(
+    jp_fetch: Any, fuzz_kernel: Kernel, jp_asyncio_loop: asyncio.AbstractEventLoop
+) -> None:
+    loop = jp_asyncio_loop
+    names = ["scalars", "untyped", "upload", "uploads", "stream", "nothing"]
+    bridges = fuzz_kernel.serverapp.web_app.settings["notebook_actions"].bridges
+    loop.run_until_complete(jp_fetch(*fuzz_kernel.url("actions")))
+    bridge = bridges.get(fuzz_kernel.id)
+
+    def post(name: str, data: bytes, content_type: str) -> Any:
+        headers = {"Content-Type": content_type} if content_type else {}
+        fetch = jp_fetch(
+            *fuzz_kernel.url("actions", name), method="POST", body=data, headers=headers, raise_error=False
+        )
+        return loop.run_until_complete(fetch)
+
+    @settings(max_examples=120, deadline=None, database=None, derandomize=True, phases=[Phase.generate])
+    @given(
+        name=st.sampled_from(names),
+        body=json_bodies() | multipart_bodies().map(lambda pair: pair[0]),
+        content_type=CONTENT_TYPES | multipart_bodies().map(lambda pair: pair[1]),
+    )
+    def run(name: str, body: bytes, content_type: str) -> None:
+        r = post(name, body, content_type)
+        assert r.code in {200, 400, 413, 415, 422}, (r.code, r.body[:300])
+        assert r.headers["Content-Type"].startswith("application/json")
+        answer = json.loads(r.body)
+        if r.code != 200:
+            assert isinstance(answer["message"], str) and answer["message"], answer
+            assert "Traceback" not in answer["message"]
+
+    run()
+    assert bridges.get(fuzz_kernel.id) is bridge and bridge.closed is None
+    r = post("scalars", b'{"text": "t", "count": 1, "ratio": 0.5, "flag": true, "amount": "1.5"}', "application/json")
+    assert json.loads(r.body)["value"]["amount"] == "1.5"
