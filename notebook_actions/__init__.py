@@ -9,12 +9,17 @@ result, never the function, its closure or the kernel's globals.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._action import Action, action
 from ._files import UploadedFile
 from ._progress import Progress
 from ._secret import Secret
+
+if TYPE_CHECKING:  # typed for users' checkers and editors; imported lazily at run time (below)
+    from ._curl import curl_command
+    from ._view import View, revalidate
+    from .widgets import ActionButton, Form
 
 __all__ = [
     "Action",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import secrets
 import weakref
 from collections.abc import Callable
@@ -50,6 +51,7 @@ class Action(Generic[F]):
         self._bound = bound
         self._bound_kwargs = bound_kwargs or {}
         self._methods: weakref.WeakKeyDictionary[Any, Action[Any]] = weakref.WeakKeyDictionary()
+        self._fixing: dict[tuple[int, frozenset[str]], Signature] = {}
         self.is_async = inspect.iscoroutinefunction(func)
         self.is_async_gen = inspect.isasyncgenfunction(func)
         self.is_gen = inspect.isgeneratorfunction(func)
@@ -63,6 +65,24 @@ class Action(Generic[F]):
         return Signature(
             self.func, self.name, streaming=self.streaming, skip=len(self._bound), fixed=frozenset(self._bound_kwargs)
         )
+
+    def signature_fixing(self, leading: int, names: frozenset[str] = frozenset()) -> Signature:
+        """The signature clients see when the kernel also fixes ``leading`` positional
+        arguments and the parameters ``names`` (a widget's bound arguments). Made once
+        per action and shape, not per call."""
+        if not leading and not names:
+            return self.signature
+        key = (leading, names)
+        found = self._fixing.get(key)
+        if found is None:
+            found = self._fixing[key] = Signature(
+                self.func,
+                self.name,
+                streaming=self.streaming,
+                skip=len(self._bound) + leading,
+                fixed=frozenset(self._bound_kwargs) | names,
+            )
+        return found
 
     @property
     def params_schema(self) -> dict[str, Any]:
@@ -138,10 +158,18 @@ class Action(Generic[F]):
         return f"<{kind} action {self.signature_text} id={self.id[:6]}…>"
 
 
+def _annotation_text(annotation: Any) -> str:
+    # Our own types by their public name (``UploadedFile``, not ``notebook_actions._files.UploadedFile``).
+    return _OWN_MODULE.sub("", inspect.formatannotation(strip_annotated(annotation)))
+
+
+_OWN_MODULE = re.compile(r"\bnotebook_actions\.(?:_\w+\.)*")
+
+
 def _param_text(name: str, annotation: Any, default: Any, secret: bool) -> str:
     text = name
     if annotation is not Any:
-        text += f": {inspect.formatannotation(strip_annotated(annotation))}"
+        text += f": {_annotation_text(annotation)}"
     if default is not inspect.Parameter.empty:
         text += " = ***" if secret else f" = {default!r}"
     return text

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from ._dispatcher import Channel
-from ._protocol import COMM_TARGET
+from ._protocol import COMM_TARGET, Buffer, Outgoing, Ready
 
 #: Sent when the comm opens, so the bridge knows the extension is loaded (an unknown
 #: target would close the comm at once instead).
-READY = {"kind": "ready", "id": "", "protocol": 1}
+READY: Ready = {"kind": "ready", "id": "", "protocol": 1}
 
 
 def open_channel(comm: Any, open_msg: dict[str, Any]) -> None:
-    def send(data: dict[str, Any], buffers: list[Any]) -> None:
+    def send(data: Outgoing, buffers: list[Buffer]) -> None:
         comm.send(data, buffers=buffers)
 
     # HTTP callers are strangers: errors carry no traceback (it is in the kernel's log).

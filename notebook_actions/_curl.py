@@ -9,6 +9,7 @@ from typing import Any
 
 from ._action import Action
 from ._magic import kernel_id
+from ._protocol import actions_path
 
 PLACEHOLDER_URL = "http://localhost:8888/"
 
@@ -49,7 +50,7 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
         raise ValueError(message)
     kid = kernel_id()
     url = _server_url(kid) if kid else PLACEHOLDER_URL
-    route = f"{url}notebook-actions/api/kernels/{kid or '<kernel_id>'}/actions/{action.name}"
+    route = f"{url.rstrip('/')}{actions_path(kid or '<kernel_id>')}/{action.name}"
     return " \\\n  ".join(
         [
             f"curl -X POST {shlex.quote(route)}",

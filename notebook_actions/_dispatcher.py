@@ -4,127 +4,227 @@ A channel is one client connection (a widget, the server's comm). It resolves th
 action, validates the arguments, runs the action on the kernel's main thread, and
 sends the replies back through the transport's ``send``. Sync actions run at once;
 async actions, generators and async generators run as tasks on the kernel's event
-loop, so a slow one does not hold up the others, and can be cancelled by id.
+loop, so a slow one does not hold up the others, and can be cancelled by id. A
+``serial`` channel (a widget's default) runs one call at a time, in order.
+
+A transport is thin: it hands ``receive`` what arrived (from any thread) and
+delivers what ``send`` is given. What a widget adds (its own actions only, bound
+arguments, previous state) it says through ``resolve``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import inspect
 import os
 import secrets
-import sys
+import time
 import traceback
 import types
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO, cast
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from ._action import Action
 from ._files import UploadedFile
 from ._kernel import kernel_loop, on_main_thread
+from ._log import log
 from ._progress import Progress
-from ._protocol import FileRef, Reply
+from ._protocol import (
+    PROTOCOL_ERROR,
+    UNSERIALIZABLE_RESULT,
+    UPLOAD_TOO_LARGE,
+    Buffer,
+    ErrorReply,
+    FileRef,
+    InvokeRequest,
+    ProgressInfo,
+    Reply,
+    Send,
+    pack,
+    unpack,
+)
 from ._registry import Registry, registry
-from ._schema import InvalidArguments, UnserializableResult
-
-Buffer = bytes | bytearray | memoryview
-Send = Callable[[dict[str, Any], list[Buffer]], None]
-
-
-def _kernel_log_stream() -> TextIO | None:
-    """The kernel process's real stderr: the log of the server that started it.
-
-    Not ``sys.stderr``, which in a kernel is a cell's output, and not plain file
-    descriptor 2, which ipykernel also forwards to every client of the kernel as
-    output (a Voila viewer's browser among them): the copy it keeps of the original.
-    """
-    original = getattr(sys.stderr, "_original_stdstream_copy", None)
-    if isinstance(original, int):
-        return os.fdopen(os.dup(original), "w", buffering=1, closefd=True)
-    return sys.__stderr__
-
-
-log = logging.getLogger("notebook_actions")
-if not log.handlers:
-    _handler = logging.StreamHandler(_kernel_log_stream())
-    _handler.setFormatter(logging.Formatter("[notebook_actions %(levelname)s] %(message)s"))
-    log.addHandler(_handler)
-    log.propagate = False
+from ._schema import InvalidArguments, Signature, UnserializableResult
 
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 
+#: A reply waits for the sync action that runs after it (so that several leave as one
+#: transport message) only if that action last ran faster than this; otherwise the
+#: reply leaves first. Replies of slow sync actions in one batch leave one by one.
+HOLD_REPLIES_SECONDS = 0.001
+
+ACTION_GONE = (
+    "this action is no longer available in the kernel (the kernel restarted, "
+    "or the cell that made it was re-run without it): re-run that cell"
+)
+NOT_AVAILABLE_HERE = "this action is not available here"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an invoke runs: an action, and the arguments the kernel fixes for the call.
+
+    ``args`` go first (a widget's bound arguments, a stateful widget's previous
+    state), ``kwargs`` are fixed by name; clients neither see nor send either, and the
+    arguments a client sends are validated against what is left. ``on_result`` sees
+    each result as the client does (its JSON value, or ``bytes``).
+    """
+
+    action: Action[Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    on_result: Callable[[Any], object] | None = None
+
+    @property
+    def signature(self) -> Signature:
+        return self.action.signature_fixing(len(self.args), frozenset(self.kwargs))
+
+    def call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return self.action(*self.args, *args, **{**self.kwargs, **kwargs})
+
+
+#: Says what an invoke runs, or why it cannot (the message of a ``not_found`` reply).
+Resolve = Callable[[InvokeRequest], "Target | str"]
+
+
+def by_registry(actions: Registry = registry, allow: Callable[[Action[Any]], bool] | None = None) -> Resolve:
+    """Exported actions by ``name``, any action by its id; ``allow`` narrows them."""
+
+    def resolve(message: InvokeRequest) -> Target | str:
+        name = message.get("name")
+        if isinstance(name, str):
+            found = actions.exported(name)
+            if found is None:
+                return (
+                    f"no exported action {name!r} in this kernel: run the %%use_server cell "
+                    "that defines it (after %load_ext notebook_actions)"
+                )
+        else:
+            found = actions.get(str(message.get("action")))
+            if found is None:
+                return ACTION_GONE
+        if allow is not None and not allow(found):
+            return NOT_AVAILABLE_HERE
+        return Target(found)
+
+    return resolve
+
 
 class Channel:
-    """One client connection's view of the dispatcher. ``receive`` is thread-safe."""
+    """One client connection's view of the dispatcher. ``receive`` is thread-safe.
+
+    ``resolve`` says what an invoke runs (default: ``by_registry(actions, allow)``).
+    ``serial``: invokes run one at a time, in the order they arrived (a widget's
+    queue); a cancel drops a queued one. ``batch_replies``: replies ready together
+    leave as one ``batch`` message (the server's comm).
+    """
 
     def __init__(
         self,
         send: Send,
         *,
+        resolve: Resolve | None = None,
+        serial: bool = False,
         include_traceback: bool = False,
         batch_replies: bool = False,
-        allow: Callable[[Action[Any]], bool] | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        allow: Callable[[Action[Any]], bool] | None = None,
         actions: Registry = registry,
     ) -> None:
+        if resolve is not None and (allow is not None or actions is not registry):
+            message = "pass either resolve or allow/actions: resolve replaces the registry lookup they configure"
+            raise TypeError(message)
         self._send = send
+        self._resolve = resolve or by_registry(actions, allow)
+        self._registry = actions  # what a "list" request lists: the exported actions
+        self._serial = serial
         self._include_traceback = include_traceback
         self._batch_replies = batch_replies
-        self._allow = allow
         self._max_upload_bytes = max_upload_bytes
-        self._registry = actions
         self._loop = kernel_loop()
+        # Invokes waiting for their turn (serial mode), by request id, in arrival
+        # order; then those running as tasks.
+        self._queue: dict[str, tuple[InvokeRequest, list[Buffer]]] = {}
+        self._pumping = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._uploads: dict[str, UploadedFile] = {}
         self._finished_uploads: set[str] = set()
-        self._outbox: list[tuple[dict[str, Any], list[Buffer]]] = []
+        self._outbox: list[tuple[Reply, list[Buffer]]] = []
         self._flush_scheduled = False
+        # How long each sync action last ran (weakly: actions made per call come and go).
+        self._sync_seconds: weakref.WeakKeyDictionary[Action[Any], float] = weakref.WeakKeyDictionary()
+
+    @property
+    def serial(self) -> bool:
+        return self._serial
+
+    @serial.setter
+    def serial(self, value: bool) -> None:
+        if value == self._serial:
+            return
+        self._serial = value  # turned off: what is queued starts now
+        self._on_kernel_thread(self._resume)
+
+    def _resume(self) -> None:
+        self._pump()
+        self._flush()
+
+    def _on_kernel_thread(self, work: Callable[..., None], *args: Any) -> None:
+        """Do ``work`` on the kernel's main thread, handed over from wherever we are.
+
+        Messages may arrive on a subshell's thread, but user state made in cells may
+        be bound to the main thread (sqlite3), so actions run there, never here. (An
+        opt-in to run an action where its message arrived belongs in ``receive``:
+        resolve there, and run only such a target on the arriving thread.)
+        """
+        if self._loop is not None and not on_main_thread():
+            self._loop.call_soon_threadsafe(work, *args)
+        else:
+            work(*args)
 
     # --- receiving ----------------------------------------------------------------
 
     def receive(self, message: Any, buffers: Sequence[Buffer] = ()) -> None:
         """Handle one transport message (possibly a batch) from any thread."""
-        buffers = list(buffers)
-        if self._loop is not None and not on_main_thread():
-            # A subshell thread: user state made in cells may be bound to the main
-            # thread (sqlite3), so the action runs there, never here.
-            self._loop.call_soon_threadsafe(self._receive_here, message, buffers)
-        else:
-            self._receive_here(message, buffers)
+        self._on_kernel_thread(self._receive_here, message, list(buffers))
 
     def _receive_here(self, message: Any, buffers: list[Buffer]) -> None:
-        if isinstance(message, dict) and message.get("kind") == "batch":
-            for item in message.get("messages") or []:
-                self._handle(item, buffers)
-        else:
-            self._handle(message, buffers)
+        for item in unpack(message):
+            self._handle(item, buffers)
         self._flush()
 
     def _handle(self, message: Any, buffers: list[Buffer]) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("id"), str):
             log.warning("ignored a malformed message (no string 'id'): %.200r", message)
             return
-        rid = message["id"]
+        rid: str = message["id"]
         kind = message.get("kind")
         try:
             if kind == "invoke":
-                self._invoke(message, buffers)
+                self._enqueue(cast(InvokeRequest, message), buffers)
             elif kind == "cancel":
-                task = self._tasks.get(rid)
-                if task is not None:
-                    task.cancel()
-                elif rid in self._uploads:  # an upload abandoned half-way
-                    self._discard_upload(rid)
-                    self._emit({"kind": "cancelled", "id": rid})
+                self._cancel(rid)
             elif kind == "upload":
                 self._upload(message, buffers)
             elif kind == "list":
                 infos = [a.info() for a in self._registry.exported_actions()]
                 self._emit({"kind": "actions", "id": rid, "actions": infos})
             else:
-                self._fail(rid, "ProtocolError", f"unknown message kind {kind!r}")
+                self._fail(rid, PROTOCOL_ERROR, f"unknown message kind {kind!r}")
         except Exception as err:  # a bug of ours must not kill the comm: report it
             self._error(rid, err)
+
+    def _cancel(self, rid: str) -> None:
+        task = self._tasks.get(rid)
+        if task is not None:
+            task.cancel()  # the task answers "cancelled" itself
+        elif self._queue.pop(rid, None) is not None:  # queued behind another call: never runs
+            self._emit({"kind": "cancelled", "id": rid})
+        elif rid in self._uploads:  # an upload abandoned half-way
+            self._discard_upload(rid)
+            self._emit({"kind": "cancelled", "id": rid})
 
     # --- uploads ------------------------------------------------------------------
 
@@ -141,7 +241,7 @@ class Channel:
         if upload.size > self._max_upload_bytes:
             self._discard_upload(uid)
             limit = self._max_upload_bytes
-            self._fail(uid, "UploadTooLarge", f"the file is larger than the upload limit of {limit} bytes")
+            self._fail(uid, UPLOAD_TOO_LARGE, f"the file is larger than the upload limit of {limit} bytes")
             return
         if message.get("final"):
             upload.seek(0)
@@ -172,48 +272,51 @@ class Channel:
 
     # --- invoking -----------------------------------------------------------------
 
-    def _resolve(self, message: dict[str, Any]) -> Action[Any] | str:
-        if isinstance(message.get("name"), str):
-            name = message["name"]
-            found = self._registry.exported(name)
-            if found is None:
-                return (
-                    f"no exported action {name!r} in this kernel: run the %%use_server cell "
-                    "that defines it (after %load_ext notebook_actions)"
-                )
-        else:
-            found = self._registry.get(str(message.get("action")))
-            if found is None:
-                return (
-                    "this action is no longer available in the kernel (the kernel restarted, "
-                    "or the cell that made it was re-run without it): re-run that cell"
-                )
-        if self._allow is not None and not self._allow(found):
-            return "this action is not available here"
-        return found
-
-    def _invoke(self, message: dict[str, Any], buffers: list[Buffer]) -> None:
+    def _enqueue(self, message: InvokeRequest, buffers: list[Buffer]) -> None:
         rid = message["id"]
-        if rid in self._tasks:
-            self._fail(rid, "ProtocolError", f"request id {rid!r} is already in flight: use a new id")
+        if rid in self._tasks or rid in self._queue:
+            self._fail(rid, PROTOCOL_ERROR, f"request id {rid!r} is already in flight: use a new id")
             return
-        action = self._resolve(message)
-        if isinstance(action, str):
-            self._emit({"kind": "not_found", "id": rid, "message": action})
+        self._queue[rid] = (message, buffers)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start queued invokes: all of them, or in serial mode one at a time."""
+        if self._pumping:
             return
-        raw = message.get("args")
+        self._pumping = True
+        try:
+            while self._queue and not (self._serial and self._tasks):
+                rid = next(iter(self._queue))
+                message, buffers = self._queue.pop(rid)
+                try:
+                    self._invoke(message, buffers)
+                except Exception as err:  # a bug of ours: this call fails, the queue goes on
+                    self._error(rid, err)
+        finally:
+            self._pumping = False
+
+    def _invoke(self, message: InvokeRequest, buffers: list[Buffer]) -> None:
+        rid = message["id"]
+        target = self._resolve(message)
+        if isinstance(target, str):
+            self._emit({"kind": "not_found", "id": rid, "message": target})
+            return
+        action = target.action
+        raw: Any = message.get("args")
         raw = {} if raw is None else raw
         uploaded: list[UploadedFile] = []
         try:
-            if message.get("files") and isinstance(raw, dict):
+            files = message.get("files")
+            if files and isinstance(raw, dict):
                 raw = dict(raw)
-                by_name = {p.name: p for p in action.signature.params}
-                for field, refs in message["files"].items():
-                    files = [self._file(ref, buffers) for ref in refs]
-                    uploaded += files
-                    param = by_name.get(field)
-                    raw[field] = files if param is None or param.is_many else files[-1]
-            args, kwargs = action.signature.validate(raw, form=message.get("encoding") == "form")
+                by_name = {p.name: p for p in target.signature.params}
+                for name, refs in files.items():
+                    got = [self._file(ref, buffers) for ref in refs]
+                    uploaded += got
+                    param = by_name.get(name)
+                    raw[name] = got if param is None or param.is_many else got[-1]
+            args, kwargs = target.signature.validate(raw, form=message.get("encoding") == "form")
         except InvalidArguments as err:
             _close_all(uploaded)
             self._emit({"kind": "invalid", "id": rid, "errors": err.errors})
@@ -223,27 +326,41 @@ class Channel:
             self._fail(rid, type(err).__name__, str(err))
             return
 
-        if action.is_async or action.streaming:
-            self._start(rid, self._run(rid, action, args, kwargs), uploaded)
-            return
+        sync = not (action.is_async or action.streaming)
+        if sync:
+            self._before_sync(action)
+        started = time.perf_counter()
         try:
-            value = action.call_validated(args, kwargs)
+            # A sync body runs here and now; an async one or a generator is only made
+            # here, and runs in its task.
+            value = target.call(args, kwargs)
         except Exception as err:
             _close_all(uploaded)
             self._error(rid, err, action)
             return
-        if asyncio.iscoroutine(value):
-            self._start(rid, self._await(rid, action, value), uploaded)
-            return
-        _close_all(uploaded)
-        self._result(rid, action, value)
+        finally:
+            if sync:
+                self._sync_seconds[action] = time.perf_counter() - started
+        if action.streaming or inspect.isawaitable(value):
+            self._start(rid, target, value, uploaded)
+        else:
+            _close_all(uploaded)
+            self._result(rid, target, value)
 
-    def _start(self, rid: str, coro: Any, uploaded: list[UploadedFile]) -> None:
-        """Run ``coro`` as a task; the request's uploaded files are closed when it ends."""
+    def _before_sync(self, action: Action[Any]) -> None:
+        # Replies already made must not wait for a sync action that may take long: only
+        # one known to be quick may run before they leave (and so share their message).
+        if self._outbox and self._sync_seconds.get(action, float("inf")) >= HOLD_REPLIES_SECONDS:
+            self._flush()
+
+    def _start(self, rid: str, target: Target, work: Any, uploaded: list[UploadedFile]) -> None:
+        """Run ``work`` (an awaitable, or a stream of chunks) as a task; the request's
+        uploaded files are closed when it ends."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            coro.close()
+            if inspect.iscoroutine(work):
+                work.close()  # never awaited, and that is on purpose
             _close_all(uploaded)
             message = (
                 "no event loop is running here: async and streaming actions run in a "
@@ -251,16 +368,24 @@ class Channel:
             )
             self._fail(rid, "RuntimeError", message)
             return
+        coro = self._stream(rid, target, work) if target.action.streaming else self._settle(rid, target, work)
         task = loop.create_task(coro)
         self._tasks[rid] = task
 
         def done(_: object) -> None:
+            if task.cancelled():  # before it started: nothing in it could answer
+                if inspect.iscoroutine(work):
+                    work.close()  # never awaited, on purpose
+                self._emit({"kind": "cancelled", "id": rid})
             self._tasks.pop(rid, None)
             _close_all(uploaded)
+            self._pump()  # in serial mode, the next call in line
+            self._schedule_flush()
 
         task.add_done_callback(done)
 
-    async def _await(self, rid: str, action: Action[Any], awaitable: Any) -> None:
+    async def _settle(self, rid: str, target: Target, awaitable: Any) -> None:
+        """An async action (or a sync one that returned an awaitable): its one result."""
         try:
             value = await awaitable
         except asyncio.CancelledError:
@@ -268,74 +393,73 @@ class Channel:
             self._flush()
             return
         except Exception as err:
-            self._error(rid, err, action)
+            self._error(rid, err, target.action)
         else:
-            self._result(rid, action, value)
+            self._result(rid, target, value)
         self._schedule_flush()
 
-    async def _run(self, rid: str, action: Action[Any], args: list[Any], kwargs: dict[str, Any]) -> None:
+    async def _stream(self, rid: str, target: Target, stream: Any) -> None:
+        """A generator or async generator action: its chunks, then ``end``."""
         seq = 0
-        stream: Any = None
         try:
-            if action.is_async:
-                value = await action.call_validated(args, kwargs)
-                self._result(rid, action, value)
-            elif action.is_async_gen:
-                stream = action.call_validated(args, kwargs)
+            if hasattr(stream, "__anext__"):
                 async for chunk in stream:
-                    self._chunk(rid, action, seq, chunk)
+                    self._chunk(rid, target, seq, chunk)
                     seq += 1
                     self._schedule_flush()
-                self._emit({"kind": "end", "id": rid})
             else:
-                stream = action.call_validated(args, kwargs)
                 for chunk in stream:
-                    self._chunk(rid, action, seq, chunk)
+                    self._chunk(rid, target, seq, chunk)
                     seq += 1
                     self._schedule_flush()
                     # Let other requests, and a cancel for this one, in between chunks.
                     await asyncio.sleep(0)
-                self._emit({"kind": "end", "id": rid})
+            self._emit({"kind": "end", "id": rid})
         except asyncio.CancelledError:
             self._emit({"kind": "cancelled", "id": rid})
             self._flush()
         except UnserializableResult as err:
-            self._fail(rid, "UnserializableResult", str(err))
+            self._fail(rid, UNSERIALIZABLE_RESULT, str(err))
         except Exception as err:
-            self._error(rid, err, action)
+            self._error(rid, err, target.action)
         finally:
-            if stream is not None:
-                await _close_stream(stream)
+            await _close_stream(stream)
         self._schedule_flush()
 
     # --- replying -----------------------------------------------------------------
 
-    def _result(self, rid: str, action: Action[Any], value: Any) -> None:
+    def _result(self, rid: str, target: Target, value: Any) -> None:
         if isinstance(value, (bytes, bytearray, memoryview)):
             self._emit({"kind": "result", "id": rid, "value": None, "buffer": 0}, [value])
-            return
-        try:
-            encoded = action.signature.dump_result(value)
-        except UnserializableResult as err:
-            self._fail(rid, "UnserializableResult", str(err))
-            return
-        self._emit({"kind": "result", "id": rid, "value": encoded})
+            seen: Any = bytes(value)
+        else:
+            try:
+                seen = target.signature.dump_result(value)
+            except UnserializableResult as err:
+                self._fail(rid, UNSERIALIZABLE_RESULT, str(err))
+                return
+            self._emit({"kind": "result", "id": rid, "value": seen})
+        if target.on_result is not None:
+            try:
+                target.on_result(seen)
+            except Exception:
+                log.exception("the on_result callback of action %r raised", target.action.name)
 
-    def _chunk(self, rid: str, action: Action[Any], seq: int, chunk: Any) -> None:
+    def _chunk(self, rid: str, target: Target, seq: int, chunk: Any) -> None:
         if isinstance(chunk, Progress):
-            progress = {"value": chunk.value, "total": chunk.total, "message": chunk.message}
+            progress: ProgressInfo = {"value": chunk.value, "total": chunk.total, "message": chunk.message}
             self._emit({"kind": "chunk", "id": rid, "seq": seq, "value": None, "progress": progress})
         elif isinstance(chunk, (bytes, bytearray, memoryview)):
             self._emit({"kind": "chunk", "id": rid, "seq": seq, "value": None, "buffer": 0}, [chunk])
         else:
-            self._emit({"kind": "chunk", "id": rid, "seq": seq, "value": action.signature.dump_result(chunk)})
+            self._emit({"kind": "chunk", "id": rid, "seq": seq, "value": target.signature.dump_result(chunk)})
 
     def _error(self, rid: str, err: BaseException, action: Action[Any] | None = None) -> None:
         digest = secrets.token_hex(6)
         text = "".join(traceback.format_exception(type(err), err, _user_frames(err.__traceback__)))
         where = f"action {action.name!r}" if action is not None else "notebook_actions"
         log.error("%s raised %s (digest %s), request %s\n%s", where, type(err).__name__, digest, rid, text)
-        reply: dict[str, Any] = {
+        reply: ErrorReply = {
             "kind": "error",
             "id": rid,
             "type": type(err).__name__,
@@ -350,7 +474,7 @@ class Channel:
         """An error of the request itself (not raised by the action): no traceback to log."""
         self._emit({"kind": "error", "id": rid, "type": kind, "message": message, "digest": ""})
 
-    def _emit(self, reply: dict[str, Any], buffers: Sequence[Buffer] = ()) -> None:
+    def _emit(self, reply: Reply, buffers: Sequence[Buffer] = ()) -> None:
         self._outbox.append((reply, list(buffers)))
 
     def _schedule_flush(self) -> None:
@@ -366,21 +490,20 @@ class Channel:
         outbox, self._outbox = self._outbox, []
         if not outbox:
             return
-        if not self._batch_replies or len(outbox) == 1:
+        if not self._batch_replies:
             for reply, buffers in outbox:
                 self._send(reply, buffers)
             return
-        messages: list[dict[str, Any]] = []
-        merged: list[Buffer] = []
-        for reply, buffers in outbox:
-            if buffers:
-                reply = {**reply, "buffer": len(merged)}
-                merged.extend(buffers)
-            messages.append(reply)
-        self._send({"kind": "batch", "messages": messages}, merged)
+        message, buffers = pack(outbox)
+        self._send(message, buffers)
 
     def close(self) -> None:
-        """The client went away: cancel what it started and drop its uploads."""
+        """The client went away: drop its queued calls, cancel what it started and drop
+        its uploads. Thread-safe."""
+        self._on_kernel_thread(self._close_here)
+
+    def _close_here(self) -> None:
+        self._queue.clear()
         for task in list(self._tasks.values()):
             task.cancel()
         for uid in list(self._uploads):
@@ -412,14 +535,3 @@ async def _close_stream(stream: Any) -> None:
             stream.close()
     except Exception:
         log.exception("closing a stream raised")
-
-
-def replies_for(replies: Sequence[dict[str, Any]], rid: str) -> list[Reply]:
-    """The replies to one request, unpacking batches (for clients and tests)."""
-    out: list[Reply] = []
-    for reply in replies:
-        if reply.get("kind") == "batch":
-            out.extend(replies_for(reply["messages"], rid))
-        elif reply.get("id") == rid:
-            out.append(cast(Reply, reply))
-    return out

@@ -6,6 +6,7 @@ from typing import Any
 
 from . import _comm
 from ._inline import DECORATOR_NAME, InlineDirective, inline_action
+from ._log import use_kernel_log
 from ._magic import UseServerMagics
 
 _loaded: dict[int, tuple[UseServerMagics, InlineDirective]] = {}
@@ -14,6 +15,7 @@ _loaded: dict[int, tuple[UseServerMagics, InlineDirective]] = {}
 def load(shell: Any) -> None:
     if id(shell) in _loaded:
         return  # loading twice is harmless
+    use_kernel_log()
     magics = UseServerMagics(shell)
     shell.register_magics(magics)
     shell.events.register("pre_run_cell", magics.pre_run_cell)

@@ -13,6 +13,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.display import display
 
 from ._action import Action
+from ._protocol import actions_path
 from ._registry import registry
 
 
@@ -47,7 +48,7 @@ class Registered:
         self.actions = actions
         self.removed = removed
         kid = kernel_id()
-        self.route = f"/notebook-actions/api/kernels/{kid or '<kernel_id>'}/actions/"
+        self.route = actions_path(kid or "<kernel_id>") + "/"
 
     def __repr__(self) -> str:
         if not self.actions:

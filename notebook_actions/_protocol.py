@@ -7,9 +7,13 @@ travel as the transport's message buffers and are referred to by index.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, Literal, TypedDict, cast
 
 from typing_extensions import NotRequired
+
+#: A message's binary part, as the transports hand them over.
+Buffer = bytes | bytearray | memoryview
 
 # --- requests -------------------------------------------------------------------
 
@@ -171,8 +175,112 @@ Reply = (
     | ActionsReply
 )
 
+
+class ReplyBatch(TypedDict):
+    """Several replies in one transport message (``pack`` makes them)."""
+
+    kind: Literal["batch"]
+    messages: list[Reply]
+
+
+class Ready(TypedDict):
+    """What the comm target sends when it opens (an unknown target closes the comm instead)."""
+
+    kind: Literal["ready"]
+    id: Literal[""]
+    protocol: int
+
+
+#: What a channel hands its transport: one reply, or several in a batch.
+Outgoing = Reply | ReplyBatch
+#: A transport's way to deliver a message and its buffers to the client.
+Send = Callable[[Outgoing, list[Buffer]], None]
+
 #: Replies after which no more replies come for the same request id.
 FINAL_KINDS = frozenset({"result", "invalid", "error", "not_found", "end", "cancelled", "actions"})
 
 #: The comm target the server extension opens in a kernel.
 COMM_TARGET = "notebook_actions"
+
+#: The ``type`` of errors the dispatcher makes itself (no action raised them; their
+#: ``digest`` is empty and their message is safe to show any client).
+PROTOCOL_ERROR: Final = "ProtocolError"  # a malformed or conflicting request
+UPLOAD_TOO_LARGE: Final = "UploadTooLarge"
+UNSERIALIZABLE_RESULT: Final = "UnserializableResult"
+OWN_ERRORS = frozenset({PROTOCOL_ERROR, UPLOAD_TOO_LARGE, UNSERIALIZABLE_RESULT})
+
+#: Where the server extension's HTTP API lives, under the server's base URL.
+API_ROOT = "/notebook-actions/api"
+
+
+def actions_path(kernel_id: str) -> str:
+    """The path of a kernel's exported actions (``POST {path}/{name}`` invokes one)."""
+    return f"{API_ROOT}/kernels/{kernel_id}/actions"
+
+
+# --- batching -------------------------------------------------------------------
+
+
+def pack(items: Sequence[tuple[Any, Sequence[Buffer]]]) -> tuple[Any, list[Buffer]]:
+    """One transport message for ``items`` (each a message and its own buffers).
+
+    A lone message travels as it is; several as a ``batch``, whose buffer indices are
+    batch-wide: each message's references (``buffer``, an invoke's file refs) are
+    shifted past the buffers of the messages before it.
+    """
+    if len(items) == 1:
+        message, own = items[0]
+        return message, list(own)
+    messages: list[Any] = []
+    buffers: list[Buffer] = []
+    for message, own in items:
+        messages.append(_shifted(message, len(buffers)) if own and buffers else message)
+        buffers.extend(own)
+    return {"kind": "batch", "messages": messages}, buffers
+
+
+def _shifted(message: dict[str, Any], offset: int) -> dict[str, Any]:
+    shifted = dict(message)
+    if "buffer" in message or message.get("kind") == "upload":  # an upload's chunk is buffer 0 unless said
+        shifted["buffer"] = int(message.get("buffer") or 0) + offset
+    files = message.get("files")
+    if isinstance(files, dict):
+        shifted["files"] = {
+            field: [{**ref, "buffer": ref["buffer"] + offset} if "buffer" in ref else ref for ref in refs]
+            for field, refs in files.items()
+        }
+    return shifted
+
+
+def unpack(message: Any) -> list[Any]:
+    """The messages one transport message carries (their buffer indices stay batch-wide)."""
+    if isinstance(message, dict) and message.get("kind") == "batch":
+        items = message.get("messages")
+        return list(items) if isinstance(items, list) else []
+    return [message]
+
+
+def split(message: Any, buffers: Sequence[Buffer]) -> list[tuple[dict[str, Any], list[Buffer]]]:
+    """Each reply a transport message carries, with its own buffer (as buffer 0).
+
+    What is not a reply (not a dict) is left out."""
+    out: list[tuple[dict[str, Any], list[Buffer]]] = []
+    for item in unpack(message):
+        if not isinstance(item, dict):
+            continue
+        index = item.get("buffer")
+        if isinstance(index, int) and 0 <= index < len(buffers):
+            out.append(({**item, "buffer": 0}, [buffers[index]]))
+        else:
+            out.append((item, []))
+    return out
+
+
+def replies_to(messages: Iterable[tuple[Any, Sequence[Buffer]]], rid: str) -> list[tuple[Reply, list[Buffer]]]:
+    """The replies to request ``rid`` among transport messages, in order, batches unpacked."""
+    return [
+        (cast(Reply, reply), own)
+        for message, buffers in messages
+        for reply, own in split(message, buffers)
+        if reply.get("id") == rid
+    ]

@@ -12,13 +12,13 @@ import asyncio
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ._action import Action
-from ._dispatcher import Buffer, Channel, replies_for
+from ._dispatcher import Channel
 from ._files import UploadedFile
 from ._progress import Progress
-from ._protocol import FINAL_KINDS, FileRef, Reply
+from ._protocol import FINAL_KINDS, Buffer, FileRef, Outgoing, Reply, replies_to
 
 _ids = itertools.count(1)
 
@@ -90,6 +90,7 @@ class Client:
     """A client on its own channel: send raw protocol messages, collect the replies."""
 
     def __init__(self, *, include_traceback: bool = True, max_upload_bytes: int | None = None) -> None:
+        # As they arrived (batches too), as plain dicts: tests look inside them freely.
         self.received: list[tuple[dict[str, Any], list[bytes]]] = []
         self._arrived = asyncio.Event()
         options: dict[str, Any] = {}
@@ -97,8 +98,8 @@ class Client:
             options["max_upload_bytes"] = max_upload_bytes
         self.channel = Channel(self._collect, include_traceback=include_traceback, **options)
 
-    def _collect(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
-        self.received.append((reply, [bytes(b) for b in buffers]))
+    def _collect(self, reply: Outgoing, buffers: list[Buffer]) -> None:
+        self.received.append((cast(dict[str, Any], reply), [bytes(b) for b in buffers]))
         self._arrived.set()
 
     def close(self) -> None:
@@ -111,12 +112,11 @@ class Client:
     def outcome(self, rid: str) -> Outcome:
         replies: list[Reply] = []
         buffers: list[bytes] = []
-        for reply, reply_buffers in self.received:
-            for item in replies_for([reply], rid):
-                if "buffer" in item:
-                    item = {**item, "buffer": len(buffers)}  # type: ignore[assignment]
-                    buffers.append(reply_buffers[0])
-                replies.append(item)
+        for reply, own in replies_to(self.received, rid):
+            if own:  # the outcome's buffers are all of this request's, in order
+                reply = cast(Reply, {**reply, "buffer": len(buffers)})
+                buffers.append(bytes(own[0]))
+            replies.append(reply)
         return Outcome(replies, buffers)
 
     async def wait(self, rid: str, timeout: float = 30) -> Outcome:

@@ -15,14 +15,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._protocol import COMM_TARGET, FINAL_KINDS
+from .._protocol import COMM_TARGET, FINAL_KINDS, UPLOAD_TOO_LARGE, Buffer, pack, split
 from ._problem import Problem
-from ._transport import Buffer, KernelMessage, Transport, Unencodable
+from ._transport import KernelMessage, Transport, Unencodable
 
 Reply = tuple[dict[str, Any], list[Buffer]]
-
-#: Replies after which no more come for a request: the protocol's, and a list's answer.
-FINAL = FINAL_KINDS | {"actions"}
 
 #: How long to wait for the kernel's iopub before nudging it with a kernel_info_request
 #: (then twice as long each time, up to the maximum).
@@ -87,7 +84,7 @@ class Call:
     def _push(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
         self.started = True
         self.replies.append((reply, buffers))
-        if reply.get("kind") in FINAL:
+        if reply.get("kind") in FINAL_KINDS:
             self.finished = True
         self._wake(False)
 
@@ -271,14 +268,8 @@ class Bridge:
             self._heard.set_result(None)
 
     def _on_data(self, data: Any, buffers: list[Buffer]) -> None:
-        if not isinstance(data, dict):
-            return
-        if data.get("kind") == "batch":
-            for item in data.get("messages") or ():
-                if isinstance(item, dict):
-                    self._route(item, buffers)
-        else:
-            self._route(data, buffers)
+        for reply, own in split(data, buffers):
+            self._route(reply, own)
 
     def _route(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
         kind = reply.get("kind")
@@ -290,12 +281,7 @@ class Bridge:
         call = self._calls.get(rid) if isinstance(rid, str) else None
         if call is None:
             return  # a reply to a request given up on
-        own: list[Buffer] = []
-        index = reply.get("buffer")
-        if isinstance(index, int) and 0 <= index < len(buffers):
-            own = [buffers[index]]
-            reply = {**reply, "buffer": 0}
-        call._push(reply, own)
+        call._push(reply, buffers)
         if call.finished and kind != "uploaded":
             self._forget(call)
 
@@ -326,17 +312,7 @@ class Bridge:
             self._send_batch(outbox)
 
     def _send_batch(self, outbox: list[tuple[dict[str, Any], list[Buffer], Call | None]]) -> None:
-        if len(outbox) == 1:
-            data, buffers, _ = outbox[0]
-        else:
-            buffers = []
-            messages = []
-            for message, own, _ in outbox:
-                if own:
-                    message = _offset_buffers(message, len(buffers))
-                    buffers.extend(own)
-                messages.append(message)
-            data = {"kind": "batch", "messages": messages}
+        data, buffers = pack([(message, own) for message, own, _ in outbox])
         calls = [call for _, _, call in outbox if call is not None]
         try:
             msg_id = self._transport.send("comm_msg", {"comm_id": self.comm_id, "data": data}, buffers)
@@ -474,7 +450,7 @@ class Upload:
             self._acked += 1
             return
         self.abort()
-        if reply.get("type") == "UploadTooLarge":
+        if reply.get("type") == UPLOAD_TOO_LARGE:
             raise Problem(413, str(reply.get("message", "the file is too large")))
         raise Problem(500, f"the kernel refused the upload: {reply.get('type')}")
 
@@ -485,18 +461,6 @@ class Upload:
         if pending or self.done:
             self.bridge.dirty = True
             self.bridge._maybe_recycle()
-
-
-def _offset_buffers(message: dict[str, Any], offset: int) -> dict[str, Any]:
-    """An invoke's file references, shifted to their place among a batch's buffers."""
-    files = message.get("files")
-    if not offset or not isinstance(files, dict):
-        return message
-    shifted = {
-        field: [{**ref, "buffer": ref["buffer"] + offset} if "buffer" in ref else ref for ref in refs]
-        for field, refs in files.items()
-    }
-    return {**message, "files": shifted}
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

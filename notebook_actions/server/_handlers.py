@@ -21,6 +21,7 @@ from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from .._protocol import API_ROOT
 from ._body import Body, BufferedBody, Invocation, Kind, MultipartBody, content_kind
 from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut
 from ._config import NotebookActions
@@ -30,7 +31,7 @@ from ._problem import Problem
 from ._replies import chunk_event, chunk_value, error_for, sse_event
 
 AUTH_RESOURCE = "notebook_actions"
-PREFIX = "/notebook-actions/api"
+PREFIX = API_ROOT
 
 #: A body found too large while it is already on its way is read and dropped, up to this
 #: many bytes past the limit, so that the client gets to read the 413; a body refused for

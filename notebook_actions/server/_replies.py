@@ -6,10 +6,8 @@ import base64
 import json
 from typing import Any
 
+from .._protocol import OWN_ERRORS, UPLOAD_TOO_LARGE
 from ._problem import Problem
-
-#: Errors the kernel's dispatcher makes itself, whose messages are safe to pass on.
-OWN_ERRORS = frozenset({"UploadTooLarge", "UnserializableResult", "ProtocolError"})
 
 
 def chunk_value(reply: dict[str, Any], buffers: list[Any]) -> Any:
@@ -47,7 +45,7 @@ def error_for(reply: dict[str, Any], expose: bool, not_found: str) -> Problem:
         if not digest:
             # Refused by the kernel's dispatcher before or after the action ran. Its own
             # messages say what to do; others may quote user code (a validator's TypeError).
-            status = 413 if kind_name == "UploadTooLarge" else 500
+            status = 413 if kind_name == UPLOAD_TOO_LARGE else 500
             own = kind_name in OWN_ERRORS
             text = str(reply.get("message")) if own else f"the kernel could not run the request ({kind_name})"
             extra = {"type": kind_name, "digest": ""}

@@ -27,7 +27,7 @@ import zmq.asyncio
 from jupyter_client._version import protocol_version
 from jupyter_client.session import Session
 
-Buffer = bytes | memoryview
+from .._protocol import Buffer
 
 DELIMITER = b"<IDS|MSG>"
 

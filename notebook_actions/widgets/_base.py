@@ -9,14 +9,11 @@ answers them, and only for the actions this widget was given.
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import inspect
-import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import anywidget
@@ -24,13 +21,11 @@ import traitlets
 from pydantic import TypeAdapter, ValidationError
 
 from .._action import Action
-from .._dispatcher import DEFAULT_MAX_UPLOAD_BYTES, Buffer, Channel
-from .._kernel import kernel_loop, on_main_thread
-from .._protocol import FINAL_KINDS
+from .._dispatcher import ACTION_GONE, DEFAULT_MAX_UPLOAD_BYTES, NOT_AVAILABLE_HERE, Channel, Target
+from .._log import log
+from .._protocol import Buffer, InvokeRequest, Outgoing
 from .._registry import registry
 from ._esm import with_client
-
-log = logging.getLogger("notebook_actions")
 
 #: The key that wraps every message of ours among a widget's custom messages.
 ENVELOPE = "notebook_actions"
@@ -126,7 +121,7 @@ def in_voila() -> bool:
 class Binding:
     """Arguments the kernel fixes for every call of an action the widget shows.
 
-    Each call binds them afresh to the action registered under ``target``'s id, so a
+    Each call runs the action registered under ``target``'s id with them, so a
     re-run ``%%use_server`` cell is used, and a removed action is reported as such.
     With ``stateful``, the previous result goes first (``useActionState``).
     """
@@ -151,13 +146,6 @@ class Binding:
         except (ValidationError, TypeError) as err:
             log.warning("%s: the previous state does not fit %r (%s); passing it as JSON", action.name, annotation, err)
             self.state = value
-
-
-@dataclass
-class _Call:
-    binding: Binding
-    target: Action[Any]
-    action: Action[Any]
 
 
 class ActionWidget(anywidget.AnyWidget):
@@ -198,15 +186,12 @@ class ActionWidget(anywidget.AnyWidget):
         if max_upload_bytes <= 0:
             message = f"max_upload_bytes must be a positive number of bytes, not {max_upload_bytes!r}"
             raise ValueError(message)
-        self._calls: dict[str, _Call] = {}
-        self._waiting: collections.deque[tuple[dict[str, Any], list[Buffer]]] = collections.deque()
-        self._running: set[str] = set()
-        self._pumping = False
         self._on_result = on_result
         self._channel = Channel(
-            self._reply,
+            self._send_reply,
+            resolve=self._resolve,
+            serial=not concurrent,
             include_traceback=not in_voila() if include_traceback is None else include_traceback,
-            allow=self._allows,
             max_upload_bytes=max_upload_bytes,
         )
         super().__init__(concurrent=concurrent, max_upload_bytes=max_upload_bytes, **kwargs)
@@ -216,6 +201,12 @@ class ActionWidget(anywidget.AnyWidget):
     def _bindings(self) -> dict[str, Binding]:
         # A cached property, so that a subclass may bind before calling __init__.
         return {}
+
+    @traitlets.observe("concurrent")
+    def _concurrency_changed(self, change: dict[str, Any]) -> None:
+        channel = getattr(self, "_channel", None)
+        if channel is not None:
+            channel.serial = not change["new"]
 
     @traitlets.validate("max_upload_bytes")
     def _check_limit(self, proposal: Any) -> Any:
@@ -254,104 +245,42 @@ class ActionWidget(anywidget.AnyWidget):
             elif isinstance(trait, ActionDict):
                 yield from getattr(self, name).values()
 
-    def _allows(self, action: Action[Any]) -> bool:
-        if any(call.action is action for call in self._calls.values()):
-            return True
-        return any(held.id == action.id for held in self.held_actions())
-
-    # --- messages from the front end ---------------------------------------------
-
-    def _on_custom_msg(self, _widget: Any, content: Any, buffers: Sequence[Buffer] | None) -> None:
-        if not isinstance(content, dict) or ENVELOPE not in content:
-            return  # the widget's own messages
-        message, parts = content[ENVELOPE], list(buffers or [])
-        loop = kernel_loop()
-        if loop is not None and not on_main_thread():
-            # A comm on a subshell: actions (and this widget's queue) live on the main thread.
-            loop.call_soon_threadsafe(self._receive, message, parts)
-        else:
-            self._receive(message, parts)
-
-    def _receive(self, message: Any, buffers: list[Buffer]) -> None:
-        items = message.get("messages") if isinstance(message, dict) and message.get("kind") == "batch" else [message]
-        for item in items or []:
-            self._route(item, buffers)
-        self._pump()
-
-    def _route(self, message: Any, buffers: list[Buffer]) -> None:
-        kind = message.get("kind") if isinstance(message, dict) else None
-        rid = message.get("id") if isinstance(message, dict) else None
-        if kind == "invoke" and isinstance(rid, str):
-            if rid in self._running or any(m["id"] == rid for m, _ in self._waiting):
-                message = f"request id {rid!r} is already in flight: use a new id"
-                error = {"kind": "error", "id": rid, "type": "ProtocolError", "message": message, "digest": ""}
-                self.send({ENVELOPE: error}, [])
-                return
-            self._waiting.append((message, buffers))
-        elif kind == "cancel" and isinstance(rid, str) and self._drop_waiting(rid):
-            self.send({ENVELOPE: {"kind": "cancelled", "id": rid}}, [])
-        else:
-            self._channel.receive(message, buffers)
-
-    def _drop_waiting(self, rid: str) -> bool:
-        for entry in self._waiting:
-            if entry[0]["id"] == rid:
-                self._waiting.remove(entry)
-                return True
-        return False
-
-    def _pump(self) -> None:
-        """Start waiting calls: one at a time, in order, unless concurrent."""
-        if self._pumping:
-            return
-        self._pumping = True
-        try:
-            while self._waiting and (self.concurrent or not self._running):
-                message, buffers = self._waiting.popleft()
-                rid = message["id"]
-                self._running.add(rid)
-                self._channel.receive(self._prepare(message), buffers)
-        finally:
-            self._pumping = False
-
-    def _prepare(self, message: dict[str, Any]) -> dict[str, Any]:
-        binding = self._bindings.get(str(message.get("action")))
+    def _resolve(self, message: InvokeRequest) -> Target | str:
+        """The channel's resolve hook: only held actions, with their bound arguments."""
+        action_id = message.get("action")
+        if not isinstance(action_id, str) or not any(held.id == action_id for held in self.held_actions()):
+            return NOT_AVAILABLE_HERE
+        binding = self._bindings.get(action_id)
+        # The action registered under the id now: a re-run %%use_server cell's version.
+        found = registry.get(action_id if binding is None else binding.target.id)
+        if found is None:
+            return ACTION_GONE
         if binding is None:
-            return message
-        target = registry.get(binding.target.id)
-        if target is None:  # removed: the channel tells the client what to re-run
-            return {**message, "action": binding.target.id}
-        action = target.bind(*binding.leading(), **binding.kwargs)
-        self._calls[message["id"]] = _Call(binding, target, action)
-        return {**message, "action": action.id}
+            return Target(found, on_result=self._result)
+        return Target(found, binding.leading(), binding.kwargs, partial(self._bound_result, binding, found))
 
-    # --- replies to the front end ------------------------------------------------
+    def _bound_result(self, binding: Binding, action: Action[Any], value: Any) -> None:
+        if binding.stateful:
+            binding.remember(action, value)
+        self._result(value)
 
-    def _reply(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
-        rid, kind = reply.get("id"), reply.get("kind")
-        value: Any = None
-        if kind == "result":
-            value = bytes(buffers[reply["buffer"]]) if "buffer" in reply else reply.get("value")
-            call = self._calls.get(str(rid))
-            if call is not None and call.binding.stateful:
-                call.binding.remember(call.target, value)
-        self.send({ENVELOPE: reply}, buffers)
-        if kind == "result" and self._on_result is not None:
+    def _result(self, value: Any) -> None:
+        if self._on_result is not None:
             try:
                 self._on_result(value)
             except Exception:
                 log.exception("the on_result callback of %s raised", type(self).__name__)
-        if kind in FINAL_KINDS and rid in self._running:
-            self._running.discard(str(rid))
-            self._calls.pop(str(rid), None)
-            if self._waiting and not self._pumping:
-                try:
-                    asyncio.get_running_loop().call_soon(self._pump)
-                except RuntimeError:
-                    self._pump()
+
+    # --- the transport: custom messages in the envelope ----------------------------
+
+    def _on_custom_msg(self, _widget: Any, content: Any, buffers: Sequence[Buffer] | None) -> None:
+        if isinstance(content, dict) and ENVELOPE in content:  # (else: the widget's own messages)
+            self._channel.receive(content[ENVELOPE], buffers or ())
+
+    def _send_reply(self, reply: Outgoing, buffers: list[Buffer]) -> None:
+        self.send({ENVELOPE: reply}, buffers)
 
     def close(self) -> None:
         if hasattr(self, "_channel"):  # (also called by __del__ after a failed __init__)
-            self._waiting.clear()
             self._channel.close()
         super().close()

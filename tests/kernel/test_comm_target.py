@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-from notebook_actions._protocol import COMM_TARGET
+from .peer import CommPeer
 
 SETUP = """%load_ext notebook_actions
-import asyncio, sqlite3, threading
+import asyncio, sqlite3, threading, time
 db = sqlite3.connect(":memory:")  # bound to the main thread, like a user's connection
 db.execute("create table t (x int)")
 """
@@ -38,77 +36,19 @@ def insert(x: int) -> dict:
 
 def boom() -> None:
     raise RuntimeError("kaboom")
+
+def pause(i: int, seconds: float) -> int:
+    time.sleep(seconds)  # a sync action that takes a while (a query, a model call)
+    return i
 """
 
 
-class KernelPeer:
-    """A jupyter_client connection speaking the protocol over one comm."""
-
-    def __init__(self, kc: BlockingKernelClient) -> None:
-        self.kc = kc
-        self.comm_id = uuid.uuid4().hex
-        self.replies: list[tuple[dict[str, Any], list[bytes]]] = []
-        self.closed = False
-
-    def execute(self, code: str) -> None:
-        reply = self.kc.execute_interactive(code, timeout=30, output_hook=lambda msg: None)
-        assert reply["content"]["status"] == "ok", reply["content"]
-
-    def open(self, subshell_id: str | None = None) -> dict[str, Any]:
-        msg = self.kc.session.msg("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET, "data": {}})
-        if subshell_id is not None:
-            msg["header"]["subshell_id"] = subshell_id
-        self.kc.shell_channel.send(msg)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            self._pump(0.5)
-            if self.closed or self.replies:
-                break
-        return self.replies.pop(0)[0] if self.replies else {"kind": "closed"}
-
-    def send(self, data: dict[str, Any], subshell_id: str | None = None) -> None:
-        msg = self.kc.session.msg("comm_msg", {"comm_id": self.comm_id, "data": data})
-        if subshell_id is not None:
-            msg["header"]["subshell_id"] = subshell_id
-        self.kc.shell_channel.send(msg)
-
-    def _pump(self, timeout: float) -> None:
-        try:
-            msg = self.kc.get_iopub_msg(timeout=timeout)
-        except Exception:  # queue.Empty
-            return
-        content = msg["content"]
-        if content.get("comm_id") != self.comm_id:
-            return
-        if msg["msg_type"] == "comm_close":
-            self.closed = True
-        elif msg["msg_type"] == "comm_msg":
-            data = content["data"]
-            buffers = [bytes(b) for b in msg.get("buffers") or []]
-            for item in data["messages"] if data.get("kind") == "batch" else [data]:
-                self.replies.append((item, buffers))
-
-    def wait_final(self, ids: set[str], timeout: float = 20) -> dict[str, list[dict[str, Any]]]:
-        final = {"result", "invalid", "error", "not_found", "end", "cancelled"}
-        deadline = time.monotonic() + timeout
-        done: set[str] = set()
-        while done != ids and time.monotonic() < deadline:
-            self._pump(0.2)
-            done = {r["id"] for r, _ in self.replies if r["kind"] in final and r["id"] in ids}
-        assert done == ids, f"no final reply for {sorted(ids - done)}"
-        by_id: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-        for reply, _ in self.replies:
-            if reply["id"] in by_id:
-                by_id[reply["id"]].append(reply)
-        return by_id
-
-
 @pytest.fixture
-def peer(kernel: KernelManager) -> Iterator[KernelPeer]:
+def peer(kernel: KernelManager) -> Iterator[CommPeer]:
     kc = kernel.blocking_client()
     kc.start_channels()
     kc.wait_for_ready(timeout=30)
-    peer = KernelPeer(kc)
+    peer = CommPeer(kc)
     peer.execute(SETUP)
     peer.execute(ACTIONS)
     assert peer.open()["kind"] == "ready"
@@ -118,7 +58,7 @@ def peer(kernel: KernelManager) -> Iterator[KernelPeer]:
         kc.stop_channels()
 
 
-def test_invoke_by_name_and_validation(peer: KernelPeer) -> None:
+def test_invoke_by_name_and_validation(peer: CommPeer) -> None:
     peer.send({"kind": "invoke", "id": "a", "name": "add", "args": {"a": 1, "b": "2"}})
     peer.send({"kind": "invoke", "id": "b", "name": "add", "args": {"a": "x"}})
     peer.send({"kind": "invoke", "id": "c", "name": "missing"})
@@ -128,14 +68,14 @@ def test_invoke_by_name_and_validation(peer: KernelPeer) -> None:
     assert replies["c"][0]["kind"] == "not_found" and "%%use_server" in replies["c"][0]["message"]
 
 
-def test_errors_carry_a_digest_and_no_traceback(peer: KernelPeer) -> None:
+def test_errors_carry_a_digest_and_no_traceback(peer: CommPeer) -> None:
     peer.send({"kind": "invoke", "id": "e", "name": "boom"})
     (reply,) = peer.wait_final({"e"})["e"]
     assert reply["type"] == "RuntimeError" and reply["message"] == "kaboom"
     assert len(reply["digest"]) == 12 and "traceback" not in reply
 
 
-def test_fifty_async_requests_in_flight_answered_without_cross_talk(peer: KernelPeer) -> None:
+def test_fifty_async_requests_in_flight_answered_without_cross_talk(peer: CommPeer) -> None:
     ids = {f"n{i}" for i in range(50)}
     started = time.monotonic()
     for i in range(50):
@@ -148,7 +88,7 @@ def test_fifty_async_requests_in_flight_answered_without_cross_talk(peer: Kernel
     assert elapsed < 12.5
 
 
-def test_batched_requests_and_streaming_order(peer: KernelPeer) -> None:
+def test_batched_requests_and_streaming_order(peer: CommPeer) -> None:
     peer.send(
         {
             "kind": "batch",
@@ -166,13 +106,30 @@ def test_batched_requests_and_streaming_order(peer: KernelPeer) -> None:
     assert replies["t"][-1]["value"] == 4
 
 
-def test_cancel_a_pending_request(peer: KernelPeer) -> None:
+def test_sync_calls_that_share_a_batch_each_answer_when_done(peer: CommPeer) -> None:
+    # The server's bridge batches requests that arrive together. Each sync call's reply
+    # leaves as soon as it is done, not with the last one: by the kernel's own clock,
+    # the replies leave one by one, a call's length apart.
+    ids = [f"p{i}" for i in range(4)]
+    calls = [
+        {"kind": "invoke", "id": rid, "name": "pause", "args": {"i": i, "seconds": 0.3}} for i, rid in enumerate(ids)
+    ]
+    peer.send({"kind": "batch", "messages": calls})
+    replies = peer.wait_final(set(ids))
+    assert [replies[rid][-1]["value"] for rid in ids] == [0, 1, 2, 3]
+    arrivals = [next(r for r in peer.received if r.reply["id"] == rid) for rid in ids]
+    assert len({a.message for a in arrivals}) == 4, "replies waited for each other"
+    gaps = [(later.sent - earlier.sent).total_seconds() for earlier, later in itertools.pairwise(arrivals)]
+    assert all(gap >= 0.25 for gap in gaps), gaps  # each left as its own call ended (sleep never returns early)
+
+
+def test_cancel_a_pending_request(peer: CommPeer) -> None:
     peer.send({"kind": "invoke", "id": "slow", "name": "nap", "args": {"i": 1, "seconds": 30}})
     peer.send({"kind": "cancel", "id": "slow"})
     assert peer.wait_final({"slow"})["slow"] == [{"kind": "cancelled", "id": "slow"}]
 
 
-def test_subshell_delivery_runs_the_action_on_the_main_thread(peer: KernelPeer) -> None:
+def test_subshell_delivery_runs_the_action_on_the_main_thread(peer: CommPeer) -> None:
     # As JupyterLab's commsOverSubshells does: the comm lives on a subshell, whose
     # handlers run on another thread.
     kc = peer.kc
@@ -189,7 +146,7 @@ def test_subshell_delivery_runs_the_action_on_the_main_thread(peer: KernelPeer) 
         "    return _original(self, *a)\n"
         "_dispatcher.Channel.receive = _spy\n"
     )
-    sub = KernelPeer(kc)
+    sub = CommPeer(kc)
     assert sub.open(subshell_id)["kind"] == "ready"
     sub.send({"kind": "invoke", "id": "sub", "name": "insert", "args": {"x": 1}}, subshell_id=subshell_id)
     (result,) = sub.wait_final({"sub"})["sub"]
@@ -208,7 +165,7 @@ def test_a_kernel_without_the_extension_closes_the_comm(kernel: KernelManager) -
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=30)
-        assert KernelPeer(kc).open() == {"kind": "closed"}
+        assert CommPeer(kc).open() == {"kind": "closed"}
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

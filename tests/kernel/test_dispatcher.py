@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel
 
 from notebook_actions import Progress, UploadedFile, action, testing
+from notebook_actions._dispatcher import Channel, Target
+from notebook_actions._protocol import pack, unpack
 from notebook_actions._registry import registry
 
 
@@ -110,9 +113,11 @@ async def test_streams_keep_their_order_and_report_progress() -> None:
 
 async def test_cancel_stops_the_task_and_closes_the_generator() -> None:
     closed: list[bool] = []
+    running = asyncio.Event()
 
     @action
     async def forever():  # type: ignore[no-untyped-def]
+        running.set()
         try:
             while True:
                 await asyncio.sleep(0.01)
@@ -122,7 +127,7 @@ async def test_cancel_stops_the_task_and_closes_the_generator() -> None:
 
     client = testing.Client()
     client.send({"kind": "invoke", "id": "f", "action": forever.id})
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(running.wait(), 10)
     client.send({"kind": "cancel", "id": "f"})
     outcome = await client.wait("f", timeout=5)
     assert outcome.kind == "cancelled"
@@ -203,9 +208,7 @@ def test_stale_and_unknown_actions_say_what_to_rerun() -> None:
 
 def test_channels_can_be_limited_to_some_actions() -> None:
     mine, other = action(lambda: "mine"), action(lambda: "other")
-    replies: list[dict[str, Any]] = []
-    from notebook_actions._dispatcher import Channel
-
+    replies: list[Any] = []
     channel = Channel(lambda r, b: replies.append(r), allow=lambda a: a is mine)
     channel.receive({"kind": "invoke", "id": "1", "action": mine.id})
     channel.receive({"kind": "invoke", "id": "2", "action": other.id})
@@ -279,3 +282,89 @@ def test_bind_by_keyword_leaves_the_parameter_out() -> None:
     bound = save.bind(user_id=7)
     assert list(bound.params_schema["properties"]) == ["text"]
     assert testing.invoke(bound, {"text": "hi"}).value == [7, "hi"]
+
+
+def _batch(*messages: dict[str, Any]) -> dict[str, Any]:
+    message, _ = pack([(m, []) for m in messages])
+    return cast(dict[str, Any], message)
+
+
+def test_sync_actions_that_share_a_batch_each_answer_when_done() -> None:
+    events: list[str] = []
+
+    @action
+    def work(i: int) -> int:
+        events.append(f"start {i}")
+        time.sleep(0.01)  # not instant: a reply made before it must not wait for it
+        return i
+
+    def send(message: Any, buffers: list[Any]) -> None:
+        events.extend(f"reply {reply['id']}" for reply in unpack(message))
+
+    channel = Channel(send, batch_replies=True)
+    channel.receive(_batch(*({"kind": "invoke", "id": f"w{i}", "action": work.id, "args": {"i": i}} for i in range(3))))
+    assert events == ["start 0", "reply w0", "start 1", "reply w1", "start 2", "reply w2"]
+
+
+def test_replies_of_quick_sync_actions_still_share_a_message() -> None:
+    quick = action(lambda i: i)
+    sent: list[Any] = []
+    channel = Channel(lambda message, buffers: sent.append(message), batch_replies=True)
+    channel.receive(
+        _batch(*({"kind": "invoke", "id": f"q{i}", "action": quick.id, "args": {"i": i}} for i in range(20)))
+    )
+    assert [reply["value"] for message in sent for reply in unpack(message)] == list(range(20))
+    assert len(sent) < 10  # (one, unless the machine stalls a call for over a millisecond)
+
+
+async def test_a_serial_channel_runs_calls_in_order_and_drops_a_cancelled_queued_one() -> None:
+    events: list[str] = []
+    release = {i: asyncio.Event() for i in range(3)}
+
+    @action
+    async def step(i: int) -> int:
+        events.append(f"start {i}")
+        await release[i].wait()
+        events.append(f"end {i}")
+        return i
+
+    client = testing.Client()
+    client.channel.serial = True
+    for i in range(3):
+        client.send({"kind": "invoke", "id": f"s{i}", "action": step.id, "args": {"i": i}})
+    client.send({"kind": "cancel", "id": "s1"})  # queued behind s0: it never starts
+    assert client.outcome("s1").kind == "cancelled"
+    await asyncio.sleep(0)
+    assert events == ["start 0"]
+    release[2].set()  # s2 may finish at once, but only runs after s0
+    release[0].set()
+    assert (await client.wait("s0")).value == 0
+    assert (await client.wait("s2")).value == 2
+    assert events == ["start 0", "end 0", "start 2", "end 2"]
+
+
+def test_a_resolve_hook_fixes_leading_arguments_and_builds_nothing_per_call() -> None:
+    @action
+    def note(state: list[str], owner: str, text: str) -> list[str]:
+        return [*state, f"{owner}: {text}"]
+
+    seen: list[Any] = []
+    state: list[str] = []
+
+    def resolve(message: Any) -> Target | str:
+        if message.get("action") != "notes":
+            return "no such action here"
+        return Target(note, (state,), {"owner": "ada"}, on_result=seen.append)
+
+    replies: list[Any] = []
+    channel = Channel(lambda reply, buffers: replies.append(reply), resolve=resolve)
+    known = set(registry._by_id)
+    channel.receive({"kind": "invoke", "id": "1", "action": "notes", "args": {"text": "hi"}})
+    channel.receive({"kind": "invoke", "id": "2", "action": "notes", "args": {"owner": "eve", "text": "x"}})
+    channel.receive({"kind": "invoke", "id": "3", "action": note.id})
+    assert replies[0] == {"kind": "result", "id": "1", "value": ["ada: hi"]}
+    assert replies[1]["kind"] == "invalid"  # the fixed argument is not the client's to send
+    assert replies[2] == {"kind": "not_found", "id": "3", "message": "no such action here"}
+    assert seen == [["ada: hi"]]
+    assert set(registry._by_id) == known  # no action made per call
+    assert note.signature_fixing(1, frozenset({"owner"})) is note.signature_fixing(1, frozenset({"owner"}))

@@ -6,6 +6,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from notebook_actions import Action
+from notebook_actions._magic import Registered
 from notebook_actions._registry import registry
 
 from .conftest import run
@@ -59,6 +60,17 @@ def test_output_lists_what_was_registered_and_how_to_reach_it(
     assert "add(a: int, b: int = 2)" in out
     assert "Form(add)" in out
     assert "/notebook-actions/api/kernels/" in out and "/actions/add" in out
+
+
+def test_the_summary_names_upload_parameters_by_their_public_type(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(shell, "from notebook_actions import UploadedFile")
+    run(shell, "%%use_server\ndef keep(f: UploadedFile, more: list[UploadedFile]) -> int:\n    return 1\n")
+    html = Registered([shell.user_ns["keep"]], [])._repr_html_()
+    for text in (capsys.readouterr().out, html):
+        assert "keep(f: UploadedFile, more: list[UploadedFile])" in text
+        assert "notebook_actions._files" not in text
 
 
 def test_cell_behaves_like_a_normal_cell(shell: InteractiveShell) -> None:

@@ -107,9 +107,11 @@ async def test_streaming_chunks_and_progress_in_order(frontend: Frontend) -> Non
 
 async def test_cancel_stops_a_running_call_and_drops_a_queued_one(frontend: Frontend) -> None:
     started: list[int] = []
+    running = asyncio.Event()
 
     async def forever(i: int) -> AsyncIterator[int]:
         started.append(i)
+        running.set()
         while True:
             yield i
             await asyncio.sleep(0.01)
@@ -119,7 +121,7 @@ async def test_cancel_stops_a_running_call_and_drops_a_queued_one(frontend: Fron
     frontend.send(form, invoke(form, "second", {"i": "2"}))
     frontend.send(form, {"kind": "cancel", "id": "second"})
     assert frontend.final(form, "second") == {"kind": "cancelled", "id": "second"}
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(running.wait(), 10)
     frontend.send(form, {"kind": "cancel", "id": "first"})
     assert (await frontend.wait(form, "first"))["kind"] == "cancelled"
     assert started == [1]  # the queued call never ran
@@ -127,17 +129,27 @@ async def test_cancel_stops_a_running_call_and_drops_a_queued_one(frontend: Fron
 
 async def test_calls_queue_in_order_unless_concurrent(frontend: Frontend) -> None:
     log: list[str] = []
+    gates: dict[int, asyncio.Event] = {}
 
-    async def nap(i: int, seconds: float) -> int:
+    async def nap(i: int) -> int:
         log.append(f"start {i}")
-        await asyncio.sleep(seconds)
+        await gates[i].wait()
         log.append(f"end {i}")
         return i
 
+    def open_gates(*order: int) -> None:
+        # Later calls may finish first: each call's end waits only for its own gate.
+        for i in order:
+            gates[i].set()
+
     nap_action = action(nap)
     form = Form(nap_action)
-    for i, seconds in enumerate([0.06, 0.01, 0.03]):
-        frontend.send(form, invoke(form, f"q{i}", {"i": str(i), "seconds": str(seconds)}))
+    gates.update({i: asyncio.Event() for i in range(3)})
+    for i in range(3):
+        frontend.send(form, invoke(form, f"q{i}", {"i": str(i)}))
+    await asyncio.sleep(0)
+    assert log == ["start 0"]  # the others wait in the kernel's queue
+    open_gates(2, 1, 0)
     for i in range(3):
         assert (await frontend.wait(form, f"q{i}"))["value"] == i
     assert log == ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]
@@ -145,24 +157,53 @@ async def test_calls_queue_in_order_unless_concurrent(frontend: Frontend) -> Non
     assert finals == ["q0", "q1", "q2"]
 
     log.clear()
+    gates.update({i: asyncio.Event() for i in range(2)})
     both = Form(nap_action, concurrent=True)
-    for i, seconds in enumerate([0.06, 0.01]):
-        frontend.send(both, invoke(both, f"c{i}", {"i": str(i), "seconds": str(seconds)}))
+    for i in range(2):
+        frontend.send(both, invoke(both, f"c{i}", {"i": str(i)}))
+    await asyncio.sleep(0)
+    open_gates(1)
+    await frontend.wait(both, "c1")
+    open_gates(0)
     await frontend.wait(both, "c0")
     assert log == ["start 0", "start 1", "end 1", "end 0"]
     assert frontend.state(both)["concurrent"] is True
 
 
-def test_a_duplicate_request_id_is_refused(frontend: Frontend) -> None:
+async def test_turning_concurrent_on_starts_the_queued_calls(frontend: Frontend) -> None:
+    started: list[int] = []
+    gate = asyncio.Event()
+
+    async def wait(i: int) -> int:
+        started.append(i)
+        await gate.wait()
+        return i
+
+    form = Form(action(wait))
+    for i in range(2):
+        frontend.send(form, invoke(form, f"w{i}", {"i": str(i)}))
+    await asyncio.sleep(0)
+    assert started == [0]
+    form.concurrent = True
+    await asyncio.sleep(0)
+    assert started == [0, 1]
+    gate.set()
+    assert [(await frontend.wait(form, f"w{i}"))["value"] for i in range(2)] == [0, 1]
+
+
+async def test_a_duplicate_request_id_is_refused(frontend: Frontend) -> None:
     async def slow() -> None:
         await asyncio.sleep(1)
 
     button = ActionButton(action(slow))
-    button._waiting.append((invoke(button, "dup"), []))  # as if queued behind a running call
-    button._running.add("other")
+    frontend.send(button, invoke(button, "other"))
+    frontend.send(button, invoke(button, "dup"))  # queued behind the running call
     frontend.send(button, invoke(button, "dup"))
     (reply,) = frontend.replies(button, "dup")
     assert reply["kind"] == "error" and reply["type"] == "ProtocolError"
+    for rid in ("dup", "other"):
+        frontend.send(button, {"kind": "cancel", "id": rid})
+    assert (await frontend.wait(button, "other"))["kind"] == "cancelled"
 
 
 def test_a_stale_action_says_what_to_rerun_and_a_rerun_cell_is_used(frontend: Frontend) -> None:
@@ -266,9 +307,9 @@ def test_action_button_binds_its_arguments_in_the_kernel(frontend: Frontend) -> 
 
 def test_plain_functions_are_refused_with_a_hint(frontend: Frontend) -> None:
     with pytest.raises(TypeError, match="plain function, not an action"):
-        Form(add)
+        Form(add)  # type: ignore[arg-type]  # (what the test is about)
     with pytest.raises(TypeError, match="plain function, not an action"):
-        ActionButton(add)
+        ActionButton(add)  # type: ignore[arg-type]
 
 
 def test_the_front_end_cannot_swap_the_action(frontend: Frontend) -> None:

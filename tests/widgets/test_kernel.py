@@ -13,7 +13,7 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-from notebook_actions._protocol import FINAL_KINDS
+from tests.kernel.peer import CommPeer, execute
 
 SETUP = """%load_ext notebook_actions
 import asyncio, hashlib, resource, sqlite3, threading
@@ -22,7 +22,10 @@ db = sqlite3.connect(":memory:")  # bound to the main thread, like a user's conn
 """
 
 ACTIONS = """%%use_server
+napping = []  # the naps that started
+
 async def nap(i: int, seconds: float) -> int:
+    napping.append(i)
     await asyncio.sleep(seconds)
     return i
 
@@ -44,63 +47,6 @@ def where() -> dict:
 """
 
 
-class WidgetPeer:
-    """The browser's side of one widget's comm."""
-
-    def __init__(self, kc: BlockingKernelClient, comm_id: str) -> None:
-        self.kc = kc
-        self.comm_id = comm_id
-        self.replies: list[dict[str, Any]] = []
-
-    def send(self, message: dict[str, Any], buffers: list[bytes] | None = None, subshell_id: str | None = None) -> None:
-        content = {"comm_id": self.comm_id, "data": {"method": "custom", "content": {"notebook_actions": message}}}
-        msg = self.kc.session.msg("comm_msg", content)
-        if subshell_id is not None:
-            msg["header"]["subshell_id"] = subshell_id
-        self.kc.session.send(self.kc.shell_channel.socket, msg, buffers=buffers or [])
-
-    def pump(self, timeout: float = 0.2) -> None:
-        try:
-            msg = self.kc.get_iopub_msg(timeout=timeout)
-        except Exception:  # queue.Empty
-            return
-        content = msg["content"]
-        if msg["msg_type"] == "comm_msg" and content.get("comm_id") == self.comm_id:
-            data = content["data"]
-            if data.get("method") == "custom" and "notebook_actions" in data.get("content", {}):
-                self.replies.append(data["content"]["notebook_actions"])
-
-    def of(self, rid: str) -> list[dict[str, Any]]:
-        return [r for r in self.replies if r.get("id") == rid]
-
-    def wait(self, rid: str, kind: str | None = None, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
-        """Pump until ``rid`` has its final reply (or ``count`` replies of ``kind``)."""
-        deadline = time.monotonic() + timeout
-
-        def done() -> bool:
-            got = self.of(rid)
-            if kind is None:
-                return any(r["kind"] in FINAL_KINDS for r in got)
-            return sum(1 for r in got if r["kind"] == kind) >= count
-
-        while not done():
-            assert time.monotonic() < deadline, f"no reply for {rid}: {self.of(rid)}"
-            self.pump()
-        return self.of(rid)
-
-
-def execute(kc: BlockingKernelClient, code: str) -> str:
-    out: list[str] = []
-
-    def hook(msg: dict[str, Any]) -> None:
-        if msg["msg_type"] == "stream":
-            out.append(msg["content"]["text"])
-
-    reply = kc.execute_interactive(code, timeout=60, output_hook=hook)
-    assert reply["content"]["status"] == "ok", reply["content"]
-    return "".join(out)
-
-
 @pytest.fixture
 def kc(kernel: KernelManager) -> Iterator[BlockingKernelClient]:
     client = kernel.blocking_client()
@@ -114,11 +60,11 @@ def kc(kernel: KernelManager) -> Iterator[BlockingKernelClient]:
         client.stop_channels()
 
 
-def make(kc: BlockingKernelClient, code: str) -> tuple[WidgetPeer, dict[str, Any]]:
+def make(kc: BlockingKernelClient, code: str) -> tuple[CommPeer, dict[str, Any]]:
     """Run ``code`` (which binds ``w``); return a peer on its comm and its action ref."""
     out = execute(kc, code + "\nimport json\nprint(json.dumps([w.model_id, w.action.id]))")
     model_id, action_id = json.loads(out.strip().splitlines()[-1])
-    return WidgetPeer(kc, model_id), {"id": action_id}
+    return CommPeer(kc, model_id, widget=True), {"id": action_id}
 
 
 def invoke(ref: dict[str, Any], rid: str, **args: Any) -> dict[str, Any]:
@@ -129,7 +75,11 @@ def test_async_calls_queue_in_the_kernel_and_cancel_reaches_the_task(kc: Blockin
     peer, ref = make(kc, "w = Form(nap)")
     peer.send(invoke(ref, "slow", i=1, seconds=30))
     peer.send(invoke(ref, "next", i=2, seconds=0))
-    time.sleep(0.3)
+    # A cell runs between the kernel's other work: it sees the nap under way (and the
+    # queued call not started) before the cancel goes out.
+    deadline = time.monotonic() + 30
+    while (started := json.loads(execute(kc, "print(json.dumps(napping))"))) != [1]:
+        assert not started and time.monotonic() < deadline, started
     peer.send({"kind": "cancel", "id": "slow"})
     assert peer.wait("slow")[-1] == {"kind": "cancelled", "id": "slow"}
     assert peer.wait("next")[-1] == {"kind": "result", "id": "next", "value": 2}  # then the queue moved on
@@ -192,19 +142,19 @@ def test_messages_on_a_subshell_run_the_action_on_the_main_thread(kc: BlockingKe
     peer, ref = make(kc, "")
     peer.send(invoke(ref, "a"), subshell_id=subshell)
     assert peer.wait("a")[-1]["value"] == {"main_thread": True, "db": 1}
-    threads = json.loads(execute(kc, "_base.on_main_thread = _original\nprint(json.dumps(arrived_on))"))
+    threads = json.loads(execute(kc, "_dispatcher.on_main_thread = _original\nprint(json.dumps(arrived_on))"))
     assert threads and threads[0] != "MainThread", threads  # it did arrive on the subshell's thread
 
 
 SPY = """
 import json
-from notebook_actions.widgets import _base
+from notebook_actions import _dispatcher
 arrived_on = []
-_original = _base.on_main_thread
+_original = _dispatcher.on_main_thread
 def _spy():
     arrived_on.append(threading.current_thread().name)
     return _original()
-_base.on_main_thread = _spy
+_dispatcher.on_main_thread = _spy
 """
 
 
