@@ -490,12 +490,34 @@ class Channel:
         outbox, self._outbox = self._outbox, []
         if not outbox:
             return
-        if not self._batch_replies:
+        if not self._batch_replies or len(outbox) == 1:
             for reply, buffers in outbox:
-                self._send(reply, buffers)
+                self._send_alone(reply, buffers)
             return
         message, buffers = pack(outbox)
-        self._send(message, buffers)
+        try:
+            self._send(message, buffers)
+        except UNCODABLE:
+            # One reply cannot be coded for the wire: sent alone, only that one fails.
+            for reply, own in outbox:
+                self._send_alone(reply, own)
+
+    def _send_alone(self, reply: Reply, buffers: list[Buffer]) -> None:
+        try:
+            self._send(reply, buffers)
+        except UNCODABLE as err:
+            # A value that JSON on the wire cannot carry (text with a lone surrogate,
+            # which a browser may send; nesting too deep): the request gets an error.
+            log.warning("a reply to request %.100r cannot be sent: %s", reply.get("id"), err)
+            message = (
+                "the reply cannot be sent: it holds text that is not valid Unicode (a lone "
+                "surrogate such as \\ud800) or a value nested too deeply"
+            )
+            error = {"kind": "error", "id": reply.get("id"), "type": UNSERIALIZABLE_RESULT, "message": message}
+            try:
+                self._send(cast(Reply, {**error, "digest": ""}), [])
+            except UNCODABLE:
+                log.warning("request id %.100r cannot be sent back: its reply is dropped", reply.get("id"))
 
     def close(self) -> None:
         """The client went away: drop its queued calls, cancel what it started and drop
@@ -509,6 +531,9 @@ class Channel:
         for uid in list(self._uploads):
             self._discard_upload(uid)
 
+
+#: What coding a reply for the wire raises when a value cannot be carried.
+UNCODABLE = (ValueError, TypeError, RecursionError)
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from jupyter_client.manager import KernelManager
 
-from .test_comm_target import KernelPeer
+from .peer import CommPeer, execute
 
 ACTIONS = """%%use_server
 import asyncio
@@ -98,17 +98,27 @@ BATCH = st.fixed_dictionaries({"kind": st.just("batch"), "messages": st.lists(ME
 SENDS = st.lists(st.tuples(MESSAGE | BATCH, st.lists(st.binary(max_size=16), max_size=3)), min_size=1, max_size=6)
 
 
-@pytest.fixture
-def peer(kernel: KernelManager) -> Iterator[KernelPeer]:
+@pytest.fixture(params=["comm", "widget"])
+def peer(kernel: KernelManager, request: pytest.FixtureRequest) -> Iterator[tuple[CommPeer, dict[str, Any]]]:
+    """A peer on the server's comm target, or on a widget's comm (the browser's side), and
+    the probe request that must always work there."""
     kc = kernel.blocking_client()
     kc.start_channels()
     kc.wait_for_ready(timeout=30)
-    peer = KernelPeer(kc)
-    peer.execute("%load_ext notebook_actions")
-    peer.execute(ACTIONS)
-    assert peer.open()["kind"] == "ready"
+    execute(kc, "%load_ext notebook_actions")
+    execute(kc, ACTIONS)
+    if request.param == "comm":
+        peer = CommPeer(kc)
+        assert peer.open()["kind"] == "ready"
+        probe: dict[str, Any] = {"kind": "invoke", "name": "untyped", "args": {"value": 3}}
+    else:
+        code = "from notebook_actions import Form\nw = Form(untyped, concurrent=True)\nimport json\n"
+        out = execute(kc, code + "print(json.dumps([w.model_id, w.action.id]))")
+        model_id, action_id = json.loads(out.strip().splitlines()[-1])
+        peer = CommPeer(kc, model_id, widget=True)
+        probe = {"kind": "invoke", "action": action_id, "args": {"value": 3}}
     try:
-        yield peer
+        yield peer, probe
     finally:
         kc.stop_channels()
 
@@ -133,21 +143,25 @@ def own_ids(sends: list[tuple[Any, list[bytes]]], example: int) -> tuple[list[tu
     return marked, {rid for rid in asking if seen[rid] == 1}
 
 
-def wait_final(peer: KernelPeer, ids: set[str], timeout: float = 20) -> set[str]:
+def wait_final(peer: CommPeer, ids: set[str], timeout: float = 20) -> set[str]:
     """The ids among ``ids`` that got a final reply within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     done: set[str] = set()
     while done != ids and time.monotonic() < deadline:
-        peer._pump(0.2)
-        done = {str(reply.get("id")) for reply, _ in peer.replies if reply.get("kind") in FINAL} & ids
+        peer.pump(0.2)
+        done = {str(got.reply.get("id")) for got in peer.received if got.reply.get("kind") in FINAL} & ids
     return done
 
 
-def test_garbage_messages_get_protocol_replies_and_the_kernel_keeps_answering(peer: KernelPeer) -> None:
+def test_garbage_messages_get_protocol_replies_and_the_kernel_keeps_answering(
+    peer: tuple[CommPeer, dict[str, Any]],
+) -> None:
+    comm, probe_request = peer
     examples = iter(range(1_000_000))
+    runs = int(os.environ.get("FUZZ_EXAMPLES", "80"))
 
     @settings(
-        max_examples=int(os.environ.get("FUZZ_EXAMPLES", "80")),
+        max_examples=runs,
         deadline=None,
         database=None,
         derandomize="FUZZ_EXAMPLES" not in os.environ,
@@ -157,47 +171,52 @@ def test_garbage_messages_get_protocol_replies_and_the_kernel_keeps_answering(pe
     @given(sends=SENDS)
     def run(sends: list[tuple[Any, list[bytes]]]) -> None:
         example = next(examples)
-        peer.replies.clear()
+        comm.received.clear()
         marked, asking = own_ids(sends, example)
         note(f"sent: {marked!r}")
         for message, buffers in marked:
-            msg = peer.kc.session.msg("comm_msg", {"comm_id": peer.comm_id, "data": message})
-            peer.kc.session.send(peer.kc.shell_channel.socket, msg, buffers=buffers)
+            comm.send(message, buffers)
         probe = f"{example}:probe"
-        peer.send({"kind": "invoke", "id": probe, "name": "add", "args": {"a": 1}})
-        final = wait_final(peer, asking | {probe})
-        note(f"replies: {[r for r, _ in peer.replies]!r}"[:3000])
+        comm.send({**probe_request, "id": probe})
+        final = wait_final(comm, asking | {probe})
+        replies = [got.reply for got in comm.received]
+        note(f"replies: {replies!r}"[:3000])
         assert final == asking | {probe}, f"no final reply to {sorted(asking - final)}"
-        assert {"kind": "result", "id": probe, "value": 3} in [reply for reply, _ in peer.replies]
-        for reply, _ in peer.replies:
+        assert {"kind": "result", "id": probe, "value": 3} in replies
+        for reply in replies:
             assert reply.get("kind") in KINDS, reply
             assert isinstance(reply.get("id"), str), reply
             if reply["kind"] == "error":
                 assert isinstance(reply.get("type"), str) and isinstance(reply.get("message"), str), reply
-        json.dumps([reply for reply, _ in peer.replies])  # every reply is plain JSON
+        json.dumps(replies)  # every reply is plain JSON
 
     run()
-    assert next(examples) == int(os.environ.get("FUZZ_EXAMPLES", "80"))  # every example ran
-    assert not peer.closed
+    assert next(examples) == runs  # every example ran
+    assert not comm.closed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the dispatcher sends a batch of replies as one comm message: one reply that cannot be "
-    "coded (a lone surrogate a browser may send, echoed back) loses every reply of the batch",
-)
-def test_a_lone_surrogate_loses_no_reply(peer: KernelPeer) -> None:
+def test_a_lone_surrogate_loses_no_reply(peer: tuple[CommPeer, dict[str, Any]]) -> None:
+    comm, probe = peer
     # JavaScript strings may hold lone surrogates, and JSON.stringify sends them as escapes.
-    session = peer.kc.session
+    session = comm.kc.session
     session.pack = lambda obj: json.dumps(obj, ensure_ascii=True, default=str).encode()
-    peer.send(
+    deep: list[Any] = []
+    for _ in range(200):  # deep enough to be a burden, shallow enough for the kernel's decoder
+        deep = [deep]
+    comm.send(
         {
             "kind": "batch",
             "messages": [
-                {"kind": "invoke", "id": "echo", "name": "echo", "args": {"text": "\ud800"}},
-                {"kind": "invoke", "id": "key", "name": "add", "args": {"\udfff": 1}},
-                {"kind": "invoke", "id": "ok", "name": "add", "args": {"a": 1}},
+                {**probe, "id": "text", "args": {"value": "\ud800"}},
+                {**probe, "id": "key", "args": {"\udfff": 1}},
+                {**probe, "id": "deep", "args": {"value": deep}},
+                {**probe, "id": "ok"},
             ],
         }
     )
-    assert wait_final(peer, {"echo", "key", "ok"}, timeout=10) == {"echo", "key", "ok"}
+    assert wait_final(comm, {"text", "key", "deep", "ok"}, timeout=10) == {"text", "key", "deep", "ok"}
+    replies = {got.reply["id"]: got.reply for got in comm.received}
+    assert replies["ok"] == {"kind": "result", "id": "ok", "value": 3}
+    assert replies["deep"]["kind"] == "result"
+    assert replies["text"]["kind"] == "error" and "lone surrogate" in replies["text"]["message"]
+    assert replies["key"]["kind"] in ("error", "invalid")
