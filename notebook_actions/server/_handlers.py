@@ -7,6 +7,7 @@ the kernel as messages to its ``notebook_actions`` comm target.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from email.message import Message
@@ -19,7 +20,6 @@ from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
-from tornado.iostream import StreamClosedError
 
 from .._protocol import API_ROOT
 from ._body import Body, BufferedBody, Invocation, Kind, MultipartBody, content_kind
@@ -37,6 +37,11 @@ PREFIX = API_ROOT
 #: many bytes past the limit, so that the client gets to read the 413; a body refused for
 #: another reason before it was read, up to this many bytes.
 DRAIN_BYTES = 4 << 20
+
+#: A stream's events are handed to the client at least every this many bytes...
+FLUSH_BYTES = 64 << 10
+#: ...and a client that falls this many replies behind the kernel is cut off.
+MAX_BACKLOG = 10_000
 
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 _NOTEBOOK = r"notebooks/(?P<path>.+)"
@@ -405,11 +410,14 @@ class InvokeHandler(BaseHandler):
         if stream is not None:
             stream.set_nodelay(True)
         timeout = self.conf.timeout
+        unflushed = 0
         while True:
             kind = reply.get("kind")
             if kind == "chunk":
                 name = "progress" if "progress" in reply else "chunk"
-                self.write(sse_event(name, chunk_event(reply, buffers)))
+                event = sse_event(name, chunk_event(reply, buffers))
+                unflushed += len(event)
+                self.write(event)
             elif kind == "end":
                 self.write(sse_event("end", {}))
                 break
@@ -417,11 +425,12 @@ class InvokeHandler(BaseHandler):
                 err = error_for(reply, self.conf.expose_exception_messages, "the action is gone")
                 self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break
-            if not call.replies:
-                try:
-                    await self.flush()
-                except StreamClosedError:
-                    return  # the caller left (and the action is cancelled)
+            if not call.replies or unflushed >= FLUSH_BYTES or len(call.replies) > MAX_BACKLOG:
+                # Wait for the client to take what was written (what it has not read yet
+                # stays in memory here, and so does what the kernel sends meanwhile).
+                if not await self._flushed(call, timeout):
+                    return
+                unflushed = 0
             if self._gone:
                 return
             try:
@@ -432,6 +441,24 @@ class InvokeHandler(BaseHandler):
             if self._gone:  # on_connection_close ran while we awaited
                 return  # type: ignore[unreachable]
         self.finish(set_content_type="text/event-stream")
+
+    async def _flushed(self, call: Call, timeout: float) -> bool:
+        """Whether the client took the stream's events so far; if it stopped reading for
+        ``timeout`` seconds, or fell too far behind, the action is cancelled and the
+        connection closed."""
+        flushing = asyncio.ensure_future(self.flush())
+        flushing.add_done_callback(lambda future: future.cancelled() or future.exception())
+        await asyncio.wait([flushing], timeout=timeout)
+        if flushing.done() and flushing.exception() is not None:
+            return False  # the caller left (and the action is cancelled)
+        if flushing.done() and len(call.replies) <= MAX_BACKLOG:
+            return True
+        self.log.warning("notebook_actions: a stream's client stopped reading: the action is cancelled")
+        call.cancel()
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.close()
+        return False
 
 
 def handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:

@@ -8,6 +8,7 @@ import asyncio
 import http.client
 import json
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,23 @@ def open_gate() -> bool:
 
 def anything(value):
     return value
+
+
+_flood = {"sent": 0, "closed": False}
+
+
+async def flood(n: int):
+    try:
+        for _ in range(n):
+            _flood["sent"] += 1
+            await asyncio.sleep(0.001)
+            yield "x" * 2_000
+    finally:
+        _flood["closed"] = True
+
+
+def flooded() -> dict:
+    return dict(_flood)
 """
 
 
@@ -292,3 +310,41 @@ async def test_every_status_is_in_the_openapi_document_and_the_docs(jp_fetch: An
     http_md = (Path(__file__).parents[2] / "docs" / "http.md").read_text()
     table = http_md.split("### Statuses", 1)[1].split("###", 1)[0]
     assert set(re.findall(r"^\| (\d{3}) \|", table, re.MULTILINE)) == STATUSES - {"200"}
+
+
+# --- a stream's client that stops reading ----------------------------------------------
+
+
+@pytest.mark.parametrize("notebook_actions_config", [{"timeout": 2.0}])
+@server_test
+async def test_a_stream_client_that_stops_reading_is_cut_off(
+    jp_fetch: Any, gated: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
+    kernel = gated
+    chunks = 20_000  # 40 MB of events over 20 s or more: far more than the sockets between us hold
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", jp_http_port))
+    data = json.dumps({"n": chunks}).encode()
+    path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/flood"
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
+    try:
+        await asyncio.get_running_loop().sock_sendall(sock, request)
+        first = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(sock, 1024), 30)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        # ...and reads no more, the connection left open.
+        for _ in range(600):
+            state = body(await invoke(jp_fetch, kernel, "flooded"))["value"]
+            if state["closed"]:
+                break
+            await asyncio.sleep(0.05)
+        assert state["closed"], state  # the server gave up on the client: the generator stopped
+        assert state["sent"] < chunks, state  # before it made everything, into the server's memory
+        # other clients, and the same kernel, are fine
+        assert body(await invoke(jp_fetch, kernel, "add", {"a": 1}))["value"] == 3
+    finally:
+        sock.close()
