@@ -26,6 +26,9 @@ IGNORED_FIELDS = frozenset({"_xsrf"})
 
 Kind = Literal["json", "urlencoded", "multipart", "empty"]
 
+#: A multipart body may have at most this many fields, and this many files (as Starlette).
+MAX_PARTS = 1000
+
 
 @dataclass
 class Invocation:
@@ -128,6 +131,7 @@ class MultipartBody:
         self._part: PartStart | None = None
         self._pending = bytearray()
         self._upload: Upload | None = None
+        self._parts = {"fields": 0, "files": 0}
 
     async def feed(self, chunk: bytes) -> None:
         try:
@@ -136,6 +140,7 @@ class MultipartBody:
             raise Problem(400, str(err)) from None
         for event in events:
             if isinstance(event, PartStart):
+                self._count(event)
                 self._part = event
                 self._pending = bytearray()
                 self._upload = None
@@ -143,6 +148,15 @@ class MultipartBody:
                 await self._data(event.data)
             elif isinstance(event, PartEnd):
                 await self._end()
+
+    def _count(self, part: PartStart) -> None:
+        # Each part costs a little in the server and the kernel whatever its size: tiny
+        # parts by the million would fit the size limit and still be a burden.
+        what = "fields" if part.filename is None else "files"
+        self._parts[what] += 1
+        if self._parts[what] > MAX_PARTS:
+            message = f"the form has more than {MAX_PARTS} {what}: send fewer (several files can go in one archive)"
+            raise Problem(413, message)
 
     async def _data(self, data: bytes) -> None:
         part = self._part

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._protocol import ActionInfo
-from ._body import MAX_JSON_DEPTH
+from ._body import MAX_JSON_DEPTH, MAX_PARTS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -65,7 +65,8 @@ _ERRORS = {
     "multipart body, or JSON sent as a form.",
     "403": "Not authenticated or not authorized (or a cookie-authenticated request without its XSRF token).",
     "404": "No such kernel, notebook session or exported action, or notebook-actions is not loaded in the kernel.",
-    "413": "The body or an uploaded file is larger than the server allows.",
+    "413": f"The body or an uploaded file is larger than the server allows, or a multipart body has more than "
+    f"{MAX_PARTS} fields or files.",
     "415": "The body's content type is not JSON, urlencoded or multipart/form-data.",
     "501": "Files sent to a kernel behind a kernel gateway, whose connection carries JSON only.",
     "503": "The kernel is dead, restarting, or was busy for the whole timeout.",

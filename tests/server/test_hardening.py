@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from notebook_actions.server._body import MAX_JSON_DEPTH
+from notebook_actions.server._body import MAX_JSON_DEPTH, MAX_PARTS
 from notebook_actions.server._bridge import KernelGone, Unsendable
 
 from .conftest import JSON, Kernel, body, invoke, multipart, server_test
@@ -348,3 +348,26 @@ async def test_a_stream_client_that_stops_reading_is_cut_off(
         assert body(await invoke(jp_fetch, kernel, "add", {"a": 1}))["value"] == 3
     finally:
         sock.close()
+
+
+# --- multipart bodies of very many parts -----------------------------------------------
+
+
+@server_test
+async def test_multipart_part_counts_are_bounded(jp_fetch: Any, kernel: Kernel) -> None:
+    def files(count: int) -> list[tuple[str, str, str, bytes]]:
+        return [("files", f"f{i}.txt", "text/plain", b"x") for i in range(count)]
+
+    data, headers = multipart([], files(MAX_PARTS))
+    r = await post(jp_fetch, kernel, "digests", data, headers)
+    assert r.code == 200, r.body[:300]
+    assert len(body(r)["value"]) == MAX_PARTS
+    data, headers = multipart([], files(MAX_PARTS + 1))
+    r = await post(jp_fetch, kernel, "digests", data, headers)
+    assert r.code == 413
+    assert f"more than {MAX_PARTS} files" in body(r)["message"]
+    data, headers = multipart([("label", "")] * (MAX_PARTS + 1), [("file", "a.txt", "text/plain", b"x")])
+    r = await post(jp_fetch, kernel, "digest", data, headers)
+    assert r.code == 413
+    assert f"more than {MAX_PARTS} fields" in body(r)["message"]
+    assert body(await invoke(jp_fetch, kernel, "add", {"a": 1}))["value"] == 3
