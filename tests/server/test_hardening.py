@@ -19,7 +19,7 @@ import requests
 from notebook_actions.server._body import MAX_JSON_DEPTH, MAX_PARTS
 from notebook_actions.server._bridge import KernelGone, Unsendable
 
-from .conftest import JSON, Kernel, body, invoke, multipart, server_test
+from .conftest import ACTIONS, JSON, Kernel, body, invoke, multipart, server_test
 
 #: Actions that wait until a test lets them go: requests "in flight" without sleeps.
 GATE = """
@@ -371,3 +371,34 @@ async def test_multipart_part_counts_are_bounded(jp_fetch: Any, kernel: Kernel) 
     assert r.code == 413
     assert f"more than {MAX_PARTS} fields" in body(r)["message"]
     assert body(await invoke(jp_fetch, kernel, "add", {"a": 1}))["value"] == 3
+
+
+# --- a kernel restarting in a loop ------------------------------------------------------
+
+
+@server_test
+async def test_a_kernel_restarting_in_a_loop_answers_everyone_and_leaks_nothing(jp_fetch: Any, kernel: Kernel) -> None:
+    manager = kernel.serverapp.kernel_manager.get_kernel(kernel.id)
+
+    def ours() -> int:
+        restarter = getattr(manager, "_restarter", None)
+        callbacks = getattr(restarter, "callbacks", {}) or {}
+        return sum(1 for fs in callbacks.values() for f in fs if getattr(f, "__module__", "").startswith("notebook"))
+
+    for _ in range(4):
+        await kernel.run("%load_ext notebook_actions")
+        await kernel.run(ACTIONS)
+        waiting = [asyncio.ensure_future(invoke(jp_fetch, kernel, "nap", {"seconds": 60})) for _ in range(3)]
+        bridge = bridges(kernel).get(kernel.id)
+        for _ in range(200):
+            if bridge.in_flight == 3 and all(call.started for call in bridge._calls.values()):
+                break
+            await asyncio.sleep(0.02)
+        assert ours() == 2  # the bridge's restart and dead callbacks
+        await jp_fetch("api", "kernels", kernel.id, "restart", method="POST", body="")
+        answers = await asyncio.wait_for(asyncio.gather(*waiting), 30)
+        assert [r.code for r in answers] == [503] * 3
+        assert ours() <= 2  # none left over from the bridges before
+    r = await invoke(jp_fetch, kernel, "add", {"a": 1})
+    assert r.code == 404 and "%load_ext notebook_actions" in body(r)["message"]
+    assert len(bridges(kernel)) <= 1
