@@ -402,3 +402,39 @@ async def test_a_kernel_restarting_in_a_loop_answers_everyone_and_leaks_nothing(
     r = await invoke(jp_fetch, kernel, "add", {"a": 1})
     assert r.code == 404 and "%load_ext notebook_actions" in body(r)["message"]
     assert len(bridges(kernel)) <= 1
+
+
+# --- headers and query strings -------------------------------------------------------------
+
+
+@server_test
+async def test_oversized_headers_and_queries_are_refused_without_harm(
+    jp_fetch: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
+    path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/add"
+    data = b'{"a": 1}'
+
+    async def raw(target: str, *extra: str) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+        lines = [
+            f"POST {target} HTTP/1.1",
+            "Host: 127.0.0.1",
+            f"Authorization: {jp_auth_header['Authorization']}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+            *extra,
+        ]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
+        try:
+            return await asyncio.wait_for(reader.read(), 30)
+        finally:
+            writer.close()
+
+    # within tornado's 64 KiB for the request line and headers: answered as usual
+    assert (await raw(path + "?pad=" + "x" * 30_000, "X-Pad: " + "y" * 20_000, "Connection: close")).startswith(
+        b"HTTP/1.1 200"
+    )
+    # past it: tornado closes the connection without an answer, and nothing else changes
+    assert await raw(path, "X-Pad: " + "y" * 70_000) == b""
+    assert await raw(path + "?pad=" + "x" * 70_000) == b""
+    assert body(await invoke(jp_fetch, kernel, "add", {"a": 1}))["value"] == 3
