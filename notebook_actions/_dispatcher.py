@@ -230,14 +230,22 @@ class Channel:
 
     def _upload(self, message: dict[str, Any], buffers: list[Buffer]) -> None:
         uid = message["id"]
+        if uid in self._finished_uploads:
+            # (it was read back from the start: more bytes would overwrite the file)
+            self._fail(uid, PROTOCOL_ERROR, f"upload {uid!r} is finished: send another file under a new upload id")
+            return
+        index = message.get("buffer", 0)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(buffers):
+            # A chunk without its bytes would leave a hole in the file, acknowledged as fine.
+            self._discard_upload(uid)
+            text = f"a chunk of upload {uid!r} refers to buffer {index!r}, which was not sent: the upload is dropped"
+            self._fail(uid, PROTOCOL_ERROR, text)
+            return
         upload = self._uploads.get(uid)
         if upload is None:
             upload = UploadedFile(str(message.get("name") or "file"), str(message.get("content_type") or ""))
             self._uploads[uid] = upload
-            self._finished_uploads.discard(uid)
-        index = message.get("buffer", 0)
-        if isinstance(index, int) and 0 <= index < len(buffers):
-            upload.write(buffers[index])
+        upload.write(buffers[index])
         if upload.size > self._max_upload_bytes:
             self._discard_upload(uid)
             limit = self._max_upload_bytes

@@ -220,3 +220,23 @@ def test_a_lone_surrogate_loses_no_reply(peer: tuple[CommPeer, dict[str, Any]]) 
     assert replies["deep"]["kind"] == "result"
     assert replies["text"]["kind"] == "error" and "lone surrogate" in replies["text"]["message"]
     assert replies["key"]["kind"] in ("error", "invalid")
+
+
+def test_an_upload_is_whole_or_refused(peer: tuple[CommPeer, dict[str, Any]]) -> None:
+    comm, probe = peer
+    # a finished upload takes no more bytes: they would overwrite it from the start
+    comm.send({"kind": "upload", "id": "u1", "name": "a.txt", "final": True}, [b"hello"])
+    assert comm.wait("u1", kind="uploaded")[-1]["size"] == 5
+    comm.send({"kind": "upload", "id": "u1", "final": True}, [b"J"])
+    refused = comm.wait("u1", kind="error")[-1]
+    assert refused["type"] == "ProtocolError" and "new upload id" in refused["message"]
+    # a chunk without its bytes is refused, not acknowledged as if whole
+    comm.send({"kind": "upload", "id": "u2", "name": "b.txt"}, [b"part one "])
+    comm.send({"kind": "upload", "id": "u2", "buffer": 3, "final": True}, [b"part two"])
+    refused = comm.wait("u2", kind="error")[-1]
+    assert refused["type"] == "ProtocolError" and "buffer 3" in refused["message"]
+    assert [r["kind"] for r in comm.of("u2")] == ["uploaded", "error"]
+    # the finished upload is still whole where it is used
+    if "name" in probe:  # the comm target: any exported action by name
+        comm.send({"kind": "invoke", "id": "use", "name": "size", "files": {"file": [{"name": "a", "upload": "u1"}]}})
+        assert comm.wait("use")[-1] == {"kind": "result", "id": "use", "value": 5}
