@@ -30,16 +30,20 @@ CHECKS: dict[str, list[str]] = {
     ],
     "todo_app.ipynb": [
         "from notebook_actions import testing\n"
-        "assert testing.invoke(add, {'title': 'buy milk'}).value == \"Added 'buy milk'\"\n"
-        "assert 'buy milk' in todos.value, todos.value",
+        "assert testing.invoke(add, {'title': 'buy <milk>'}).value == \"Added 'buy <milk>'\"\n"
+        "assert 'buy &lt;milk&gt;' in todos.value and 'buy <milk>' not in todos.value, todos.value",
+        # The browser's click on the row's Done button: its form's fields, to the view's toggle.
         "todo_id = db.execute('select max(id) from todos').fetchone()[0]\n"
+        "row = f\"<input type='hidden' name='todo_id' value='{todo_id}'>\"\n"
+        "assert row in todos.value and todos.actions['toggle'] is toggle\n"
         "assert testing.invoke(toggle, {'todo_id': str(todo_id)}).value == f'Toggled #{todo_id}'\n"
-        "assert \"class='todo done'\" in todos.value",
+        "assert \"class='todo done'\" in todos.value and \"aria-pressed='true'\" in todos.value",
         "other_add, other_toggle, other_delete, other_view = todo_list(list_id=2)\n"
         "error = testing.invoke(other_delete, {'todo_id': todo_id}).error\n"
         "assert error['type'] == 'LookupError', error  # one list's actions cannot touch another's\n"
+        "assert sorted(other_view.actions) == ['delete', 'toggle'] and other_view.actions['delete'] is not delete\n"
         "assert testing.invoke(delete, {'todo_id': todo_id}).value == f'Deleted #{todo_id}'\n"
-        "assert 'buy milk' not in todos.value",
+        "assert 'buy &lt;milk&gt;' not in todos.value",
         "assert testing.invoke(add, {'title': ''}).kind == 'invalid'",
     ],
     "custom_widget.ipynb": [
@@ -75,6 +79,13 @@ def text_outputs(cell: Any) -> str:
             if mime.startswith("text/"):
                 parts.append(data if isinstance(data, str) else "".join(data))
     return "\n".join(parts)
+
+
+def output_of(nb: Any, source: str) -> str:
+    """The text output of the one cell whose source contains ``source``."""
+    cells = [cell for cell in nb.cells if cell.cell_type == "code" and source in cell.source]
+    assert len(cells) == 1, f"{len(cells)} cells contain {source!r}"
+    return text_outputs(cells[0])
 
 
 def execute(name: str, tmp_path: Path) -> tuple[Any, Path]:
@@ -129,8 +140,10 @@ def test_quickstart_outputs(executed: Callable[[str], tuple[Any, Path]]) -> None
     curl = next(o for o in outputs if o.startswith("curl"))
     assert "/notebook-actions/api/kernels/" in curl and "/actions/add_todo" in curl
     assert "$JUPYTER_TOKEN" in curl and '"title": "Buy milk"' in curl
-    assert "'title': 'Write report'" in outputs[11] and "datetime.date(2026, 12, 1)" not in outputs[11]
-    assert "title" in outputs[12] and "priority" in outputs[12]
+    report = output_of(nb, '{"title": "Write report"')
+    assert "'title': 'Write report'" in report and "datetime.date(2026, 12, 1)" not in report
+    errors = output_of(nb, '{"title": "", "priority": "urgent"}')
+    assert "title" in errors and "priority" in errors
 
 
 def test_secrets_notebook_reports_no_leak(executed: Callable[[str], tuple[Any, Path]]) -> None:

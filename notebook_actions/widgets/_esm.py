@@ -21,7 +21,7 @@ CLIENT_MARKER = "// notebook-actions client"
 #: What ``with_client`` puts in scope for a widget author.
 AUTHOR_NAMES = ("callAction", "ActionError", "connectActions")
 
-_SIBLING_IMPORT = re.compile(r'^import\s+\{[^}]*\}\s+from\s+"\./[\w-]+\.js";[ \t]*\n', re.MULTILINE)
+_SIBLING_IMPORT = re.compile(r'^import\s+\{[^}]*\}\s+from\s+"\./([\w-]+\.js)";[ \t]*\n', re.MULTILINE)
 _EXPORT = re.compile(r"^export\s+(?=(?:async\s+)?function\b|class\b|const\b|let\b)", re.MULTILINE)
 _EXPORTED_NAME = re.compile(
     r"^export\s+(?:async\s+)?(?:function\*?|class|const|let)\s+([A-Za-z_$][\w$]*)", re.MULTILINE
@@ -55,10 +55,33 @@ def client(names: tuple[str, ...] | None = None) -> str:
     )
 
 
+def _with_imports(names: tuple[str, ...]) -> list[str]:
+    """The named modules and the sibling modules they import, each after what it imports.
+
+    client.js is left out: ``bundle`` puts it first, wrapped.
+    """
+    ordered: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            message = f"the widget modules import each other in a cycle: {' -> '.join((*path, name))}"
+            raise ValueError(message)
+        if name in ordered or name == "client.js":
+            return
+        for imported in _SIBLING_IMPORT.findall(source(name)):
+            visit(imported, (*path, name))
+        ordered.append(name)
+
+    for name in names:
+        visit(name, ())
+    return ordered
+
+
 @cache
 def bundle(*names: str) -> str:
-    """client.js, then the named modules in order; the last one's default export stays."""
-    return client() + "".join(f"\n// --- {name}\n{_strip(source(name))}" for name in names)
+    """client.js, then the named modules in order, each preceded by the sibling modules it
+    imports; the last one's default export stays."""
+    return client() + "".join(f"\n// --- {name}\n{_strip(source(name))}" for name in _with_imports(names))
 
 
 @cache

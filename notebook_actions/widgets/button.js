@@ -4,7 +4,7 @@
 import { callAction, connectActions } from "./client.js";
 import { h, Runs } from "./ui.js";
 
-/** @typedef {import("./client.js").AnyModel} AnyModel */
+/** @typedef {import("@anywidget/types").AnyModel} AnyModel */
 /** @typedef {import("./client.js").ActionRef} ActionRef */
 
 /** @param {{ model: AnyModel, el: HTMLElement }} context */

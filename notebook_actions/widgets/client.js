@@ -19,18 +19,7 @@
  * @property {Record<string, any>} schema JSON Schema of the arguments object
  */
 
-/** @typedef {ArrayBuffer | ArrayBufferView} Buffer */
-
-/**
- * The part of anywidget's model that this module uses.
- * @typedef {object} AnyModel
- * @property {(name: string) => any} get
- * @property {(name: string, value: any) => void} set
- * @property {() => void} save_changes
- * @property {(event: string, callback: (...args: any[]) => void) => void} on
- * @property {(event?: string | null, callback?: ((...args: any[]) => void) | null) => void} off
- * @property {(content: any, callbacks?: any, buffers?: Buffer[]) => void} send
- */
+/** @typedef {import("@anywidget/types").AnyModel} AnyModel anywidget's model, as a view gets it */
 
 /**
  * A validation error for one field ("" when it is about the call as a whole).
@@ -99,7 +88,7 @@ function newId() {
 
 // Set (locally, never saved) on the model when its kernel is gone: anywidget gives
 // each view its own model proxy, and this is how they all learn of it.
-const DISCONNECTED = "__notebook_actions_disconnected";
+export const DISCONNECTED = "__notebook_actions_disconnected";
 const STALE =
   "This widget lost its kernel (it restarted or stopped), so the action is no longer there: " +
   "re-run the cell that made this widget.";
@@ -144,7 +133,7 @@ class Connection {
     }
   }
 
-  /** @param {Record<string, unknown>} message @param {Buffer[]} [buffers] */
+  /** @param {Record<string, unknown>} message @param {ArrayBuffer[]} [buffers] */
   send(message, buffers = []) {
     try {
       this.model.send({ [ENVELOPE]: message }, undefined, buffers);

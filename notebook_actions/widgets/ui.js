@@ -1,4 +1,4 @@
-// Shared by the Form and ActionButton views: pending state, results in submission
+// Shared by the Form, View and ActionButton views: pending state, results in submission
 // order, streamed chunks and progress, errors and the Cancel control.
 
 import { ActionError, formatBytes } from "./client.js";
@@ -167,7 +167,9 @@ export class Runs {
    * @param {HTMLElement} options.busy gets aria-busy while runs are pending
    * @param {() => ResultView} options.view
    * @param {() => boolean} options.concurrent
-   * @param {(busy: boolean) => void} [options.onBusy]
+   * @param {boolean} [options.quietSuccess] no "Done." after a success (what changed says it)
+   * @param {(busy: boolean, cancelHadFocus: boolean) => void} [options.onBusy] `cancelHadFocus`: Cancel
+   *   had the focus before this update (hiding it drops the focus to the page)
    * @param {(outcome: Outcome) => unknown} [options.onOutcome] return true when it rendered the outcome itself
    */
   constructor(options) {
@@ -302,6 +304,7 @@ export class Runs {
       else if (run.block.dataset.state === "queued") run.block.dataset.state = "pending";
     });
     const isBusy = pending.length > 0;
+    const cancelHadFocus = document.activeElement === cancel;
     busy.setAttribute("aria-busy", String(isBusy));
     cancel.hidden = !isBusy;
     let text = "";
@@ -311,13 +314,22 @@ export class Runs {
     } else {
       const last = this.options.output.querySelector("[data-revealed='true']");
       const state = last instanceof HTMLElement ? last.dataset.state : "";
-      text = state === "done" ? "Done." : state === "cancelled" ? "Cancelled." : state === "failed" ? "Failed." : "";
+      text =
+        state === "done"
+          ? this.options.quietSuccess
+            ? ""
+            : "Done."
+          : state === "cancelled"
+            ? "Cancelled."
+            : state === "failed"
+              ? "Failed."
+              : "";
     }
     const spinner = status.querySelector(".na-spinner");
     if (status.dataset.text !== text || Boolean(spinner) !== isBusy) {
       status.dataset.text = text;
       status.replaceChildren(...(isBusy ? [h("span", { class: "na-spinner", "aria-hidden": "true" })] : []), text);
     }
-    onBusy?.(isBusy);
+    onBusy?.(isBusy, cancelHadFocus);
   }
 }

@@ -130,7 +130,9 @@ def test_quickstart_after_kernel_restart_the_old_form_says_what_to_rerun(lab: Ju
 def test_todo_app(lab: Jupyter) -> None:
     lab.open("todo_app.ipynb")
     lab.run_all()
-    exercise_todo_app(lab.page, "test_todo_app")
+    todos = exercise_todo_app(lab.page, "test_todo_app")
+    # The notebook's owner gets the row's error with its traceback.
+    expect(todos.widget.get_by_role("alert").locator(".na-traceback")).to_have_count(1)
 
 
 def test_uploads_summarise_a_20mb_csv(lab: Jupyter, tmp_path: Path) -> None:

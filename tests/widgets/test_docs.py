@@ -27,7 +27,7 @@ def test_the_examples_run(doc: Path, shell: InteractiveShell, frontend: Frontend
         result.raise_error()
         if isinstance(result.result, ActionWidget):
             made.append(result.result)
-    assert len(made) == 8
+    assert len(made) == 9
 
     # And they work: the streaming form and the custom widget, as the browser calls them.
     shout = next(w for w in made if type(w).__name__ == "Shout")
@@ -39,3 +39,17 @@ def test_the_examples_run(doc: Path, shell: InteractiveShell, frontend: Frontend
             cart, {"kind": "invoke", "id": rid, "action": cart.action.id, "args": {"item": rid}, "encoding": "form"}
         )
     assert frontend.final(cart, "b") == {"kind": "result", "id": "b", "value": ["a", "b"]}
+
+    # The list pattern: a row's Done button, then its Delete button, as the page sends them.
+    view = next(w for w in made if type(w).__name__ == "View")
+    toggle, delete = view.actions["toggle"], view.actions["delete"]
+    frontend.send(
+        view, {"kind": "invoke", "id": "t", "action": toggle.id, "args": {"todo_id": "2"}, "encoding": "form"}
+    )
+    assert frontend.final(view, "t") == {"kind": "result", "id": "t", "value": "toggled #2"}
+    assert 'aria-pressed="true">Done</button> Write report' in view.value
+    frontend.send(
+        view, {"kind": "invoke", "id": "d", "action": delete.id, "args": {"todo_id": "1"}, "encoding": "form"}
+    )
+    assert frontend.final(view, "d") == {"kind": "result", "id": "d", "value": None}
+    assert "Buy milk" not in view.value and "Write report" in view.value
