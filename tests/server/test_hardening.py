@@ -196,8 +196,19 @@ def hostile_bodies(kernel: Kernel) -> list[tuple[str, str, str | bytes, dict[str
         ("multipart without its end", "digest", unfinished[:-20], parts, 400),
         ("multipart without a boundary", "digest", unfinished, {"Content-Type": "multipart/form-data"}, 400),
         ("multipart, a part without a name", "digest", _nameless(), parts, 400),
+        ("multipart, a file name that is no text", "digest", _surrogate('name="file"; filename*='), parts, 400),
+        ("multipart, a field name that is no text", "digest", _surrogate("name*="), parts, 400),
     ]
     return cases
+
+
+def _surrogate(disposition: str) -> bytes:
+    """A part whose name decodes (RFC 2231, any Python codec) to a lone surrogate."""
+    boundary = "----notebook-actions-test-7d2c"
+    return (
+        f"--{boundary}\r\nContent-Disposition: form-data; {disposition}unicode_escape''%5Cud800\r\n\r\n"
+        f"x\r\n--{boundary}--\r\n"
+    ).encode()
 
 
 def _nameless() -> bytes:
