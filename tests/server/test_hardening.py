@@ -449,3 +449,42 @@ async def test_oversized_headers_and_queries_are_refused_without_harm(
     assert await raw(path, "X-Pad: " + "y" * 70_000) == b""
     assert await raw(path + "?pad=" + "x" * 70_000) == b""
     assert body(await invoke(jp_fetch, kernel, "add", {"a": 1}))["value"] == 3
+
+
+# --- a flood of cancels -------------------------------------------------------------------
+
+
+@server_test
+async def test_a_flood_of_abandoned_requests_leaves_others_alone(
+    jp_fetch: Any, gated: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
+    kernel = gated
+    other = asyncio.ensure_future(invoke(jp_fetch, kernel, "wait_gate", {"tag": "other"}))
+    await until_waiting(jp_fetch, kernel, 1)
+    bridge = bridges(kernel).get(kernel.id)
+    path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/nap"
+    data = json.dumps({"seconds": 60}).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode()
+    writers = []
+    for _ in range(100):
+        _, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+        writer.write(head + data)
+        writers.append(writer)
+    for _ in range(400):  # until every one is in flight...
+        if bridge.in_flight >= 101:
+            break
+        await asyncio.sleep(0.05)
+    for writer in writers:  # ...then every client leaves: a cancel each
+        writer.close()
+    for _ in range(400):
+        if bridge.in_flight == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert bridge.in_flight == 1  # only the other client's call
+    assert bridge.closed is None and not other.done()
+    assert body(await invoke(jp_fetch, kernel, "open_gate"))["value"] is True
+    r = await asyncio.wait_for(other, 30)
+    assert (r.code, body(r)["value"]) == (200, "other")
