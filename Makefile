@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test bench lint format clean
+.PHONY: lab test bench lint format clean gateways
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,32 @@ $(VENV)/.test: pyproject.toml lab/overrides.json | $(BIN)/python
 	install -D -m 644 lab/overrides.json $(LAB_SETTINGS)
 	touch $@ $(VENV)/.lab
 
+# Jupyter Kernel Gateway and Enterprise Gateway, each in its own venv (their
+# jupyter-server and jupyter-client versions differ from ours and from each other's):
+# the tests and benchmarks run them on loopback. Each venv's `python3` kernelspec runs
+# .venv's Python, which has ipykernel and notebook_actions.
+KG_VENV := .venv-kg
+EG_VENV := .venv-eg
+KERNEL_JSON := {"argv": ["$(CURDIR)/$(BIN)/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Python 3 (notebook-actions)", "language": "python"}
+
+$(KG_VENV)/.installed: | $(BIN)/python
+	$(PYTHON) -m venv $(KG_VENV)
+	$(KG_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(KG_VENV)/bin/python -m pip install --quiet 'jupyter-kernel-gateway==3.0.*'
+	mkdir -p $(KG_VENV)/share/jupyter/kernels/python3
+	echo '$(KERNEL_JSON)' > $(KG_VENV)/share/jupyter/kernels/python3/kernel.json
+	touch $@
+
+$(EG_VENV)/.installed: | $(BIN)/python
+	$(PYTHON) -m venv $(EG_VENV)
+	$(EG_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EG_VENV)/bin/python -m pip install --quiet 'jupyter-enterprise-gateway==3.3.*'
+	mkdir -p $(EG_VENV)/share/jupyter/kernels/python3
+	echo '$(KERNEL_JSON)' > $(EG_VENV)/share/jupyter/kernels/python3/kernel.json
+	touch $@
+
+gateways: $(KG_VENV)/.installed $(EG_VENV)/.installed
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
@@ -45,14 +71,14 @@ lint: $(VENV)/.test node_modules/.installed
 	npx --no-install tsc -p jsconfig.json
 	npx --no-install biome ci .
 
-test: lint
+test: lint gateways
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.test
+bench: $(VENV)/.test gateways
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(KG_VENV) $(EG_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
 
 # What `make lint` checks, applied.
 format: $(VENV)/.test node_modules/.installed

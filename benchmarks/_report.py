@@ -81,7 +81,12 @@ def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
-        return "not installed"
+        pass
+    # Kernel Gateway runs from a venv of its own (``make gateways``).
+    paths = [str(p) for p in (Path(__file__).resolve().parents[1] / ".venv-kg").glob("lib/python*/site-packages")]
+    for found in metadata.distributions(name=dist, path=paths):
+        return str(found.version)
+    return "not installed"
 
 
 def _cpu_model() -> str:

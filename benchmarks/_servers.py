@@ -18,6 +18,8 @@ from ._procs import Process, Workspace, free_port, wait_until
 
 HOST = "127.0.0.1"
 KERNEL_GATEWAY_NOTEBOOK = Path(__file__).with_name("kernel_gateway.ipynb")
+#: Kernel Gateway in its own venv (``make gateways``), whose ``python3`` kernelspec runs .venv's Python.
+KERNEL_GATEWAY = Path(__file__).resolve().parents[1] / ".venv-kg" / "bin" / "jupyter-kernelgateway"
 
 
 def server_extension_available() -> bool:
@@ -145,12 +147,13 @@ def start_jupyter(
 
 def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1) -> Server:
     """Kernel Gateway serving ``kernel_gateway.ipynb``'s endpoints (notebook-http mode)."""
+    if not KERNEL_GATEWAY.exists():
+        message = f"{KERNEL_GATEWAY} is missing: `make gateways` builds Kernel Gateway's venv (`make bench` does too)"
+        raise RuntimeError(message)
     port = free_port()
     token = secrets.token_hex(24)
     argv = [
-        sys.executable,
-        "-m",
-        "kernel_gateway",
+        str(KERNEL_GATEWAY),
         "--KernelGatewayApp.api=kernel_gateway.notebook_http",
         f"--KernelGatewayApp.seed_uri={KERNEL_GATEWAY_NOTEBOOK}",
         f"--KernelGatewayApp.ip={HOST}",

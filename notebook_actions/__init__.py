@@ -18,6 +18,7 @@ from ._secret import Secret
 
 if TYPE_CHECKING:  # typed for users' checkers and editors; imported lazily at run time (below)
     from ._curl import curl_command
+    from ._mcp_config import mcp_config
     from ._view import View, revalidate
     from .widgets import ActionButton, Form
 
@@ -31,12 +32,20 @@ __all__ = [
     "View",
     "action",
     "curl_command",
+    "mcp_config",
     "revalidate",
 ]
 __version__ = "0.1.0"
 
 # These import anywidget/ipywidgets: load them only when asked for.
-_LAZY = {"Form": "widgets", "ActionButton": "widgets", "View": "_view", "revalidate": "_view", "curl_command": "_curl"}
+_LAZY = {
+    "Form": "widgets",
+    "ActionButton": "widgets",
+    "View": "_view",
+    "revalidate": "_view",
+    "curl_command": "_curl",
+    "mcp_config": "_mcp_config",
+}
 
 
 def __getattr__(name: str) -> Any:

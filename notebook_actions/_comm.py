@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ._dispatcher import Channel
-from ._protocol import COMM_TARGET, Buffer, Outgoing, Ready
+from ._kernel import kernel_loop
+from ._protocol import COMM_TARGET, ActionsChanged, Buffer, Outgoing, Ready
+from ._registry import registry
 
 #: Sent when the comm opens, so the bridge knows the extension is loaded (an unknown
 #: target would close the comm at once instead).
@@ -19,8 +22,40 @@ def open_channel(comm: Any, open_msg: dict[str, Any]) -> None:
     # HTTP callers are strangers: errors carry no traceback (it is in the kernel's log).
     channel = Channel(send, include_traceback=False, batch_replies=True)
     comm.on_msg(lambda msg: channel.receive(msg["content"]["data"], msg.get("buffers") or ()))
-    comm.on_close(lambda msg: channel.close())
+    announce = _announcer(comm)
+    registry.listeners.append(announce)
+
+    def close(msg: Any) -> None:
+        channel.close()
+        if announce in registry.listeners:
+            registry.listeners.remove(announce)
+
+    comm.on_close(close)
     comm.send(READY)
+
+
+def _announcer(comm: Any) -> Callable[[], None]:
+    """Tell the server when the exported actions change: once per cell, not per action
+    (a cell registers its functions one by one, then returns to the loop)."""
+    pending = False
+    changed: ActionsChanged = {"kind": "changed", "id": ""}
+
+    def send() -> None:
+        nonlocal pending
+        pending = False
+        if announce in registry.listeners:  # the comm may have closed meanwhile
+            comm.send(changed)
+
+    def announce() -> None:
+        nonlocal pending
+        loop = kernel_loop()
+        if loop is None:
+            send()
+        elif not pending:
+            pending = True
+            loop.call_soon_threadsafe(send)
+
+    return announce
 
 
 def register_target() -> None:

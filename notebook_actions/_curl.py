@@ -9,7 +9,7 @@ from typing import Any
 
 from ._action import Action
 from ._magic import kernel_id
-from ._protocol import actions_path
+from ._protocol import actions_path, mcp_path
 
 PLACEHOLDER_URL = "http://localhost:8888/"
 
@@ -37,7 +37,8 @@ def _server_url(kid: str) -> str:
 
 
 def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str:
-    """A curl command for ``action`` with ``args`` as its JSON body.
+    """A curl command for ``action`` with ``args`` as its JSON body, after a comment with the
+    kernel's MCP URL (before, so that flags appended to the command still reach curl).
 
     The token is left as ``$JUPYTER_TOKEN`` (``jupyter server list`` shows it), so it
     never lands in the saved notebook.
@@ -51,7 +52,8 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
     kid = kernel_id()
     url = _server_url(kid) if kid else PLACEHOLDER_URL
     route = f"{url.rstrip('/')}{actions_path(kid or '<kernel_id>')}/{action.name}"
-    return " \\\n  ".join(
+    mcp = f"{url.rstrip('/')}{mcp_path(kid or '<kernel_id>')}"
+    command = " \\\n  ".join(
         [
             f"curl -X POST {shlex.quote(route)}",
             '-H "Authorization: token $JUPYTER_TOKEN"',
@@ -59,3 +61,4 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
             f"-d {shlex.quote(json.dumps(args or {}))}",
         ]
     )
+    return f"# as MCP tools: {mcp} (notebook_actions.mcp_config() prints a client's config)\n{command}"

@@ -13,7 +13,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.display import display
 
 from ._action import Action
-from ._protocol import actions_path
+from ._protocol import actions_path, mcp_path
 from ._registry import registry
 
 
@@ -49,6 +49,7 @@ class Registered:
         self.removed = removed
         kid = kernel_id()
         self.route = actions_path(kid or "<kernel_id>") + "/"
+        self.mcp = mcp_path(kid or "<kernel_id>")
 
     def __repr__(self) -> str:
         if not self.actions:
@@ -57,6 +58,8 @@ class Registered:
             lines = [f"Registered {len(self.actions)} server action(s):"]
             lines += [f"  {a.signature_text}  ->  Form({a.name}) | POST {self.route}{a.name}" for a in self.actions]
         lines += [f"  removed: {name} (no longer defined in this cell)" for name in self.removed]
+        if self.actions:
+            lines.append(f"  MCP tools at {self.mcp} (notebook_actions.mcp_config() prints a client's config)")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -67,13 +70,16 @@ class Registered:
             for a in self.actions
         )
         removed = "".join(f"<li>removed <code>{html.escape(n)}</code></li>" for n in self.removed)
+        mcp = ""
+        if self.actions:
+            mcp = f"<p>MCP tools at <code>{html.escape(self.mcp)}</code> (<code>mcp_config()</code>)</p>"
         head = "No public functions: nothing registered"
         if self.actions:
             head = f"{len(self.actions)} server action(s) registered"
         return (
             f'<div class="notebook-actions-registered"><strong>{head}</strong>'
             f"<table><tr><th>action</th><th>widget</th><th>HTTP</th></tr>{rows}</table>"
-            f"<ul>{removed}</ul></div>"
+            f"<ul>{removed}</ul>{mcp}</div>"
         )
 
 

@@ -163,6 +163,14 @@ class ActionsReply(TypedDict):
     actions: list[ActionInfo]
 
 
+class ActionsChanged(TypedDict):
+    """Sent unasked on the server's comm when the exported actions change (a
+    ``%%use_server`` cell ran), so the server can tell MCP clients; ``id`` is empty."""
+
+    kind: Literal["changed"]
+    id: str
+
+
 Reply = (
     ResultReply
     | InvalidReply
@@ -173,6 +181,7 @@ Reply = (
     | CancelledReply
     | UploadAck
     | ActionsReply
+    | ActionsChanged
 )
 
 
@@ -216,6 +225,14 @@ API_ROOT = "/notebook-actions/api"
 def actions_path(kernel_id: str) -> str:
     """The path of a kernel's exported actions (``POST {path}/{name}`` invokes one)."""
     return f"{API_ROOT}/kernels/{kernel_id}/actions"
+
+
+MCP_ROOT = "/notebook-actions/mcp"
+
+
+def mcp_path(kernel_id: str) -> str:
+    """The path of a kernel's MCP endpoint (its exported actions as MCP tools)."""
+    return f"{MCP_ROOT}/kernels/{kernel_id}"
 
 
 # --- batching -------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from ._action import Action
@@ -16,6 +17,12 @@ class Registry:
     def __init__(self) -> None:
         self._by_id: weakref.WeakValueDictionary[str, Action[Any]] = weakref.WeakValueDictionary()
         self._exported: dict[str, Action[Any]] = {}
+        #: called (with no arguments) whenever the exported actions change
+        self.listeners: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for listener in list(self.listeners):
+            listener()
 
     def add(self, action: Action[Any]) -> Action[Any]:
         if action.exported:
@@ -26,6 +33,8 @@ class Registry:
                 action.id = previous.id
             self._exported[action.name] = action
         self._by_id[action.id] = action
+        if action.exported:
+            self._changed()
         return action
 
     def remove(self, name: str) -> None:
@@ -33,6 +42,7 @@ class Registry:
         action = self._exported.pop(name, None)
         if action is not None:
             self._by_id.pop(action.id, None)
+            self._changed()
 
     def get(self, action_id: str) -> Action[Any] | None:
         return self._by_id.get(action_id)
@@ -45,7 +55,9 @@ class Registry:
 
     def clear(self) -> None:
         self._by_id.clear()
-        self._exported.clear()
+        if self._exported:
+            self._exported.clear()
+            self._changed()
 
 
 registry = Registry()

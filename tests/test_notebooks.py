@@ -137,7 +137,7 @@ def test_quickstart_outputs(executed: Callable[[str], tuple[Any, Path]]) -> None
     outputs = [text_outputs(cell) for cell in nb.cells]
     registered = next(o for o in outputs if "Registered" in o)
     assert "add_todo(title: str, priority: Literal['low', 'normal', 'high'] = 'normal'" in registered
-    curl = next(o for o in outputs if o.startswith("curl"))
+    curl = next(o for o in outputs if "curl -X POST" in o)
     assert "/notebook-actions/api/kernels/" in curl and "/actions/add_todo" in curl
     assert "$JUPYTER_TOKEN" in curl and '"title": "Buy milk"' in curl
     report = output_of(nb, '{"title": "Write report"')

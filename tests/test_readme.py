@@ -88,14 +88,26 @@ def readme_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         client.load_connection_file(str(runtime / f"kernel-{kernel_id}.json"))
         # No heartbeat channel: under load a missed beat reads as "kernel died".
         client.start_channels(hb=False)
+        results: list[str] = []  # what the blocks' last expressions showed
+
+        def keep(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "execute_result":
+                results.append(msg["content"]["data"].get("text/plain", ""))
+
         try:
             client.wait_for_ready(timeout=60)
             for code in blocks("python"):
-                reply = client.execute_interactive(code, timeout=60, output_hook=lambda msg: None)
+                reply = client.execute_interactive(code, timeout=60, output_hook=keep)
                 assert reply["content"]["status"] == "ok", reply["content"]
         finally:
             client.stop_channels()
-        yield {"JUPYTER_URL": server.url.rstrip("/"), "JUPYTER_TOKEN": server.token, "KERNEL_ID": kernel_id}
+        mcp_config = next(text for text in results if "mcpServers" in text)
+        yield {
+            "JUPYTER_URL": server.url.rstrip("/"),
+            "JUPYTER_TOKEN": server.token,
+            "KERNEL_ID": kernel_id,
+            "MCP_CONFIG": mcp_config,
+        }
     finally:
         server.stop()
 
@@ -119,3 +131,30 @@ def json_documents(text: str) -> list[Any]:
         documents.append(document)
         at = end + len(text[end:]) - len(text[end:].lstrip())
     return documents
+
+
+def test_mcp_client_with_the_printed_config_lists_and_calls(readme_server: dict[str, str]) -> None:
+    """An MCP client configured with what mcp_config() printed (the token filled in)."""
+    import anyio
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    (entry,) = json.loads(readme_server["MCP_CONFIG"])["mcpServers"].values()
+    headers = {k: v.replace("<JUPYTER_TOKEN>", readme_server["JUPYTER_TOKEN"]) for k, v in entry["headers"].items()}
+    assert entry["url"].startswith(readme_server["JUPYTER_URL"])
+
+    async def use() -> tuple[list[str], Any]:
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=60) as http,
+            streamable_http_client(entry["url"], http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = [tool.name for tool in (await session.list_tools()).tools]
+            result = await session.call_tool("add_todo", {"title": "Ask an agent"})
+            return tools, result.structured_content
+
+    tools, value = anyio.run(use)
+    assert tools == ["add_todo"]
+    assert value == {"title": "Ask an agent", "priority": "normal"}

@@ -6,6 +6,8 @@ Routes (under the server's base_url), each also under ``notebooks/{path}`` inste
 - ``GET  /notebook-actions/api/kernels/{kernel_id}/actions``
 - ``GET  /notebook-actions/api/kernels/{kernel_id}/openapi.json``
 - ``POST /notebook-actions/api/kernels/{kernel_id}/actions/{name}``
+- ``/notebook-actions/mcp/kernels/{kernel_id}``: the exported actions as MCP tools
+  (Streamable HTTP: POST, GET, DELETE; see ``_mcp_handlers``)
 
 Options: ``c.NotebookActions.<name>`` (see ``NotebookActions``).
 """

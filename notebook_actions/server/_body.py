@@ -168,7 +168,6 @@ class MultipartBody:
                 raise Problem(413, message)
             self._pending += data
             return
-        self._require_buffers()
         self._pending += data
         while len(self._pending) >= self._chunk:
             upload = self._start_upload(part)
@@ -189,7 +188,6 @@ class MultipartBody:
             return
         if self._upload is None and not data and not part.filename:
             return  # a file input with no file chosen: as if absent
-        self._require_buffers()
         ref: FileRef = {"name": part.filename, "content_type": part.content_type}
         if self._upload is None and self._inline_bytes + len(data) <= self._chunk:
             ref["buffer"] = len(self._buffers)
@@ -206,14 +204,6 @@ class MultipartBody:
             self._upload = self._bridge.upload(part.filename or "file", part.content_type, timeout=self._timeout)
             self._uploads.append(self._upload)
         return self._upload
-
-    def _require_buffers(self) -> None:
-        if not self._bridge.supports_buffers:
-            message = (
-                "file uploads cannot reach this kernel: it runs behind a kernel gateway, "
-                "and jupyter-server's gateway client carries JSON only"
-            )
-            raise Problem(501, message)
 
     def finish(self) -> Invocation:
         try:

@@ -20,6 +20,8 @@ from ._problem import Problem
 from ._transport import KernelMessage, Transport, Unencodable
 
 Reply = tuple[dict[str, Any], list[Buffer]]
+#: A message waiting to leave: the message, its files, and the request it carries, if any.
+Queued = tuple[dict[str, Any], list[Buffer], "Call | None"]
 
 #: How long to wait for the kernel's iopub before nudging it with a kernel_info_request
 #: (then twice as long each time, up to the maximum).
@@ -28,6 +30,10 @@ MAX_NUDGE_SECONDS = 5.0
 
 #: Comm messages whose idle status is awaited, at most.
 MAX_TRACKED = 10_000
+
+#: Most bytes of files one batch carries (a request's own may be more): a kernel gateway
+#: refuses websocket messages over 10 MiB by default.
+MAX_BATCH_BUFFER_BYTES = 8 << 20
 
 LOAD_HINT = "run %load_ext notebook_actions in the notebook first (then its %%use_server cells)"
 
@@ -151,7 +157,6 @@ class Bridge:
         self.log = log
         self._topics = (f"comm-{self.comm_id}", "kernel.")
         self._transport = make_transport([topic.encode() for topic in self._topics])
-        self.supports_buffers = self._transport.supports_buffers
         self._on_close = on_close
         self._ids = itertools.count(1)
         self._calls: dict[str, Call] = {}
@@ -171,6 +176,8 @@ class Bridge:
         #: comm messages sent with requests, and requests sent (batching makes these differ)
         self.messages_sent = 0
         self.requests_sent = 0
+        #: called when the kernel says its exported actions changed (a %%use_server cell ran)
+        self.on_actions_changed: list[Callable[[], None]] = []
 
     # --- opening ------------------------------------------------------------------
 
@@ -277,6 +284,10 @@ class Bridge:
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
             return
+        if kind == "changed":
+            for listener in list(self.on_actions_changed):
+                listener()
+            return
         rid = reply.get("id")
         call = self._calls.get(rid) if isinstance(rid, str) else None
         if call is None:
@@ -308,10 +319,12 @@ class Bridge:
     def _flush(self) -> None:
         self._flush_handle = None
         outbox, self._outbox = self._outbox, []
-        if outbox and self.closed is None:
-            self._send_batch(outbox)
+        for batch in _batches(outbox):
+            if self.closed is not None:
+                return
+            self._send_batch(batch)
 
-    def _send_batch(self, outbox: list[tuple[dict[str, Any], list[Buffer], Call | None]]) -> None:
+    def _send_batch(self, outbox: list[Queued]) -> None:
         data, buffers = pack([(message, own) for message, own, _ in outbox])
         calls = [call for _, _, call in outbox if call is not None]
         try:
@@ -461,6 +474,20 @@ class Upload:
         if pending or self.done:
             self.bridge.dirty = True
             self.bridge._maybe_recycle()
+
+
+def _batches(outbox: list[Queued]) -> list[list[Queued]]:
+    """The outbox in order, cut so that no batch carries more than ``MAX_BATCH_BUFFER_BYTES`` of files."""
+    batches: list[list[Queued]] = []
+    size = 0
+    for item in outbox:
+        own = sum(len(buffer) for buffer in item[1])
+        if not batches or (own and size + own > MAX_BATCH_BUFFER_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += own
+    return batches
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

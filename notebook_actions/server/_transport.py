@@ -1,10 +1,10 @@
-"""How a bridge reaches its kernel: through the kernel manager's ``client()`` only.
+"""How a bridge reaches its kernel.
 
-Two transports behind one small interface. A local kernel's client gives ZMQ sockets:
-the bridge subscribes its own iopub socket to its comm's topic and to the kernel's
-status topic only, so the server never decodes the kernel's other output for it. A
-remote kernel behind ``--gateway-url`` gives jupyter-server's ``GatewayKernelClient``,
-whose channels are queues fed by one websocket to the gateway.
+Two transports behind one small interface. A local kernel's client (the kernel
+manager's ``client()``) gives ZMQ sockets: the bridge subscribes its own iopub socket
+to its comm's topic and to the kernel's status topic only, so the server never decodes
+the kernel's other output for it. A remote kernel behind ``--gateway-url`` is reached
+over a websocket to the gateway (``_gateway_ws``), built from ``GatewayClient``'s settings.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import contextlib
 import hmac
 import json
 import logging
-import queue
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,9 +56,6 @@ OnLost = Callable[[str], None]
 
 
 class Transport(Protocol):
-    #: Whether messages may carry binary buffers (files, ``bytes`` results) both ways.
-    supports_buffers: bool
-
     async def start(self, on_message: OnMessage, on_lost: OnLost) -> None: ...
 
     def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
@@ -90,8 +85,6 @@ class ZmqTransport:
     the path of every request, and jupyter_client's general-purpose ``Session`` costs more
     than the bridge does.
     """
-
-    supports_buffers = True
 
     def __init__(self, client: Any, topics: Sequence[bytes], log: logging.Logger) -> None:
         self._client = client
@@ -234,114 +227,14 @@ def _why_unencodable(err: Exception) -> str:
     return f"it is not JSON ({err})"
 
 
-class ChannelTransport:
-    """A remote kernel behind a gateway: ``GatewayKernelClient``'s queue channels.
-
-    jupyter-server's gateway client speaks JSON only over its websocket, so no binary
-    buffers travel this way (``supports_buffers`` is false).
-    """
-
-    supports_buffers = False
-
-    def __init__(self, client: Any, log: logging.Logger) -> None:
-        self._client = client
-        self._log = log
-        self._reader: threading.Thread | None = None
-        self._closed = threading.Event()
-        self._started = False
-        #: the thread that closes the gateway connection (it may wait for the gateway)
-        self.stopping: threading.Thread | None = None
-
-    async def start(self, on_message: OnMessage, on_lost: OnLost) -> None:
-        client = self._client
-
-        def connect() -> None:
-            # start_channels() opens a blocking websocket: keep it off the event loop.
-            asyncio.run(client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False))
-
-        await asyncio.to_thread(connect)
-        self._started = True
-        loop = asyncio.get_running_loop()
-        self._reader = threading.Thread(
-            target=self._read,
-            args=(loop, on_message, on_lost),
-            name="notebook-actions-gateway",
-            daemon=True,
-        )
-        self._reader.start()
-
-    def _read(self, loop: asyncio.AbstractEventLoop, on_message: OnMessage, on_lost: OnLost) -> None:
-        channel = self._client.iopub_channel
-        shell = self._client.shell_channel
-        while not self._closed.is_set():
-            with contextlib.suppress(queue.Empty):
-                while True:  # shell replies (to kernel_info nudges) are not needed
-                    shell.get_nowait()
-            try:
-                msg = channel.get(timeout=0.2)
-            except queue.Empty:
-                if channel.response_router_finished:
-                    break
-                continue
-            if msg is None:
-                break
-            parent = msg.get("parent_header") or {}
-            header = msg.get("header") or {}
-            message = KernelMessage(
-                str(header.get("msg_type", msg.get("msg_type", ""))),
-                str(parent.get("msg_id", "")),
-                msg.get("content") or {},
-            )
-            loop.call_soon_threadsafe(on_message, message)
-        if not self._closed.is_set():
-            reason = (
-                "the connection to the kernel gateway closed (jupyter-server's gateway client "
-                "drops it on a reply with binary data, such as a bytes result: through a "
-                "gateway, return text)"
-            )
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(on_lost, reason)
-
-    def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
-        if buffers:
-            message = "binary data cannot travel through a kernel gateway connection"
-            raise ValueError(message)
-        if self._closed.is_set() or not self._started:
-            message = "the connection to the kernel is closed"
-            raise ConnectionError(message)
-        msg = self._client.session.msg(msg_type, content)
-        self._client.shell_channel.send(msg)
-        return str(msg["header"]["msg_id"])
-
-    def close(self) -> None:
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        if not self._started:
-            return
-        client = self._client
-
-        def stop() -> None:
-            with contextlib.suppress(Exception):
-                client.iopub_channel.put_nowait(None)
-            try:
-                socket = client.channel_socket
-                if socket is not None:
-                    socket.close(timeout=1)  # before stop_channels, which would wait 3 s
-                client.stop_channels()
-            except Exception:
-                self._log.debug("notebook_actions: closing a gateway client raised", exc_info=True)
-
-        self.stopping = threading.Thread(target=stop, name="notebook-actions-gateway-stop", daemon=True)
-        self.stopping.start()
-
-
 def transport_for(manager: Any, topics: Sequence[bytes], log: logging.Logger) -> Transport:
     """A transport through ``manager.client()``, the kernel manager's own client."""
     from jupyter_server.gateway.managers import GatewayKernelManager
 
     if isinstance(manager, GatewayKernelManager):
-        return ChannelTransport(cast(Any, manager).client(), log)
+        from ._gateway_ws import GatewayTransport
+
+        return GatewayTransport(str(manager.kernel_id), log)
     # The client's sockets live in the kernel manager's context (shadowed for asyncio),
     # not in a context of their own that would need its own teardown.
     context = zmq.asyncio.Context.shadow(manager.context.underlying)

@@ -315,3 +315,7 @@ async def invoke(jp_fetch: Any, kernel: Kernel, name: str, args: Any = None, **k
     return await jp_fetch(
         *kernel.url("actions", name), method="POST", body=data, headers=headers, raise_error=False, **kwargs
     )
+
+
+# Real gateways on loopback and a kernel on one (last: the module uses this one's helpers).
+from ._gateways import enterprise_gateway, kernel_gateway, legacy_kernel_gateway, remote_kernel  # noqa: E402, F401

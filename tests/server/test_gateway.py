@@ -1,151 +1,45 @@
-"""A remote kernel behind --gateway-url: a real Jupyter Kernel Gateway on loopback, and a
-jupyter server pointed at it; the bridge reaches the kernel through the server's
-gateway client only."""
+"""Remote kernels behind --gateway-url: a real jupyter server pointed at a real,
+token-protected gateway on loopback: Jupyter Kernel Gateway 3 (jupyter-server 2) with
+the v1 websocket protocol and with the legacy one, and Jupyter Enterprise Gateway 3.3
+(jupyter-server 1). Everything a local kernel does works the same way, binary data included."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
+import contextlib
+import hashlib
+import os
 from typing import Any
 
 import pytest
-from jupyter_server.gateway.gateway_client import GatewayClient
 
-from .conftest import ACTIONS, Kernel, body, invoke, multipart, server_test
+from ._gateways import Gateway, gateway_argv
+from .conftest import Kernel, body, invoke, multipart, server_test
 
 SSE = {"Accept": "text/event-stream"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+@pytest.fixture(params=["kernel_gateway", "legacy_kernel_gateway", "enterprise_gateway"])
+def gateway(request: pytest.FixtureRequest) -> Gateway:
+    gw: Gateway = request.getfixturevalue(request.param)
+    return gw
 
 
 @pytest.fixture
-def gateway(jp_environ: Any, tmp_path: Path) -> Iterator[str]:
-    """``jupyter kernelgateway`` on a free loopback port; stopped (with its kernels) after."""
-    GatewayClient.clear_instance()  # a singleton: earlier servers left one without a URL
-    port = free_port()
-    log = (tmp_path / "gateway.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kernel_gateway",
-            "--KernelGatewayApp.ip=127.0.0.1",
-            f"--KernelGatewayApp.port={port}",
-            "--KernelGatewayApp.port_retries=0",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_path / "gateway.log").read_text()) from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        GatewayClient.clear_instance()
+def jp_argv(gateway: Gateway) -> list[str]:
+    return gateway_argv(gateway)
 
 
-@pytest.fixture
-def jp_argv(gateway: str) -> list[str]:
-    return [f"--gateway-url={gateway}"]
-
-
-async def execute(jp_ws_fetch: Any, kernel_id: str, code: str) -> None:
-    """Run test code the way JupyterLab does: over the kernel's websocket (proxied to the gateway)."""
-    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels", params={"session_id": "test"})
-    try:
-        msg_id = uuid.uuid4().hex
-        ws.write_message(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "msg_type": "execute_request",
-                        "username": "",
-                        "session": "test",
-                        "version": "5.3",
-                        "date": "",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "channel": "shell",
-                    "buffers": [],
-                    "content": {
-                        "code": code,
-                        "silent": False,
-                        "store_history": False,
-                        "user_expressions": {},
-                        "allow_stdin": False,
-                        "stop_on_error": True,
-                    },
-                }
-            )
-        )
-        while True:
-            message = await asyncio.wait_for(ws.read_message(), 60)
-            assert message is not None, "the websocket closed"
-            reply = json.loads(message)
-            if reply["msg_type"] == "execute_reply" and reply["parent_header"].get("msg_id") == msg_id:
-                assert reply["content"]["status"] == "ok", reply["content"]
-                return
-    finally:
-        ws.close()
-
-
-@pytest.fixture
-def remote_kernel(jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, jp_asyncio_loop: Any) -> Iterator[Kernel]:
-    async def start() -> str:
-        r = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
-        kid: str = body(r)["id"]
-        await execute(jp_ws_fetch, kid, "%load_ext notebook_actions")
-        await execute(jp_ws_fetch, kid, ACTIONS)
-        return kid
-
-    kid = jp_asyncio_loop.run_until_complete(start())
-    yield Kernel(kid, jp_serverapp, jp_asyncio_loop)
-    if kid in jp_serverapp.kernel_manager:
-        jp_asyncio_loop.run_until_complete(jp_fetch("api", "kernels", kid, method="DELETE"))
-    # the bridges' gateway connections close on threads of their own: wait for them
-    for thread in threading.enumerate():
-        if thread.name == "notebook-actions-gateway-stop":
-            thread.join(10)
+async def post(jp_fetch: Any, kernel: Kernel, name: str, payload: bytes, headers: dict[str, str]) -> Any:
+    return await jp_fetch(*kernel.url("actions", name), method="POST", body=payload, headers=headers, raise_error=False)
 
 
 @server_test
 async def test_actions_of_a_kernel_behind_a_gateway(
-    jp_fetch: Any, jp_serverapp: Any, remote_kernel: Kernel, gateway: str
+    jp_fetch: Any, jp_serverapp: Any, remote_kernel: Kernel, gateway: Gateway
 ) -> None:
     assert jp_serverapp.gateway_config.gateway_enabled
-    assert jp_serverapp.gateway_config.url == gateway
+    assert jp_serverapp.gateway_config.url == gateway.url
     # listing and OpenAPI
     names = [a["name"] for a in body(await jp_fetch(*remote_kernel.url("actions")))["actions"]]
     assert "add" in names
@@ -172,28 +66,78 @@ async def test_actions_of_a_kernel_behind_a_gateway(
     assert [body(r)["value"] for r in results] == [2 * i for i in range(20)]
     bridges = jp_serverapp.web_app.settings["notebook_actions"].bridges
     assert len(bridges) == 1
+    # over the protocol the gateway picked
+    assert bridges.get(remote_kernel.id)._transport._socket.protocol == gateway.protocol
+
+
+@pytest.mark.parametrize("notebook_actions_config", [{"upload_chunk_bytes": 64 * 1024}])
+@server_test
+async def test_files_and_bytes_travel_through_a_gateway(jp_fetch: Any, remote_kernel: Kernel) -> None:
+    # a small file travels with the invocation, a large one in chunks
+    small, big = os.urandom(1000), os.urandom(300_000)
+    for data in (small, big):
+        payload, headers = multipart([("label", "l")], [("file", "a.bin", "application/x-test", data)])
+        r = await post(jp_fetch, remote_kernel, "digest", payload, headers)
+        assert r.code == 200, r.body
+        value = body(r)["value"]
+        assert (value["size"], value["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+        assert (value["content_type"], value["label"]) == ("application/x-test", "l")
+    # a bytes result is the body, every byte value intact
+    r = await invoke(jp_fetch, remote_kernel, "raw", {"n": 3})
+    assert r.code == 200
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    assert r.body == bytes(range(256)) * 3
+    # concurrent uploads keep their own files (their buffers share one comm message)
+    datas = [os.urandom(2000 + i) for i in range(6)]
+    bodies = [multipart([("label", str(i))], [("file", f"{i}.bin", "x/y", d)]) for i, d in enumerate(datas)]
+    results = await asyncio.gather(*(post(jp_fetch, remote_kernel, "digest", p, h) for p, h in bodies))
+    assert [body(r)["value"]["sha256"] for r in results] == [hashlib.sha256(d).hexdigest() for d in datas]
 
 
 @server_test
-async def test_gateway_limits_and_shutdown(jp_fetch: Any, jp_serverapp: Any, remote_kernel: Kernel) -> None:
-    # jupyter-server's gateway client carries JSON only: files cannot travel, and say so
-    payload, headers = multipart([], [("file", "a.bin", "application/octet-stream", b"data")])
-    r = await jp_fetch(
-        *remote_kernel.url("actions", "digest"), method="POST", body=payload, headers=headers, raise_error=False
+async def test_a_stream_through_a_gateway_arrives_event_by_event(jp_fetch: Any, remote_kernel: Kernel) -> None:
+    first = asyncio.get_running_loop().create_future()
+
+    def received(data: bytes) -> None:
+        if b"first" in data and not first.done():
+            first.set_result(None)
+
+    # the generator yields once, then waits a minute: its first event must arrive meanwhile
+    request = asyncio.ensure_future(
+        invoke(jp_fetch, remote_kernel, "stall", {"seconds": 60}, headers=SSE, streaming_callback=received)
     )
-    assert r.code == 501
-    assert "gateway" in body(r)["message"]
+    await asyncio.wait_for(first, 30)
+    assert not request.done()
+    request.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await request
+    r = await invoke(jp_fetch, remote_kernel, "steps", {"n": 3}, headers=SSE)
+    assert r.headers["Content-Type"].startswith("text/event-stream")
+    assert r.body.count(b"event: progress") == 3
+    assert b'"value": "done"' in r.body or b'"value":"done"' in r.body
+
+
+@server_test
+async def test_a_request_in_flight_when_the_remote_kernel_is_shut_down(
+    jp_fetch: Any, jp_serverapp: Any, remote_kernel: Kernel
+) -> None:
     assert body(await invoke(jp_fetch, remote_kernel, "add", {"a": 1})) == {"value": 3}
-    # a bytes result makes the gateway client drop its connection: answered, and the
-    # next request connects again
-    r = await invoke(jp_fetch, remote_kernel, "raw", {"n": 1})
-    assert r.code == 503
-    assert "binary" in body(r)["message"]
-    assert body(await invoke(jp_fetch, remote_kernel, "add", {"a": 1})) == {"value": 3}
-    # a request in flight when the kernel is shut down is answered
     task = asyncio.ensure_future(invoke(jp_fetch, remote_kernel, "nap", {"seconds": 60}))
-    await asyncio.sleep(1)
+    bridges = jp_serverapp.web_app.settings["notebook_actions"].bridges
+    while not any(call.started for call in bridges.get(remote_kernel.id)._calls.values()):
+        await asyncio.sleep(0.05)  # until the kernel has begun the nap
     await jp_fetch("api", "kernels", remote_kernel.id, method="DELETE")
     r = await asyncio.wait_for(task, 30)
     assert r.code == 503
-    assert remote_kernel.id not in jp_serverapp.web_app.settings["notebook_actions"].bridges
+    assert remote_kernel.id not in bridges
+
+
+@server_test
+async def test_many_clients_with_files_at_once_through_a_gateway(jp_fetch: Any, remote_kernel: Kernel) -> None:
+    # each file travels with its invocation (under a chunk); together they exceed the
+    # gateway's websocket message limit (10 MiB)
+    datas = [os.urandom(3_000_000 + i) for i in range(6)]
+    bodies = [multipart([("label", str(i))], [("file", f"{i}.bin", "x/y", d)]) for i, d in enumerate(datas)]
+    results = await asyncio.gather(*(post(jp_fetch, remote_kernel, "digest", p, h) for p, h in bodies))
+    assert [r.code for r in results] == [200] * len(datas), [r.body for r in results]
+    assert [body(r)["value"]["sha256"] for r in results] == [hashlib.sha256(d).hexdigest() for d in datas]
