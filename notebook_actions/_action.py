@@ -39,6 +39,7 @@ class Action(Generic[F]):
         action_id: str | None = None,
         bound: tuple[Any, ...] = (),
         bound_kwargs: dict[str, Any] | None = None,
+        threadsafe: bool = False,
     ) -> None:
         if not callable(cast(object, func)):  # untyped callers pass anything
             message = f"an action must wrap a function, not {type(func).__name__}"
@@ -47,6 +48,9 @@ class Action(Generic[F]):
         self.func: F = func
         self.name: str = name or func.__name__
         self.exported = exported
+        #: The author's promise that the body is safe beside a running cell: it may run
+        #: on another thread, at the same time as the cell (see ``_threads``).
+        self.threadsafe = threadsafe
         self.id = action_id or new_action_id()
         self._bound = bound
         self._bound_kwargs = bound_kwargs or {}
@@ -110,6 +114,7 @@ class Action(Generic[F]):
             name=self.name,
             bound=(*self._bound, *args),
             bound_kwargs={**self._bound_kwargs, **kwargs},
+            threadsafe=self.threadsafe,
         )
         from ._registry import registry
 
@@ -149,6 +154,7 @@ class Action(Generic[F]):
             "doc": inspect.cleandoc(self.__doc__ or ""),
             "signature": self.signature_text,
             "streaming": self.streaming,
+            "threadsafe": self.threadsafe,
             "params": self.params_schema,
             "returns": self.returns_schema,
         }
@@ -176,24 +182,35 @@ def _param_text(name: str, annotation: Any, default: Any, secret: bool) -> str:
 
 
 @overload
-def action(func: F, /, *, name: str | None = None, exported: bool = False) -> Action[F]: ...
+def action(func: F, /, *, name: str | None = None, exported: bool = False, threadsafe: bool = False) -> Action[F]: ...
 @overload
-def action(func: None = None, /, *, name: str | None = None, exported: bool = False) -> Callable[[F], Action[F]]: ...
+def action(
+    func: None = None, /, *, name: str | None = None, exported: bool = False, threadsafe: bool = False
+) -> Callable[[F], Action[F]]: ...
 
 
 def action(
-    func: F | None = None, /, *, name: str | None = None, exported: bool = False
+    func: F | None = None, /, *, name: str | None = None, exported: bool = False, threadsafe: bool = False
 ) -> Action[F] | Callable[[F], Action[F]]:
     """Make ``func`` an action (inline unless ``exported=True``), with or without arguments.
 
     ``@action`` is what ``'use server'`` does for you; use it in plain Python modules.
+    ``threadsafe=True`` lets it answer while a cell runs: its body runs on another
+    thread, beside the cell, so it must not touch state the cell is using.
     """
     from ._registry import registry
 
     def wrap(f: F) -> Action[F]:
         if isinstance(f, Action):
+            if name in (None, f.name) and exported == f.exported:
+                # Over a `'use server'` function: mark that action, keep its id.
+                f.threadsafe = f.threadsafe or threadsafe
+                return f
+            threadsafe_already = f.threadsafe
             f = f.func
-        made = Action(f, exported=exported, name=name)
+        else:
+            threadsafe_already = False
+        made = Action(f, exported=exported, name=name, threadsafe=threadsafe or threadsafe_already)
         return registry.add(made)
 
     if func is None:

@@ -9,6 +9,7 @@ from ._dispatcher import Channel
 from ._kernel import kernel_loop
 from ._protocol import COMM_TARGET, ActionsChanged, Buffer, Outgoing, Ready
 from ._registry import registry
+from ._threads import route_our_messages_to_their_subshell
 
 #: Sent when the comm opens, so the bridge knows the extension is loaded (an unknown
 #: target would close the comm at once instead).
@@ -31,6 +32,8 @@ def open_channel(comm: Any, open_msg: dict[str, Any]) -> None:
             registry.listeners.remove(announce)
 
     comm.on_close(close)
+    # The bridge sends on a subshell of its own: threadsafe actions answer there.
+    route_our_messages_to_their_subshell(comm, lambda data: True)
     comm.send(READY)
 
 

@@ -10,6 +10,12 @@ loop, so a slow one does not hold up the others, and can be cancelled by id. A
 A transport is thin: it hands ``receive`` what arrived (from any thread) and
 delivers what ``send`` is given. What a widget adds (its own actions only, bound
 arguments, previous state) it says through ``resolve``.
+
+Threads: a message that arrives on another thread than the main one (an ipykernel
+subshell's) is unpacked and resolved there. A ``threadsafe`` action's invoke, and
+upload chunks, are handled in place by a *lane*: a channel of the same client bound to
+that thread and its event loop (see ``_threads``). Everything else is handed to the
+main thread, in order, and the client is told if it has to wait (``waiting``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import inspect
 import os
 import secrets
+import threading
 import time
 import traceback
 import types
@@ -28,7 +35,7 @@ from typing import Any, cast
 
 from ._action import Action
 from ._files import UploadedFile
-from ._kernel import kernel_loop, on_main_thread
+from ._kernel import cell_running, kernel_loop, on_main_thread
 from ._log import log
 from ._progress import Progress
 from ._protocol import (
@@ -47,6 +54,7 @@ from ._protocol import (
 )
 from ._registry import Registry, registry
 from ._schema import InvalidArguments, Signature, UnserializableResult
+from ._threads import CELL_RUNNING, MAIN_THREAD_BUSY, WAITING_NOTICE_SECONDS, loop_here, thread_bound_hint
 
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 
@@ -144,6 +152,15 @@ class Channel:
         self._batch_replies = batch_replies
         self._max_upload_bytes = max_upload_bytes
         self._loop = kernel_loop()
+        # A lane runs on its own loop's thread; the channel itself on the kernel's main one.
+        self._is_lane = False
+        # Lanes for threadsafe actions, one per event loop they arrive on; uploads are
+        # shared with them (a chunk is taken in on whatever thread it arrives on).
+        self._lanes: dict[asyncio.AbstractEventLoop, Channel] = {}
+        self._lanes_lock = threading.Lock()
+        self._uploads_lock = threading.Lock()
+        # Invokes handed to the main thread that it has not picked up yet.
+        self._handed: set[str] = set()
         # Invokes waiting for their turn (serial mode), by request id, in arrival
         # order; then those running as tasks.
         self._queue: dict[str, tuple[InvokeRequest, list[Buffer]]] = {}
@@ -166,34 +183,135 @@ class Channel:
             return
         self._serial = value  # turned off: what is queued starts now
         self._on_kernel_thread(self._resume)
+        for lane in self._lanes_now():
+            lane.serial = value
 
     def _resume(self) -> None:
         self._pump()
         self._flush()
 
     def _on_kernel_thread(self, work: Callable[..., None], *args: Any) -> None:
-        """Do ``work`` on the kernel's main thread, handed over from wherever we are.
+        """Do ``work`` on this channel's thread (the kernel's main thread; a lane's own),
+        handed over from wherever we are.
 
-        Messages may arrive on a subshell's thread, but user state made in cells may
-        be bound to the main thread (sqlite3), so actions run there, never here. (An
-        opt-in to run an action where its message arrived belongs in ``receive``:
-        resolve there, and run only such a target on the arriving thread.)
+        User state made in cells may be bound to the main thread (sqlite3) and is not
+        locked against a running cell, so actions run there unless they are threadsafe.
         """
-        if self._loop is not None and not on_main_thread():
-            self._loop.call_soon_threadsafe(work, *args)
+        if self._loop is not None and not self._at_home():
+            try:
+                self._loop.call_soon_threadsafe(work, *args)
+            except RuntimeError:  # a lane whose subshell was deleted: its loop, and its work, are gone
+                log.debug("dropped work for a closed event loop: %r", work)
         else:
             work(*args)
+
+    def _at_home(self) -> bool:
+        if self._is_lane:
+            return self._loop is not None and _loop_of_this_thread(self._loop)
+        return on_main_thread()
 
     # --- receiving ----------------------------------------------------------------
 
     def receive(self, message: Any, buffers: Sequence[Buffer] = ()) -> None:
         """Handle one transport message (possibly a batch) from any thread."""
-        self._on_kernel_thread(self._receive_here, message, list(buffers))
+        if self._loop is None or self._is_lane or self._at_home():
+            self._on_kernel_thread(self._receive_here, unpack(message), list(buffers))
+        else:
+            self._receive_elsewhere(unpack(message), list(buffers))
 
-    def _receive_here(self, message: Any, buffers: list[Buffer]) -> None:
-        for item in unpack(message):
+    def _receive_here(self, items: list[Any], buffers: list[Buffer]) -> None:
+        for item in items:
+            if isinstance(item, _CancelQueued):
+                self._cancel(item.rid, uploads=False, lanes=False)
+                continue
+            if isinstance(item, dict) and item.get("kind") == "invoke":
+                self._handed.discard(str(item.get("id")))
             self._handle(item, buffers)
         self._flush()
+
+    def _receive_elsewhere(self, items: list[Any], buffers: list[Buffer]) -> None:
+        """On another thread than the main one (a subshell's): threadsafe invokes and
+        upload chunks are handled here, by this thread's lane; the rest goes to the main
+        thread, in order."""
+        here: list[Any] = []
+        home: list[Any] = []
+        for item in items:
+            kind = item.get("kind") if isinstance(item, dict) else None
+            if kind == "upload" or (kind == "invoke" and self._runs_anywhere(item)):
+                here.append(item)
+            elif kind == "cancel" and isinstance(item.get("id"), str):
+                here.append(item)  # its task (or upload) if it is in this lane,
+                home.append(_CancelQueued(item["id"]))  # else the main thread's
+            else:
+                home.append(item)
+        if home:
+            self._hand_home(home, buffers)
+        if here:
+            lane = self._lane()
+            lane._on_kernel_thread(lane._receive_here, here, buffers)
+
+    def _runs_anywhere(self, message: Any) -> bool:
+        """Whether an invoke's target is threadsafe (resolved here, on the arriving thread)."""
+        try:
+            target = self._resolve(cast(InvokeRequest, message))
+        except Exception:  # resolving beside a running cell failed: the main thread decides
+            return False
+        return isinstance(target, Target) and target.action.threadsafe
+
+    def _hand_home(self, items: list[Any], buffers: list[Buffer]) -> None:
+        rids = [item["id"] for item in items if isinstance(item, dict) and item.get("kind") == "invoke"]
+        rids = [rid for rid in rids if isinstance(rid, str)]
+        self._handed.update(rids)
+        self._on_kernel_thread(self._receive_here, items, buffers)
+        if rids:
+            self._tell_if_waiting(rids)
+
+    def _tell_if_waiting(self, rids: list[str]) -> None:
+        """Tell the client why an invoke waits, if the main thread does not pick it up soon."""
+
+        def check() -> None:
+            waiting = [rid for rid in rids if rid in self._handed]
+            if not waiting:
+                return
+            why = CELL_RUNNING if cell_running() else MAIN_THREAD_BUSY
+            for rid in waiting:
+                self._send({"kind": "waiting", "id": rid, "message": why}, [])
+
+        try:
+            asyncio.get_running_loop().call_later(WAITING_NOTICE_SECONDS, check)
+        except RuntimeError:  # no loop on this thread to check later: say it now if a cell runs
+            if cell_running():
+                check()
+
+    def _lane(self) -> Channel:
+        """This thread's lane: a channel of the same client on this thread's event loop."""
+        loop = loop_here()
+        with self._lanes_lock:
+            lane = self._lanes.get(loop)
+            if lane is None:
+                lane = self._lanes[loop] = self._new_lane(loop)
+            return lane
+
+    def _new_lane(self, loop: asyncio.AbstractEventLoop) -> Channel:
+        lane = Channel(
+            self._send,
+            resolve=self._resolve,
+            serial=self._serial,
+            include_traceback=self._include_traceback,
+            batch_replies=self._batch_replies,
+            max_upload_bytes=self._max_upload_bytes,
+        )
+        lane._loop = loop
+        lane._is_lane = True
+        lane._registry = self._registry
+        lane._uploads = self._uploads  # shared: an upload may be taken by either side
+        lane._finished_uploads = self._finished_uploads
+        lane._uploads_lock = self._uploads_lock
+        return lane
+
+    def _lanes_now(self) -> list[Channel]:
+        with self._lanes_lock:
+            return list(self._lanes.values())
 
     def _handle(self, message: Any, buffers: list[Buffer]) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("id"), str):
@@ -205,7 +323,7 @@ class Channel:
             if kind == "invoke":
                 self._enqueue(cast(InvokeRequest, message), buffers)
             elif kind == "cancel":
-                self._cancel(rid)
+                self._cancel(rid, uploads=True, lanes=True)
             elif kind == "upload":
                 self._upload(message, buffers)
             elif kind == "list":
@@ -216,21 +334,24 @@ class Channel:
         except Exception as err:  # a bug of ours must not kill the comm: report it
             self._error(rid, err)
 
-    def _cancel(self, rid: str) -> None:
+    def _cancel(self, rid: str, *, uploads: bool, lanes: bool) -> None:
         task = self._tasks.get(rid)
         if task is not None:
             task.cancel()  # the task answers "cancelled" itself
-        elif self._queue.pop(rid, None) is not None:  # queued behind another call: never runs
+        elif self._queue.pop(rid, None) is not None or (uploads and self._discard_upload(rid)):
+            # queued behind another call: it never runs; or an upload abandoned half-way
             self._emit({"kind": "cancelled", "id": rid})
-        elif rid in self._uploads:  # an upload abandoned half-way
-            self._discard_upload(rid)
-            self._emit({"kind": "cancelled", "id": rid})
+        elif lanes:  # a threadsafe call that arrived on another thread than this cancel
+            for lane in self._lanes_now():
+                lane._on_kernel_thread(lane._receive_here, [_CancelQueued(rid)], [])
 
     # --- uploads ------------------------------------------------------------------
 
     def _upload(self, message: dict[str, Any], buffers: list[Buffer]) -> None:
         uid = message["id"]
-        if uid in self._finished_uploads:
+        with self._uploads_lock:
+            finished = uid in self._finished_uploads
+        if finished:
             # (it was read back from the start: more bytes would overwrite the file)
             self._fail(uid, PROTOCOL_ERROR, f"upload {uid!r} is finished: send another file under a new upload id")
             return
@@ -241,10 +362,11 @@ class Channel:
             text = f"a chunk of upload {uid!r} refers to buffer {index!r}, which was not sent: the upload is dropped"
             self._fail(uid, PROTOCOL_ERROR, text)
             return
-        upload = self._uploads.get(uid)
-        if upload is None:
-            upload = UploadedFile(str(message.get("name") or "file"), str(message.get("content_type") or ""))
-            self._uploads[uid] = upload
+        with self._uploads_lock:
+            upload = self._uploads.get(uid)
+            if upload is None:
+                upload = UploadedFile(str(message.get("name") or "file"), str(message.get("content_type") or ""))
+                self._uploads[uid] = upload
         upload.write(buffers[index])
         if upload.size > self._max_upload_bytes:
             self._discard_upload(uid)
@@ -256,20 +378,23 @@ class Channel:
             self._finished_uploads.add(uid)
         self._emit({"kind": "uploaded", "id": uid, "size": upload.size})
 
-    def _discard_upload(self, uid: str) -> None:
-        upload = self._uploads.pop(uid, None)
-        self._finished_uploads.discard(uid)
+    def _discard_upload(self, uid: str) -> bool:
+        with self._uploads_lock:
+            upload = self._uploads.pop(uid, None)
+            self._finished_uploads.discard(uid)
         if upload is not None:
             upload.close()
+        return upload is not None
 
     def _file(self, ref: FileRef, buffers: list[Buffer]) -> UploadedFile:
         if "upload" in ref:
             uid = ref["upload"]
-            if uid not in self._finished_uploads:
-                message = f"upload {uid!r} is unknown or not finished: send all its chunks first"
-                raise ValueError(message)
-            self._finished_uploads.discard(uid)
-            upload = self._uploads.pop(uid)
+            with self._uploads_lock:
+                if uid not in self._finished_uploads:
+                    message = f"upload {uid!r} is unknown or not finished: send all its chunks first"
+                    raise ValueError(message)
+                self._finished_uploads.discard(uid)
+                upload = self._uploads.pop(uid)
             upload.name = ref.get("name") or upload.name
             return upload
         index = ref.get("buffer")
@@ -466,6 +591,9 @@ class Channel:
         digest = secrets.token_hex(6)
         text = "".join(traceback.format_exception(type(err), err, _user_frames(err.__traceback__)))
         where = f"action {action.name!r}" if action is not None else "notebook_actions"
+        hint = thread_bound_hint(err) if action is not None and action.threadsafe else None
+        if hint is not None:  # for the notebook's owner: the kernel log, a widget's traceback
+            text += f"\nHint: {hint}\n"
         log.error("%s raised %s (digest %s), request %s\n%s", where, type(err).__name__, digest, rid, text)
         reply: ErrorReply = {
             "kind": "error",
@@ -531,13 +659,31 @@ class Channel:
         """The client went away: drop its queued calls, cancel what it started and drop
         its uploads. Thread-safe."""
         self._on_kernel_thread(self._close_here)
+        for lane in self._lanes_now():
+            lane.close()
 
     def _close_here(self) -> None:
         self._queue.clear()
+        self._handed.clear()
         for task in list(self._tasks.values()):
             task.cancel()
         for uid in list(self._uploads):
             self._discard_upload(uid)
+
+
+@dataclass(frozen=True)
+class _CancelQueued:
+    """A cancel handed to another thread, for its queue and tasks only (uploads are
+    shared: the thread the cancel arrived on took care of them)."""
+
+    rid: str
+
+
+def _loop_of_this_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 #: What coding a reply for the wire raises when a value cannot be carried.

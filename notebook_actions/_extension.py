@@ -6,6 +6,7 @@ from typing import Any
 
 from . import _comm
 from ._inline import DECORATOR_NAME, InlineDirective, inline_action
+from ._kernel import unwatch_cells, watch_cells
 from ._log import use_kernel_log
 from ._magic import UseServerMagics
 
@@ -19,6 +20,7 @@ def load(shell: Any) -> None:
     magics = UseServerMagics(shell)
     shell.register_magics(magics)
     shell.events.register("pre_run_cell", magics.pre_run_cell)
+    watch_cells(shell)  # so a waiting request can say that a cell is running
     transformer = InlineDirective()
     shell.ast_transformers.append(transformer)
     shell.user_ns[DECORATOR_NAME] = inline_action
@@ -35,6 +37,7 @@ def unload(shell: Any) -> None:
     magics, transformer = entry
     shell.magics_manager.magics["cell"].pop("use_server", None)
     shell.events.unregister("pre_run_cell", magics.pre_run_cell)
+    unwatch_cells(shell)
     if transformer in shell.ast_transformers:
         shell.ast_transformers.remove(transformer)
     shell.user_ns.pop(DECORATOR_NAME, None)

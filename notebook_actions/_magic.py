@@ -13,8 +13,16 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.display import display
 
 from ._action import Action
+from ._kernel import supports_subshells
 from ._protocol import actions_path, mcp_path
 from ._registry import registry
+
+THREADSAFE_FLAG = "--threadsafe"
+
+NO_SUBSHELLS = (
+    "this kernel has no subshells (ipykernel < 7): threadsafe actions wait for a running "
+    "cell like the others (ipykernel >= 7 lets them answer while a cell runs)"
+)
 
 
 def top_level_functions(source: str) -> list[str]:
@@ -44,9 +52,10 @@ def kernel_id() -> str | None:
 class Registered:
     """The cell's output: what was registered and how to reach it."""
 
-    def __init__(self, actions: list[Action[Any]], removed: list[str]) -> None:
+    def __init__(self, actions: list[Action[Any]], removed: list[str], notes: list[str] | None = None) -> None:
         self.actions = actions
         self.removed = removed
+        self.notes = notes or []
         kid = kernel_id()
         self.route = actions_path(kid or "<kernel_id>") + "/"
         self.mcp = mcp_path(kid or "<kernel_id>")
@@ -56,20 +65,24 @@ class Registered:
             lines = ["No public functions in this cell: nothing registered."]
         else:
             lines = [f"Registered {len(self.actions)} server action(s):"]
-            lines += [f"  {a.signature_text}  ->  Form({a.name}) | POST {self.route}{a.name}" for a in self.actions]
+            lines += [
+                f"  {a.signature_text}{_mark(a)}  ->  Form({a.name}) | POST {self.route}{a.name}" for a in self.actions
+            ]
         lines += [f"  removed: {name} (no longer defined in this cell)" for name in self.removed]
+        lines += [f"  note: {note}" for note in self.notes]
         if self.actions:
             lines.append(f"  MCP tools at {self.mcp} (notebook_actions.mcp_config() prints a client's config)")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><td><code>{html.escape(a.signature_text)}</code></td>"
+            f"<tr><td><code>{html.escape(a.signature_text)}</code>{html.escape(_mark(a))}</td>"
             f"<td><code>Form({html.escape(a.name)})</code></td>"
             f"<td><code>POST {html.escape(self.route + a.name)}</code></td></tr>"
             for a in self.actions
         )
         removed = "".join(f"<li>removed <code>{html.escape(n)}</code></li>" for n in self.removed)
+        removed += "".join(f"<li>note: {html.escape(n)}</li>" for n in self.notes)
         mcp = ""
         if self.actions:
             mcp = f"<p>MCP tools at <code>{html.escape(self.mcp)}</code> (<code>mcp_config()</code>)</p>"
@@ -81,6 +94,10 @@ class Registered:
             f"<table><tr><th>action</th><th>widget</th><th>HTTP</th></tr>{rows}</table>"
             f"<ul>{removed}</ul>{mcp}</div>"
         )
+
+
+def _mark(action: Action[Any]) -> str:
+    return "  [threadsafe]" if action.threadsafe else ""
 
 
 @magics_class
@@ -103,11 +120,18 @@ class UseServerMagics(Magics):
         """Run the cell, then register each public function it defines as an exported action.
 
         Exported actions are reachable by widgets and, by name, over HTTP through the
-        notebook-actions server extension.
+        notebook-actions server extension. ``%%use_server --threadsafe``: they may answer
+        while another cell runs (their bodies run on another thread, beside it).
         """
-        if line.strip():
-            message = f"%%use_server takes no arguments (got {line.strip()!r}); put the code in the cell body"
+        words = line.split()
+        unknown = [word for word in words if word != THREADSAFE_FLAG]
+        if unknown:
+            message = (
+                f"%%use_server takes no arguments but {THREADSAFE_FLAG} (got {' '.join(unknown)!r}); "
+                "put the code in the cell body"
+            )
             raise UsageError(message)
+        threadsafe = THREADSAFE_FLAG in words
         cell_id = self.current_cell_id
         self.current_cell_id = None
         names = top_level_functions(self.shell.transform_cell(cell))  # type: ignore[union-attr]
@@ -125,7 +149,9 @@ class UseServerMagics(Magics):
             func = value.func if isinstance(value, Action) else value
             if not isinstance(func, types.FunctionType) or func.__name__ != name:
                 continue  # rebound to something else by the end of the cell
-            made = Action(func, exported=True)
+            # --threadsafe marks them all; @action(threadsafe=True) in the cell marks one.
+            marked = threadsafe or (isinstance(value, Action) and value.threadsafe)
+            made = Action(func, exported=True, threadsafe=marked)
             try:
                 _ = made.signature  # resolve the type hints now, where the user sees it
             except TypeError as err:
@@ -146,4 +172,7 @@ class UseServerMagics(Magics):
                 registry.remove(gone)
                 removed.append(gone)
             self._names_by_cell[cell_id] = now
-        display(Registered(actions, removed))  # type: ignore[no-untyped-call]
+        notes = []
+        if any(a.threadsafe for a in actions) and supports_subshells() is False:
+            notes.append(NO_SUBSHELLS)
+        display(Registered(actions, removed, notes))  # type: ignore[no-untyped-call]

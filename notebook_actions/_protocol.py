@@ -146,6 +146,15 @@ class UploadAck(TypedDict):
     size: int
 
 
+class WaitingReply(TypedDict):
+    """Not final: the request waits for the kernel's main thread (a running cell). Sent
+    at most once, from the thread the request arrived on, so the client can say why."""
+
+    kind: Literal["waiting"]
+    id: str
+    message: str
+
+
 class ActionInfo(TypedDict):
     id: str
     name: str
@@ -153,6 +162,7 @@ class ActionInfo(TypedDict):
     doc: str
     signature: str
     streaming: bool
+    threadsafe: bool  # may answer while a cell runs (``@action(threadsafe=True)``)
     params: dict[str, Any]  # JSON Schema of the arguments object
     returns: dict[str, Any]  # JSON Schema of the result (or of each chunk when streaming)
 
@@ -181,6 +191,7 @@ Reply = (
     | CancelledReply
     | UploadAck
     | ActionsReply
+    | WaitingReply
     | ActionsChanged
 )
 

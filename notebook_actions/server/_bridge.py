@@ -37,6 +37,11 @@ MAX_BATCH_BUFFER_BYTES = 8 << 20
 
 LOAD_HINT = "run %load_ext notebook_actions in the notebook first (then its %%use_server cells)"
 
+THREADSAFE_HINT = (
+    "Actions marked threadsafe (%%use_server --threadsafe, or @action(threadsafe=True)) answer "
+    "while a cell runs (on ipykernel >= 7)"
+)
+
 
 class BridgeError(Problem):
     """The kernel cannot answer the request; the subclass says why, and with which status."""
@@ -76,13 +81,14 @@ class TimedOut(BridgeError):
 class Call:
     """One request in flight; the kernel's replies to it queue here, in order."""
 
-    __slots__ = ("_waiter", "bridge", "failure", "finished", "id", "replies", "started")
+    __slots__ = ("_waiter", "bridge", "failure", "finished", "id", "replies", "started", "waiting")
 
     def __init__(self, bridge: Bridge, rid: str) -> None:
         self.bridge = bridge
         self.id = rid
         self.replies: deque[Reply] = deque()
         self.started = False  # the kernel has begun handling the message that carried it
+        self.waiting: str | None = None  # why the kernel said it waits (a running cell)
         self.finished = False
         self.failure: BridgeError | None = None
         self._waiter: asyncio.Future[bool] | None = None
@@ -127,9 +133,14 @@ class Call:
     def _timeout(self, timeout: float) -> BridgeError:
         if self.started:
             return TimedOut(f"the action did not finish within {timeout:g} s: it was cancelled in the kernel")
+        if self.waiting is not None:
+            return KernelBusy(
+                f"the kernel did not start the request within {timeout:g} s: it is busy ({self.waiting}); "
+                f"try again when it is idle. {THREADSAFE_HINT}"
+            )
         return KernelBusy(
             f"the kernel did not start the request within {timeout:g} s: it is busy (a cell is "
-            "running, or another action is); try again when it is idle"
+            f"running, or another action is); try again when it is idle. {THREADSAFE_HINT}"
         )
 
     def cancel(self) -> None:
@@ -167,6 +178,8 @@ class Bridge:
         self._opening: asyncio.Future[None] | None = None
         self._heard: asyncio.Future[None] | None = None  # first iopub message received
         self._ready: asyncio.Future[None] | None = None  # the comm answered "ready"
+        #: the kernel subshell our messages go to (threadsafe actions answer there), if any
+        self.subshell_id: str | None = None
         self.is_open = False
         self.closed: BridgeError | None = None
         #: uploads the kernel holds that no invoke will take: close the comm when idle
@@ -216,6 +229,7 @@ class Bridge:
                     wait = min(wait * 2, MAX_NUDGE_SECONDS)  # a busy kernel queues them
             if self.closed is not None:
                 raise self.closed
+            self.subshell_id = await self._transport.open_subshell()
             self._transport.send("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET, "data": {}})
             await self._ready
         except BridgeError as err:
@@ -292,6 +306,10 @@ class Bridge:
         call = self._calls.get(rid) if isinstance(rid, str) else None
         if call is None:
             return  # a reply to a request given up on
+        if kind == "waiting":  # handed to the kernel's main thread, which is busy: not started
+            call.started = False
+            call.waiting = str(reply.get("message") or "a cell is running")
+            return
         call._push(reply, buffers)
         if call.finished and kind != "uploaded":
             self._forget(call)

@@ -275,6 +275,11 @@ class GatewayTransport:
         except GatewayConnectionError as err:
             raise (GatewayRefused if err.refused else KernelGone)(err.message) from None
 
+    async def open_subshell(self) -> str | None:
+        # Gateways need not pass subshell ids on: requests go to the main shell, and
+        # threadsafe actions wait for a running cell like the others.
+        return None
+
     def _receive(self, msg: WireMessage) -> None:
         # Shell replies (to kernel_info nudges) are not needed; jupyter-server relays the
         # kernel's whole iopub, where the bridge picks its comm's messages and statuses.

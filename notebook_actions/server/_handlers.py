@@ -145,7 +145,7 @@ class BaseHandler(APIHandler):
 
 def _public(info: dict[str, Any], url: str) -> dict[str, Any]:
     """What an HTTP caller sees of an action: no ids, they address actions by name."""
-    keys = ("name", "doc", "signature", "streaming", "params", "returns")
+    keys = ("name", "doc", "signature", "streaming", "threadsafe", "params", "returns")
     return {**{key: info[key] for key in keys if key in info}, "url": url}
 
 

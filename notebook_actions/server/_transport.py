@@ -35,6 +35,10 @@ COPY_THRESHOLD = 1 << 16
 #: How long a closed socket may keep trying to deliver its last messages (a comm_close).
 LINGER_MS = 1000
 
+#: How long to wait for the kernel's control channel to make a subshell (it answers
+#: while a cell runs; a kernel that does not know the request never answers).
+SUBSHELL_TIMEOUT = 5.0
+
 
 class Unencodable(ValueError):
     """A message's content cannot be coded for the wire (nesting too deep for the JSON
@@ -57,6 +61,11 @@ OnLost = Callable[[str], None]
 
 class Transport(Protocol):
     async def start(self, on_message: OnMessage, on_lost: OnLost) -> None: ...
+
+    async def open_subshell(self) -> str | None:
+        """Send shell messages on a subshell of our own from now on (its id), if the kernel
+        has subshells; else None (they go to the main shell)."""
+        ...
 
     def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
         """Send on the shell channel; return the message id."""
@@ -97,6 +106,8 @@ class ZmqTransport:
         self._owned: list[Any] = []
         self._shell: zmq.Socket[bytes] | None = None
         self._iopub: zmq.Socket[bytes] | None = None
+        self._control: Any = None
+        self.subshell_id: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_message: OnMessage = lambda msg: None
         self._on_lost: OnLost = lambda reason: None
@@ -176,11 +187,37 @@ class ZmqTransport:
             return None
         return KernelMessage(str(msg_type), str(parent_id), body, list(parts[5:]))
 
-    def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
-        sock = self._shell
-        if sock is None or self._closed:
-            message = "the connection to the kernel is closed"
-            raise ConnectionError(message)
+    async def open_subshell(self) -> str | None:
+        # On the control channel, which a kernel answers while a cell runs (ipykernel
+        # runs it on a thread of its own). Only a kernel that says it has subshells is asked.
+        self._control = self._client.connect_control()
+        try:
+            info = await self._ask_control("kernel_info_request", {})
+            if "kernel subshells" not in (info.get("supported_features") or []):
+                return None
+            made = await self._ask_control("create_subshell_request", {})
+        except asyncio.TimeoutError:
+            self._log.info("notebook_actions: the kernel did not answer on its control channel; no subshell")
+            return None
+        if made.get("status") != "ok" or not isinstance(made.get("subshell_id"), str):
+            self._log.info("notebook_actions: the kernel made no subshell: %s", made)
+            return None
+        self.subshell_id = made["subshell_id"]
+        return self.subshell_id
+
+    async def _ask_control(self, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+        msg_id, frames = self._frames(msg_type, content, (), subshell=False)
+        await self._control.send_multipart(frames)
+        deadline = asyncio.get_running_loop().time() + SUBSHELL_TIMEOUT
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            reply = self._decode(await asyncio.wait_for(self._control.recv_multipart(), max(left, 0)))
+            if reply is not None and reply.parent_id == msg_id:
+                return reply.content
+
+    def _frames(
+        self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer], *, subshell: bool = True
+    ) -> tuple[str, list[Any]]:
         msg_id = uuid.uuid4().hex
         header = {
             "msg_id": msg_id,
@@ -190,12 +227,23 @@ class ZmqTransport:
             "date": datetime.now(timezone.utc).isoformat(),
             "version": protocol_version,
         }
+        if subshell and self.subshell_id is not None:
+            header["subshell_id"] = self.subshell_id  # the kernel runs it on that subshell's thread
         try:
             packed = _pack(content)
         except (ValueError, TypeError, RecursionError) as err:
             raise Unencodable(_why_unencodable(err)) from None
         parts = [_pack(header), b"{}", b"{}", packed]
-        frames: list[Any] = [DELIMITER, self._sign(parts), *parts, *buffers]
+        return msg_id, [DELIMITER, self._sign(parts), *parts, *buffers]
+
+    def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
+        sock = self._shell
+        if sock is None or self._closed:
+            message = "the connection to the kernel is closed"
+            raise ConnectionError(message)
+        # A comm_close goes to the main shell: the subshell is deleted as the bridge closes,
+        # and its thread might never see it (the kernel drops a comm's uploads on close).
+        msg_id, frames = self._frames(msg_type, content, buffers, subshell=msg_type != "comm_close")
         sock.send_multipart(frames, copy=not buffers or max(len(b) for b in buffers) < COPY_THRESHOLD)
         # Sending may take the descriptor's edge for replies that arrived meanwhile.
         if cast(int, sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN and self._loop is not None:
@@ -210,6 +258,13 @@ class ZmqTransport:
             for sock in (self._iopub, self._shell):
                 if sock is not None and not sock.closed:
                     self._loop.remove_reader(sock.FD)
+        control = self._control
+        if control is not None and not control.closed:
+            if self.subshell_id is not None:  # the kernel stops the subshell's thread
+                with contextlib.suppress(zmq.ZMQError):
+                    _, frames = self._frames("delete_subshell_request", {"subshell_id": self.subshell_id}, ())
+                    control.send_multipart(frames)
+            control.close(linger=LINGER_MS)
         for owned in self._owned:
             if not owned.closed:
                 owned.close(linger=LINGER_MS)  # let a final comm_close reach the kernel

@@ -25,6 +25,7 @@ from .._dispatcher import ACTION_GONE, DEFAULT_MAX_UPLOAD_BYTES, NOT_AVAILABLE_H
 from .._log import log
 from .._protocol import Buffer, InvokeRequest, Outgoing
 from .._registry import registry
+from .._threads import route_our_messages_to_their_subshell
 from ._esm import with_client
 
 #: The key that wraps every message of ours among a widget's custom messages.
@@ -148,6 +149,12 @@ class Binding:
             self.state = value
 
 
+def _is_call(data: Any) -> bool:
+    """A comm message that carries calls of ours (not a state update, not a reply)."""
+    content = data.get("content") if isinstance(data, dict) and data.get("method") == "custom" else None
+    return isinstance(content, dict) and ENVELOPE in content
+
+
 class ActionWidget(anywidget.AnyWidget):
     """Base class for widgets whose front end calls actions.
 
@@ -196,6 +203,8 @@ class ActionWidget(anywidget.AnyWidget):
         )
         super().__init__(concurrent=concurrent, max_upload_bytes=max_upload_bytes, **kwargs)
         self.on_msg(self._on_custom_msg)
+        if self.comm is not None:  # calls arrive on the subshell the front end chose
+            route_our_messages_to_their_subshell(self.comm, _is_call)
 
     @cached_property
     def _bindings(self) -> dict[str, Binding]:

@@ -41,6 +41,8 @@
  * @property {AbortSignal} [signal] aborting it cancels the call (in the kernel too)
  * @property {(value: unknown, seq: number) => void} [onChunk] each streamed chunk
  * @property {(progress: ProgressInfo) => void} [onProgress] each `Progress` the action yields
+ * @property {(message: string) => void} [onWaiting] the call waits for the kernel's main thread
+ *   (a running cell), and why; the action is not marked threadsafe
  * @property {(progress: UploadProgress) => void} [onUploadProgress] while large files upload
  * @property {Record<string, FileValue>} [files] files by parameter name
  * @property {"json" | "form"} [encoding] "form": values are strings, as an HTML form sends them
@@ -377,6 +379,9 @@ export async function callAction(model, action, args = {}, options = {}) {
             chunks.push(value);
             options.onChunk?.(value, reply.seq);
           }
+          return;
+        case "waiting":
+          options.onWaiting?.(reply.message);
           return;
         case "result":
           finish();

@@ -142,6 +142,7 @@ export function renderError(container, error, unattached = []) {
  * @property {(value: unknown) => void} onChunk
  * @property {(progress: ProgressInfo) => void} onProgress
  * @property {(progress: UploadProgress) => void} onUploadProgress
+ * @property {(message: string) => void} onWaiting
  */
 
 /**
@@ -241,6 +242,12 @@ export class Runs {
         showProgress(p.message, p.value, p.total);
         this.update();
       },
+      onWaiting: (message) => {
+        // Queued behind a running cell: the status says so until the call starts.
+        block.dataset.state = "waiting";
+        block.dataset.waiting = message;
+        this.update();
+      },
       onUploadProgress: (p) => {
         block.dataset.state = "uploading";
         showProgress(`Uploading ${p.file}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)}`, p.loaded, p.total);
@@ -309,7 +316,12 @@ export class Runs {
     cancel.hidden = !isBusy;
     let text = "";
     if (isBusy) {
-      text = pending.some((r) => r.block.dataset.state === "uploading") ? "Uploading…" : "Working…";
+      const waitingFor = pending.find((r) => r.block.dataset.state === "waiting")?.block.dataset.waiting;
+      text = pending.some((r) => r.block.dataset.state === "uploading")
+        ? "Uploading…"
+        : waitingFor
+          ? `${waitingFor[0].toUpperCase()}${waitingFor.slice(1)}…`
+          : "Working…";
       if (waiting) text += ` (${waiting} queued)`;
     } else {
       const last = this.options.output.querySelector("[data-revealed='true']");
