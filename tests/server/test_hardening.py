@@ -52,6 +52,10 @@ def anything(value):
     return value
 
 
+def surrogate(text: str) -> str:
+    raise ValueError(text + "\udc80")  # made in the kernel: no client could send it
+
+
 _flood = {"sent": 0, "closed": False}
 
 
@@ -488,3 +492,24 @@ async def test_a_flood_of_abandoned_requests_leaves_others_alone(
     assert body(await invoke(jp_fetch, kernel, "open_gate"))["value"] is True
     r = await asyncio.wait_for(other, 30)
     assert (r.code, body(r)["value"]) == (200, "other")
+
+
+# --- a reply with text that is not valid Unicode -----------------------------------------
+
+
+@pytest.mark.parametrize("notebook_actions_config", [{"timeout": 5.0}])
+@server_test
+async def test_a_reply_holding_a_lone_surrogate_loses_no_reply(jp_fetch: Any, gated: Kernel) -> None:
+    # The kernel's side replaces it (U+FFFD) before it travels: a regression guard, since
+    # a reply the bridge cannot read would be dropped with every other reply of its batch.
+    kernel = gated
+    assert body(await invoke(jp_fetch, kernel, "add", {"a": 1}))["value"] == 3
+    bridge = bridges(kernel).get(kernel.id)
+    # in one batch: the replies may come back in one message too
+    odd = bridge.request({"kind": "invoke", "name": "surrogate", "args": {"text": "x"}})
+    plain = bridge.request({"kind": "invoke", "name": "add", "args": {"a": 2}})
+    assert (await plain.reply(10))[0]["value"] == 4
+    error = (await odd.reply(10))[0]
+    assert (error["kind"], error["type"], error["message"]) == ("error", "ValueError", "x\ufffd")
+    r = await invoke(jp_fetch, kernel, "surrogate", {"text": "y"})
+    assert r.code == 500 and body(r)["type"] == "ValueError"
