@@ -28,7 +28,7 @@ def server_extension_available() -> bool:
         from notebook_actions import server
     except ImportError:
         return False
-    return hasattr(server, "_load_jupyter_server_extension")
+    return hasattr(server, "NotebookActions")
 
 
 @dataclass
@@ -145,8 +145,9 @@ def start_jupyter(
     return server
 
 
-def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1) -> Server:
-    """Kernel Gateway serving ``kernel_gateway.ipynb``'s endpoints (notebook-http mode)."""
+def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1, seed: Path = KERNEL_GATEWAY_NOTEBOOK) -> Server:
+    """Kernel Gateway serving ``kernel_gateway.ipynb``'s endpoints, or ``seed``'s (which has
+    them too), in notebook-http mode."""
     if not KERNEL_GATEWAY.exists():
         message = f"{KERNEL_GATEWAY} is missing: `make gateways` builds Kernel Gateway's venv (`make bench` does too)"
         raise RuntimeError(message)
@@ -155,7 +156,7 @@ def start_kernel_gateway(workspace: Workspace, *, prespawn: int = 1) -> Server:
     argv = [
         str(KERNEL_GATEWAY),
         "--KernelGatewayApp.api=kernel_gateway.notebook_http",
-        f"--KernelGatewayApp.seed_uri={KERNEL_GATEWAY_NOTEBOOK}",
+        f"--KernelGatewayApp.seed_uri={seed}",
         f"--KernelGatewayApp.ip={HOST}",
         f"--KernelGatewayApp.port={port}",
         "--KernelGatewayApp.port_retries=0",

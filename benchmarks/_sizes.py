@@ -20,6 +20,7 @@ class Sizes:
     upload_bytes: int  # scenario 6
     scale_actions: tuple[int, ...]  # scenario 7
     scale_kernels: tuple[int, ...]
+    serve_kernels: tuple[int, ...]  # scenario 8: pool sizes (the largest also heals)
 
 
 FULL = Sizes(
@@ -36,6 +37,7 @@ FULL = Sizes(
     upload_bytes=50_000_000,
     scale_actions=(1, 10, 100),
     scale_kernels=(1, 4),
+    serve_kernels=(1, 2, 4),
 )
 
 SMOKE = Sizes(
@@ -52,4 +54,5 @@ SMOKE = Sizes(
     upload_bytes=300_000,
     scale_actions=(1, 3),
     scale_kernels=(1, 2),
+    serve_kernels=(1,),
 )

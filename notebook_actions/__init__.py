@@ -70,5 +70,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "notebook_actions.server"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .server._serve import NotebookActionsApp
+
+    return [{"module": "notebook_actions.server", "app": NotebookActionsApp}]

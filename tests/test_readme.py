@@ -4,7 +4,9 @@
 - ```bash blocks that call `make` are checked with `make -n` (the targets exist and
   their recipes parse; running them here would recurse into this suite);
 - ```bash blocks that call `curl` run against a real Jupyter server with the extension, whose
-  kernel has run the README's python blocks, with JUPYTER_URL, JUPYTER_TOKEN and KERNEL_ID set.
+  kernel has run the README's python blocks, with JUPYTER_URL, JUPYTER_TOKEN and KERNEL_ID set;
+  those of "Serve a notebook" (and its `jupyter notebook-actions serve`) run in
+  tests/server/test_serve_cli.py.
 """
 
 from __future__ import annotations
@@ -30,8 +32,15 @@ README = (ROOT / "README.md").read_text()
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def blocks(language: str) -> list[str]:
-    return [body for lang, body in BLOCK.findall(README) if lang == language]
+def blocks(language: str, text: str = README) -> list[str]:
+    return [body for lang, body in BLOCK.findall(text) if lang == language]
+
+
+def section(title: str) -> str:
+    """The README's ``## title`` section."""
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end >= 0 else None]
 
 
 def python_notebook() -> nbformat.NotebookNode:
@@ -57,8 +66,8 @@ def test_make_commands_exist() -> None:
         assert done.returncode == 0, done.stderr
 
 
-def curl_blocks() -> list[str]:
-    return [body for body in blocks("bash") if body.lstrip().startswith("curl")]
+def curl_blocks(text: str = README) -> list[str]:
+    return [body for body in blocks("bash", text) if body.lstrip().startswith("curl")]
 
 
 def run_curl(block: str, env: dict[str, str]) -> str:
@@ -113,7 +122,9 @@ def readme_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 
 def test_http_examples_answer(readme_server: dict[str, str]) -> None:
-    invoke_json, invoke_form, describe, invalid = [json_documents(run_curl(b, readme_server)) for b in curl_blocks()]
+    # (The "Serve a notebook" section's run against `serve`: tests/server/test_serve_cli.py.)
+    http = curl_blocks(section("HTTP API"))
+    invoke_json, invoke_form, describe, invalid = [json_documents(run_curl(b, readme_server)) for b in http]
     assert invoke_json == [{"value": {"title": "Buy milk", "priority": "high"}}]
     assert invoke_form == [{"value": {"title": "Walk the dog", "priority": "low"}}]
     actions, openapi = describe

@@ -1,27 +1,23 @@
-"""The Jupyter server extension: HTTP endpoints for the exported actions of running kernels.
+"""The Jupyter server extension: HTTP endpoints for the exported actions of running kernels
+and of served notebooks.
 
 Routes (under the server's base_url), each also under ``notebooks/{path}`` instead of
-``kernels/{kernel_id}``, for the kernel of a notebook's running session:
+``kernels/{kernel_id}``, for a served notebook's pool or else the kernel of the notebook's
+running session:
 
 - ``GET  /notebook-actions/api/kernels/{kernel_id}/actions``
 - ``GET  /notebook-actions/api/kernels/{kernel_id}/openapi.json``
 - ``POST /notebook-actions/api/kernels/{kernel_id}/actions/{name}``
+- ``GET  /notebook-actions/api/status``: the served notebooks and their kernels
 - ``/notebook-actions/mcp/kernels/{kernel_id}``: the exported actions as MCP tools
   (Streamable HTTP: POST, GET, DELETE; see ``_mcp_handlers``)
 
-Options: ``c.NotebookActions.<name>`` (see ``NotebookActions``).
+Options: ``c.NotebookActions.<name>`` (see ``NotebookActions``). The extension loads as
+``NotebookActionsApp``, also launched by ``jupyter notebook-actions serve``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._config import NotebookActions
 
 __all__ = ["NotebookActions"]
-
-
-def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from ._app import load
-
-    load(serverapp)

@@ -10,21 +10,34 @@ from ._handlers import Extension, handlers
 from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
 from ._mcp_handlers import load as load_mcp
 from ._nodelay import nodelay_connection_class
+from ._pool import Services
+from ._serving import Serving
+from ._status import status_handlers
 
 
-def load(serverapp: Any) -> None:
+def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
+    """Add the routes to ``serverapp`` and serve the configured notebooks, and ``notebooks``."""
     config = NotebookActions(parent=serverapp)
+    if notebooks:
+        config.serve = [*config.serve, *notebooks]
     # Through a gateway, kernel clients (nbclient's, for one) talk over our websocket.
     use_websocket_clients(serverapp.kernel_manager)
     bridges = Bridges(serverapp.kernel_manager, serverapp.log)
+    services = Services(serverapp.kernel_manager, serverapp.contents_manager, bridges, config, serverapp.log)
+    serving = Serving(services, list(config.serve), config.kernels_per_notebook)
     web_app = serverapp.web_app
-    web_app.settings["notebook_actions"] = Extension(config, bridges)
-    web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+    extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
+    base_url = web_app.settings["base_url"]
+    web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url))
     load_mcp(serverapp, config.max_body_bytes)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
+    serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=serving.on_kernel_action)
     if config.tcp_nodelay:
         key = "kernel_websocket_connection_class"
         current = web_app.settings.get(key)
         if current is not None:
             web_app.settings[key] = nodelay_connection_class(current)
-    serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/", web_app.settings["base_url"])
+    # Pools start once the server's event loop runs.
+    serverapp.io_loop.add_callback(serving.start)
+    serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/", base_url)
+    return extension

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, Float, Integer, TraitError, validate
+from traitlets import Bool, Float, Integer, List, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 MiB = 1 << 20
@@ -61,7 +61,37 @@ class NotebookActions(LoggingConfigurable):
         trip takes about 40 ms longer.""",
     )
 
-    @validate("max_body_bytes", "max_upload_bytes", "upload_chunk_bytes")
+    serve = List(
+        Unicode(),
+        config=True,
+        help="""Notebooks to serve, as paths relative to the server's root directory. Each gets
+        a pool of kernels that the server starts, primes by running the notebook, restarts
+        and primes again when they die; its notebook-path routes answer from that pool.""",
+    )
+
+    kernels_per_notebook = Integer(
+        1,
+        config=True,
+        help="""Kernels in the pool of each served notebook. Kernels do not share memory:
+        state that every request must see belongs in a database or a file.""",
+    )
+
+    prime_timeout = Float(
+        600.0,
+        config=True,
+        help="""Seconds one cell of a served notebook may run while its kernel is primed. Past
+        it the prime fails, naming the cell, and is tried again in a restarted kernel.""",
+    )
+
+    reload = Bool(
+        False,
+        config=True,
+        help="""When a served notebook's file changes, prime its kernels again, one at a
+        time, so that a pool of two or more keeps answering. (A pool whose priming failed is
+        primed again on a change whether or not this is set.)""",
+    )
+
+    @validate("max_body_bytes", "max_upload_bytes", "upload_chunk_bytes", "kernels_per_notebook")
     def _positive_int(self, proposal: dict[str, Any]) -> int:
         value = int(proposal["value"])
         if value < 1:
@@ -69,10 +99,10 @@ class NotebookActions(LoggingConfigurable):
             raise TraitError(message)
         return value
 
-    @validate("timeout")
+    @validate("timeout", "prime_timeout")
     def _positive_float(self, proposal: dict[str, Any]) -> float:
         value = float(proposal["value"])
         if value <= 0:
-            message = f"NotebookActions.timeout must be more than 0 seconds, not {value}"
+            message = f"NotebookActions.{proposal['trait'].name} must be more than 0 seconds, not {value}"
             raise TraitError(message)
         return value

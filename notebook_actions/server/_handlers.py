@@ -12,7 +12,7 @@ import json
 import time
 from email.message import Message
 from http.client import responses
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
@@ -27,8 +27,12 @@ from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, Tim
 from ._config import NotebookActions
 from ._kernels import Bridges, UnknownKernel
 from ._openapi import openapi_document
+from ._pool import Lease, Unavailable
 from ._problem import Problem
 from ._replies import chunk_event, chunk_value, error_for, sse_event
+
+if TYPE_CHECKING:
+    from ._serving import Serving
 
 AUTH_RESOURCE = "notebook_actions"
 PREFIX = API_ROOT
@@ -49,15 +53,18 @@ _NAME = r"(?P<name>[^/]+)"
 
 
 class Extension:
-    """What the handlers share: the options and the bridges."""
+    """What the handlers share: the options, the bridges and the served notebooks."""
 
-    def __init__(self, config: NotebookActions, bridges: Bridges) -> None:
+    def __init__(self, config: NotebookActions, bridges: Bridges, serving: Serving | None = None) -> None:
         self.config = config
         self.bridges = bridges
+        self.serving = serving
 
 
 class BaseHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
+    _lease: Lease | None = None
+    _retry_after: int | None = None  # seconds, for a 503 of a served notebook
 
     @property
     def extension(self) -> Extension:
@@ -79,8 +86,21 @@ class BaseHandler(APIHandler):
             body["reason"] = exc.reason
         elif exc is not None:
             body["message"] = "Unhandled error in the notebook-actions server extension (see the server log)"
+        if self._retry_after is not None:
+            self.set_header("Retry-After", str(self._retry_after))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
+
+    def on_finish(self) -> None:
+        self._release()
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
 
     # --- which kernel -------------------------------------------------------------
 
@@ -92,6 +112,19 @@ class BaseHandler(APIHandler):
     async def kernel_id(self, kernel_id: str | None = None, path: str | None = None) -> str:
         if path is not None:
             path = path.strip("/")
+            serving = self.extension.serving
+            pool = serving.pool(path) if serving is not None else None
+            if pool is not None:
+                # A served notebook: its pool's least busy ready kernel, held until we finish
+                # if we invoke (a GET may be a long-lived stream: it would hold it for nothing).
+                try:
+                    self._lease = await pool.lease(self.conf.timeout)
+                except Unavailable as err:
+                    self._retry_after = err.retry_after
+                    raise Problem(503, err.message, **err.extra) from None
+                if self.request.method != "POST":
+                    self._lease.release()
+                return self._lease.kernel_id
             try:
                 model: dict[str, Any] = await self.session_manager.get_session(path=path)  # type: ignore[no-untyped-call]
             except web.HTTPError:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._bridge import Bridge, KernelGone
+from ._bridge import Bridge, BridgeError, KernelGone
 from ._transport import Transport, transport_for
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
@@ -24,6 +24,8 @@ class Bridges:
         self.log = log
         self._bridges: dict[str, Bridge] = {}
         self._restart_callbacks: dict[str, list[tuple[Any, Callable[[], None], str]]] = {}
+        #: called with the kernel id and the reason whenever a bridge closes
+        self.on_close: list[Callable[[str, BridgeError], None]] = []
 
     def __contains__(self, kernel_id: str) -> bool:
         return kernel_id in self._bridges
@@ -73,6 +75,9 @@ class Bridges:
                 manager.remove_restart_callback(callback, event)
             except Exception:
                 self.log.debug("notebook_actions: removing a restart callback failed", exc_info=True)
+        for listener in self.on_close:
+            if bridge.closed is not None:
+                listener(bridge.kernel_id, bridge.closed)
 
     def drop(self, kernel_id: str, reason: str) -> None:
         bridge = self._bridges.get(kernel_id)

@@ -1,0 +1,96 @@
+"""The server extension as a jupyter-server ``ExtensionApp``, and ``jupyter notebook-actions serve``.
+
+Every jupyter server with the extension enabled loads ``NotebookActionsApp`` (as
+JupyterLab's server loads ``LabApp``). Launched by ``jupyter notebook-actions serve
+NOTEBOOK ...`` it is the starter app of a server of its own: no other extension, no UI,
+the notebooks on the command line served (as ``voila NOTEBOOK`` serves one).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jupyter_core.application import JupyterApp
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
+from jupyter_server.serverapp import aliases as server_aliases
+from jupyter_server.serverapp import flags as server_flags
+from traitlets import Bool, Dict
+
+from ._app import load
+from ._config import NotebookActions
+from ._handlers import Extension
+
+USAGE = """\
+usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [server options]
+
+Serve the exported actions of each NOTEBOOK (a path relative to the server's root directory)
+over HTTP, from a pool of N kernels primed by running the notebook. Every jupyter-server option
+works: --port, --ip, --IdentityProvider.token, --ServerApp.root_dir, --gateway-url, ...
+`jupyter notebook-actions serve --help-all` lists them.
+"""
+
+
+#: ``serve``'s own options, besides every jupyter-server option.
+SERVE_ALIASES = {"kernels": "NotebookActions.kernels_per_notebook"}
+SERVE_FLAGS = {
+    "reload": (
+        {"NotebookActions": {"reload": True}},
+        "Prime a served notebook's kernels again, one at a time, when its file changes.",
+    ),
+}
+
+
+class ServeServerApp(ServerApp):
+    """The server of ``jupyter notebook-actions serve``: its positional arguments are the
+    notebooks to serve, relative to the root directory (a plain server would open the first
+    one, relative to the current directory)."""
+
+    aliases = Dict({**server_aliases, **SERVE_ALIASES})
+    flags = Dict({**server_flags, **SERVE_FLAGS})
+
+    def parse_command_line(self, argv: list[str] | None = None) -> None:
+        JupyterApp.parse_command_line(self, argv)  # not ServerApp's: see the class docstring
+
+
+class NotebookActionsApp(ExtensionApp):
+    """HTTP endpoints for the exported actions of running kernels and served notebooks."""
+
+    name = "notebook-actions"
+    description = "Serve notebooks' exported actions over HTTP from primed pools of kernels."
+    extension_url = "/notebook-actions/api/status"
+    load_other_extensions = False  # when it is the server (serve): headless, nothing else
+    serverapp_class = ServeServerApp
+    # For --help (the server parses them): class dicts, as initialize_server reads them.
+    aliases = {**ExtensionApp.aliases, **SERVE_ALIASES}  # noqa: RUF012
+    flags = {**ExtensionApp.flags, **SERVE_FLAGS}  # noqa: RUF012
+    classes = [ServerApp, NotebookActions]  # noqa: RUF012
+
+    open_browser = Bool(False, config=True, help="Whether `serve` opens a browser (at the status route).")
+
+    extension: Extension | None = None
+
+    def initialize_settings(self) -> None:
+        assert self.serverapp is not None
+        # Positional arguments are notebooks only on serve's own server; on another (say
+        # `jupyter lab nb.ipynb`) they mean something else.
+        serving = isinstance(self.serverapp, ServeServerApp)
+        notebooks = list(self.extra_args) if serving else []
+        self.extension = load(self.serverapp, notebooks)
+        if serving and self.extension.serving is not None and not self.extension.serving.pools:
+            sys.stderr.write(USAGE + "\nerror: name at least one notebook to serve\n")
+            raise SystemExit(2)
+
+    async def stop_extension(self) -> None:
+        # Before the server shuts its kernels down: pools must not bring them back.
+        if self.extension is not None and self.extension.serving is not None:
+            await self.extension.serving.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``jupyter notebook-actions serve NOTEBOOK ...``"""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "serve":
+        sys.stderr.write(USAGE)
+        raise SystemExit(0 if args and args[0] in ("-h", "--help", "help") else 2)
+    NotebookActionsApp.launch_instance(args[1:])  # type: ignore[no-untyped-call]

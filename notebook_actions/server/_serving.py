@@ -1,0 +1,63 @@
+"""The served notebooks of this server: a pool each, told about their kernels' fates."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from ._bridge import BridgeError, Recycled
+from ._pool import Pool, Services
+
+
+def notebook_path(path: str) -> str:
+    """A notebook's API path as routes and config may spell it (slashes, ``./``)."""
+    return posixpath.normpath(path.strip("/")).lstrip("/")
+
+
+class Serving:
+    """Every pool of this server, by notebook path."""
+
+    def __init__(self, services: Services, paths: list[str], size: int) -> None:
+        self.services = services
+        self.pools = {path: Pool(path, size, services) for path in dict.fromkeys(map(notebook_path, paths))}
+
+    def pool(self, path: str) -> Pool | None:
+        return self.pools.get(notebook_path(path)) if self.pools else None
+
+    def start(self) -> None:
+        if not self.pools:
+            return
+        self.services.bridges.on_close.append(self._bridge_closed)
+        for path, pool in self.pools.items():
+            self.services.log.info("notebook_actions | serving %s with %d kernel(s)", path, pool.size)
+            pool.start()
+
+    async def stop(self) -> None:
+        for pool in self.pools.values():
+            await pool.stop()
+
+    def status(self) -> list[dict[str, Any]]:
+        return [pool.status() for pool in self.pools.values()]
+
+    def _find(self, kernel_id: str) -> tuple[Pool, Any] | None:
+        for pool in self.pools.values():
+            kernel = pool.owns(kernel_id)
+            if kernel is not None:
+                return pool, kernel
+        return None
+
+    def _bridge_closed(self, kernel_id: str, error: BridgeError) -> None:
+        # A lost connection to a remote kernel is how a gateway's restart shows here.
+        if isinstance(error, Recycled):
+            return
+        found = self._find(kernel_id)
+        if found is not None:
+            found[0].kernel_event(found[1])
+
+    async def on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        """jupyter-server's kernel_actions events: a pool's kernel restarted or shut down by someone."""
+        kernel_id = data.get("kernel_id")
+        if data.get("action") in ("restart", "shutdown") and isinstance(kernel_id, str):
+            found = self._find(kernel_id)
+            if found is not None:
+                found[0].kernel_event(found[1])

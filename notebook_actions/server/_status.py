@@ -1,0 +1,24 @@
+"""``GET /notebook-actions/api/status``: every served notebook and the state of its kernels."""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ._handlers import PREFIX, BaseHandler
+
+
+class StatusHandler(BaseHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Every served notebook, with each kernel's state, requests in flight and last prime."""
+        serving = self.extension.serving
+        self.finish(json.dumps({"notebooks": serving.status() if serving is not None else []}))
+
+
+def status_handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:
+    return [(url_path_join(base_url, f"{PREFIX}/status"), StatusHandler)]

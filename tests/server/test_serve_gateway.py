@@ -1,0 +1,56 @@
+"""A served notebook whose pool lives on a gateway (``--gateway-url``): each real,
+token-protected gateway of test_gateway.py on loopback (Kernel Gateway with the v1 and the
+legacy websocket protocol, Enterprise Gateway 3.3); the pool primes its kernels there
+(nbclient through the server's kernel manager) and heals when one dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_server.gateway.managers import GatewayMappingKernelManager
+
+from .conftest import body, server_test
+from .test_gateway import gateway, jp_argv  # noqa: F401 (fixtures)
+from .test_serve import APP, Fetch, all_ready, call, notebook_actions_config, served, wait_for  # noqa: F401
+
+
+@pytest.fixture
+def pool_on_gateway(
+    request: pytest.FixtureRequest, jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop
+) -> Iterator[None]:
+    """Stops the pool and its kernels while the gateway still runs (it stops first)."""
+    request.getfixturevalue("gateway")  # set up before this fixture, so torn down after it
+    yield
+    extension = jp_serverapp.web_app.settings["notebook_actions"]
+
+    async def stop() -> None:
+        await extension.serving.stop()
+        await jp_serverapp.kernel_manager.shutdown_all()
+
+    jp_asyncio_loop.run_until_complete(stop())
+
+
+@server_test
+async def test_a_served_pool_primes_and_heals_on_the_gateway(
+    jp_fetch: Fetch, jp_serverapp: Any, pool_on_gateway: None
+) -> None:
+    assert isinstance(jp_serverapp.kernel_manager, GatewayMappingKernelManager)
+    now = await wait_for(jp_fetch, all_ready())
+    assert all(k["id"] in jp_serverapp.kernel_manager for k in now[APP]["kernels"])
+    pids = {body(await call(jp_fetch, "pid"))["value"] for _ in range(4)}
+    assert len(pids) == 2
+    response = await call(jp_fetch, "version")
+    assert response.code == 200 and body(response) == {"value": "v1"}
+
+    # The gateway restarts a killed kernel; the pool notices and primes it again.
+    dead = min(pids)
+    os.kill(dead, signal.SIGKILL)
+    await wait_for(jp_fetch, lambda now: any(k["state"] != "ready" for k in now[APP]["kernels"]), timeout=60)
+    await wait_for(jp_fetch, all_ready(), timeout=60)
+    after = {body(await call(jp_fetch, "pid"))["value"] for _ in range(4)}
+    assert len(after) == 2 and dead not in after
