@@ -350,14 +350,24 @@ class Channel:
     def _upload(self, message: dict[str, Any], buffers: list[Buffer]) -> None:
         uid = message["id"]
         with self._uploads_lock:
+            finished = uid in self._finished_uploads
+        if finished:
+            # (it was read back from the start: more bytes would overwrite the file)
+            self._fail(uid, PROTOCOL_ERROR, f"upload {uid!r} is finished: send another file under a new upload id")
+            return
+        index = message.get("buffer", 0)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(buffers):
+            # A chunk without its bytes would leave a hole in the file, acknowledged as fine.
+            self._discard_upload(uid)
+            text = f"a chunk of upload {uid!r} refers to buffer {index!r}, which was not sent: the upload is dropped"
+            self._fail(uid, PROTOCOL_ERROR, text)
+            return
+        with self._uploads_lock:
             upload = self._uploads.get(uid)
             if upload is None:
                 upload = UploadedFile(str(message.get("name") or "file"), str(message.get("content_type") or ""))
                 self._uploads[uid] = upload
-                self._finished_uploads.discard(uid)
-        index = message.get("buffer", 0)
-        if isinstance(index, int) and 0 <= index < len(buffers):
-            upload.write(buffers[index])
+        upload.write(buffers[index])
         if upload.size > self._max_upload_bytes:
             self._discard_upload(uid)
             limit = self._max_upload_bytes
@@ -616,12 +626,34 @@ class Channel:
         outbox, self._outbox = self._outbox, []
         if not outbox:
             return
-        if not self._batch_replies:
+        if not self._batch_replies or len(outbox) == 1:
             for reply, buffers in outbox:
-                self._send(reply, buffers)
+                self._send_alone(reply, buffers)
             return
         message, buffers = pack(outbox)
-        self._send(message, buffers)
+        try:
+            self._send(message, buffers)
+        except UNCODABLE:
+            # One reply cannot be coded for the wire: sent alone, only that one fails.
+            for reply, own in outbox:
+                self._send_alone(reply, own)
+
+    def _send_alone(self, reply: Reply, buffers: list[Buffer]) -> None:
+        try:
+            self._send(reply, buffers)
+        except UNCODABLE as err:
+            # A value that JSON on the wire cannot carry (text with a lone surrogate,
+            # which a browser may send; nesting too deep): the request gets an error.
+            log.warning("a reply to request %.100r cannot be sent: %s", reply.get("id"), err)
+            message = (
+                "the reply cannot be sent: it holds text that is not valid Unicode (a lone "
+                "surrogate such as \\ud800) or a value nested too deeply"
+            )
+            error = {"kind": "error", "id": reply.get("id"), "type": UNSERIALIZABLE_RESULT, "message": message}
+            try:
+                self._send(cast(Reply, {**error, "digest": ""}), [])
+            except UNCODABLE:
+                log.warning("request id %.100r cannot be sent back: its reply is dropped", reply.get("id"))
 
     def close(self) -> None:
         """The client went away: drop its queued calls, cancel what it started and drop
@@ -653,6 +685,9 @@ def _loop_of_this_thread(loop: asyncio.AbstractEventLoop) -> bool:
     except RuntimeError:
         return False
 
+
+#: What coding a reply for the wire raises when a value cannot be carried.
+UNCODABLE = (ValueError, TypeError, RecursionError)
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

@@ -9,6 +9,7 @@ along with the invocation as buffers.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any, Literal
@@ -18,20 +19,15 @@ from tornado.httputil import HTTPInputError, parse_body_arguments
 from .._protocol import FileRef
 from ._bridge import Bridge, Upload
 from ._multipart import MultipartError, MultipartParser, PartData, PartEnd, PartStart
+from ._problem import Problem
 
 #: Form fields that belong to the transport, not to the action.
 IGNORED_FIELDS = frozenset({"_xsrf"})
 
 Kind = Literal["json", "urlencoded", "multipart", "empty"]
 
-
-class BodyError(Exception):
-    """The body cannot be used; ``status`` says why (400, 413, 415)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+#: A multipart body may have at most this many fields, and this many files (as Starlette).
+MAX_PARTS = 1000
 
 
 @dataclass
@@ -65,7 +61,7 @@ def content_kind(content_type: str | None) -> tuple[Kind, Message]:
         f"unsupported content type {media!r}: send application/json, "
         "application/x-www-form-urlencoded or multipart/form-data"
     )
-    raise BodyError(415, message)
+    raise Problem(415, message)
 
 
 class BufferedBody:
@@ -80,37 +76,34 @@ class BufferedBody:
         self._data += chunk
         if len(self._data) > self.limit:
             message = f"the request body is larger than the limit of {self.limit} bytes"
-            raise BodyError(413, message)
+            raise Problem(413, message)
 
     def finish(self) -> Invocation:
         data = bytes(self._data)
         if self.kind == "json":
             if not data.strip():
                 return Invocation()
-            try:
-                return Invocation(_JSON.decode(data.decode("utf-8-sig")))
-            except (UnicodeDecodeError, ValueError) as err:
-                raise BodyError(400, f"the body is not valid JSON: {err}") from None
+            return Invocation(decode_json(data))
         if self.kind == "empty":
             if data.strip():
                 message = (
                     "the body has no Content-Type: send application/json, "
                     "application/x-www-form-urlencoded or multipart/form-data"
                 )
-                raise BodyError(415, message)
+                raise Problem(415, message)
             return Invocation()
         if data.lstrip()[:1] in (b"{", b"["):
             message = (
                 "the body looks like JSON but came as application/x-www-form-urlencoded "
                 "(curl -d does that): send it with Content-Type: application/json"
             )
-            raise BodyError(400, message)
+            raise Problem(400, message)
         arguments: dict[str, list[bytes]] = {}
         try:
             parse_body_arguments("application/x-www-form-urlencoded", data, arguments, {})
             fields = {name: [value.decode("utf-8") for value in values] for name, values in arguments.items()}
         except (HTTPInputError, UnicodeDecodeError) as err:
-            raise BodyError(400, f"the urlencoded body cannot be read: {err}") from None
+            raise Problem(400, f"the urlencoded body cannot be read: {err}") from None
         return Invocation(_form_args(fields), "form")
 
     def abort(self) -> None:
@@ -124,7 +117,7 @@ class MultipartBody:
         try:
             self._parser = MultipartParser(boundary.encode("latin-1"))
         except (MultipartError, UnicodeEncodeError) as err:
-            raise BodyError(400, str(err)) from None
+            raise Problem(400, str(err)) from None
         self._bridge = bridge
         self._field_limit = field_limit
         self._chunk = chunk_bytes
@@ -138,14 +131,16 @@ class MultipartBody:
         self._part: PartStart | None = None
         self._pending = bytearray()
         self._upload: Upload | None = None
+        self._parts = {"fields": 0, "files": 0}
 
     async def feed(self, chunk: bytes) -> None:
         try:
             events = self._parser.feed(chunk)
         except MultipartError as err:
-            raise BodyError(400, str(err)) from None
+            raise Problem(400, str(err)) from None
         for event in events:
             if isinstance(event, PartStart):
+                self._count(event)
                 self._part = event
                 self._pending = bytearray()
                 self._upload = None
@@ -154,6 +149,15 @@ class MultipartBody:
             elif isinstance(event, PartEnd):
                 await self._end()
 
+    def _count(self, part: PartStart) -> None:
+        # Each part costs a little in the server and the kernel whatever its size: tiny
+        # parts by the million would fit the size limit and still be a burden.
+        what = "fields" if part.filename is None else "files"
+        self._parts[what] += 1
+        if self._parts[what] > MAX_PARTS:
+            message = f"the form has more than {MAX_PARTS} {what}: send fewer (several files can go in one archive)"
+            raise Problem(413, message)
+
     async def _data(self, data: bytes) -> None:
         part = self._part
         assert part is not None
@@ -161,7 +165,7 @@ class MultipartBody:
             self._field_bytes += len(data)
             if self._field_bytes > self._field_limit:
                 message = f"the form fields are larger than the limit of {self._field_limit} bytes"
-                raise BodyError(413, message)
+                raise Problem(413, message)
             self._pending += data
             return
         self._pending += data
@@ -180,7 +184,7 @@ class MultipartBody:
             try:
                 self._fields.setdefault(part.name, []).append(data.decode("utf-8"))
             except UnicodeDecodeError:
-                raise BodyError(400, f"form field {part.name!r} is not UTF-8 text") from None
+                raise Problem(400, f"form field {part.name!r} is not UTF-8 text") from None
             return
         if self._upload is None and not data and not part.filename:
             return  # a file input with no file chosen: as if absent
@@ -205,7 +209,7 @@ class MultipartBody:
         try:
             self._parser.close()
         except MultipartError as err:
-            raise BodyError(400, str(err)) from None
+            raise Problem(400, str(err)) from None
         return Invocation(_form_args(self._fields), "form", self._files, self._buffers)
 
     def abort(self) -> None:
@@ -217,12 +221,76 @@ class MultipartBody:
 Body = BufferedBody | MultipartBody
 
 
+#: JSON bodies nested deeper than this (objects and arrays) are refused: deeper values
+#: could not travel to the kernel and back (Python's JSON coders recurse).
+MAX_JSON_DEPTH = 100
+
+
+def decode_json(data: bytes) -> Any:
+    """A JSON body's value, or 400 for anything that could not travel on to the kernel."""
+    try:
+        value = _JSON.decode(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise Problem(400, f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise Problem(400, _too_deep()) from None
+    # Cheap tests on the bytes decide whether the value needs walking at all: a lone
+    # surrogate only arrives as a \u escape (raw ones are not UTF-8), and a value can
+    # only be deeper than the limit with more brackets than that.
+    deep = data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH
+    escapes = b"\\u" in data
+    if deep or escapes:
+        _check_travels(value, text=escapes)
+    return value
+
+
+def _check_travels(value: Any, *, text: bool) -> None:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise Problem(400, _too_deep())
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, item in items:
+                if text and isinstance(key, str):
+                    _check_text(key)
+                stack.append((item, depth + 1))
+        elif text and isinstance(node, str):
+            _check_text(node)
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        message = (
+            "the body holds a string with a lone surrogate (such as \\ud800), which is not "
+            "Unicode text: send surrogates only in pairs, or send the text as UTF-8"
+        )
+        raise Problem(400, message) from None
+
+
+def _too_deep() -> str:
+    return f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep: send a flatter value"
+
+
 def _no_constant(name: str) -> Any:
     message = f"{name} is not JSON (send null, or a number)"
     raise ValueError(message)
 
 
-_JSON = json.JSONDecoder(parse_constant=_no_constant)
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        message = f"the number {text[:40]} is too large for a 64-bit float"
+        raise ValueError(message)
+    return number
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 def _form_args(fields: dict[str, list[str]]) -> dict[str, str | list[str]]:

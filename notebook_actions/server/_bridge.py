@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._protocol import COMM_TARGET, FINAL_KINDS, UPLOAD_TOO_LARGE, Buffer, pack, split
-from ._transport import KernelMessage, Transport
+from ._problem import Problem
+from ._transport import KernelMessage, Transport, Unencodable
 
 Reply = tuple[dict[str, Any], list[Buffer]]
 #: A message waiting to leave: the message, its files, and the request it carries, if any.
@@ -42,18 +43,23 @@ THREADSAFE_HINT = (
 )
 
 
-class BridgeError(Exception):
-    """The kernel cannot answer; ``status`` is the HTTP status that says why."""
+class BridgeError(Problem):
+    """The kernel cannot answer the request; the subclass says why, and with which status."""
 
-    status = 503
+    default_status = 503
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(self.default_status, message)
 
 
 class NotLoaded(BridgeError):
-    status = 404
+    default_status = 404
+
+
+class Unsendable(BridgeError):
+    """The request cannot be put on the wire (nothing of it was sent); others go on."""
+
+    default_status = 400
 
 
 class KernelGone(BridgeError):
@@ -69,7 +75,7 @@ class KernelBusy(BridgeError):
 
 
 class TimedOut(BridgeError):
-    status = 504
+    default_status = 504
 
 
 class Call:
@@ -341,6 +347,15 @@ class Bridge:
         calls = [call for _, _, call in outbox if call is not None]
         try:
             msg_id = self._transport.send("comm_msg", {"comm_id": self.comm_id, "data": data}, buffers)
+        except Unencodable as err:
+            # One request's content cannot be coded (the kernel is fine): it alone fails.
+            if len(outbox) > 1:
+                for item in outbox:
+                    if self.closed is None:
+                        self._send_batch([item])
+            elif calls:
+                self._refuse(calls[0], err)
+            return
         except Exception as err:
             self.log.warning("notebook_actions: sending to kernel %s failed: %s", self.kernel_id, err)
             self.close(KernelGone(f"could not send to the kernel: {type(err).__name__}"))
@@ -352,12 +367,19 @@ class Bridge:
                 del self._sent[next(iter(self._sent))]
             self._sent[msg_id] = calls
 
+    def _refuse(self, call: Call, err: Unencodable) -> None:
+        self._calls.pop(call.id, None)
+        call._fail(Unsendable(f"the request cannot be sent to the kernel: {err}"))
+        self._maybe_recycle()
+
     def _send_now(self, data: dict[str, Any], buffers: Sequence[Buffer]) -> None:
         """Send one message on its own (upload chunks: their buffer is always buffer 0)."""
         if self.closed is not None:
             raise self.closed
         try:
             self._transport.send("comm_msg", {"comm_id": self.comm_id, "data": data}, buffers)
+        except Unencodable as err:
+            raise Unsendable(f"the upload cannot be sent to the kernel: {err}") from None
         except Exception as err:
             gone = KernelGone(f"could not send to the kernel: {type(err).__name__}")
             self.close(gone)
@@ -420,13 +442,6 @@ class Bridge:
         return len(self._calls)
 
 
-class UploadFailed(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 class Upload:
     """A file sent to the kernel in chunks, at most ``window`` unacknowledged at once."""
 
@@ -467,8 +482,8 @@ class Upload:
             return
         self.abort()
         if reply.get("type") == UPLOAD_TOO_LARGE:
-            raise UploadFailed(413, str(reply.get("message", "the file is too large")))
-        raise UploadFailed(500, f"the kernel refused the upload: {reply.get('type')}")
+            raise Problem(413, str(reply.get("message", "the file is too large")))
+        raise Problem(500, f"the kernel refused the upload: {reply.get('type')}")
 
     def abort(self) -> None:
         """The upload will not be used: the kernel may hold part of it, so recycle the comm."""

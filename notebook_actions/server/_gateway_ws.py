@@ -254,7 +254,7 @@ def _retrieve(future: Any) -> None:
 class GatewayRefused(BridgeError):
     """The gateway refused the connection (its token or headers): the server's config is wrong."""
 
-    status = 502
+    default_status = 502
 
 
 class GatewayTransport:

@@ -7,8 +7,10 @@ the kernel as messages to its ``notebook_actions`` comm target.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from email.message import Message
 from http.client import responses
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,16 +20,16 @@ from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
-from tornado.iostream import StreamClosedError
 
 from .._protocol import API_ROOT
-from ._body import Body, BodyError, BufferedBody, Invocation, MultipartBody, content_kind
-from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut, UploadFailed
+from ._body import Body, BufferedBody, Invocation, Kind, MultipartBody, content_kind
+from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut
 from ._config import NotebookActions
 from ._kernels import Bridges, UnknownKernel
 from ._openapi import openapi_document
 from ._pool import Lease, Unavailable
-from ._replies import ActionError, chunk_event, chunk_value, error_for, sse_event
+from ._problem import Problem
+from ._replies import chunk_event, chunk_value, error_for, sse_event
 
 if TYPE_CHECKING:
     from ._serving import Serving
@@ -36,8 +38,14 @@ AUTH_RESOURCE = "notebook_actions"
 PREFIX = API_ROOT
 
 #: A body found too large while it is already on its way is read and dropped, up to this
-#: many bytes past the limit, so that the client gets to read the 413.
+#: many bytes past the limit, so that the client gets to read the 413; a body refused for
+#: another reason before it was read, up to this many bytes.
 DRAIN_BYTES = 4 << 20
+
+#: A stream's events are handed to the client at least every this many bytes...
+FLUSH_BYTES = 64 << 10
+#: ...and a client that falls this many replies behind the kernel is cut off.
+MAX_BACKLOG = 10_000
 
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 _NOTEBOOK = r"notebooks/(?P<path>.+)"
@@ -67,13 +75,14 @@ class BaseHandler(APIHandler):
         return self.extension.config
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error body of the extension: ``{"message": ..., **extra}``."""
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         body: dict[str, Any] = {"message": responses.get(status_code, "Unknown HTTP Error")}
-        if isinstance(exc, ActionError):
-            body["message"] = exc.message
-            body.update(exc.extra)
-        elif isinstance(exc, web.HTTPError):
-            body["message"] = exc.log_message or body["message"]
+        if isinstance(exc, Problem):
+            body = exc.body()
+        elif isinstance(exc, web.HTTPError):  # raised by jupyter-server or tornado
+            if exc.log_message:
+                body["message"] = exc.log_message % exc.args if exc.args else exc.log_message
             body["reason"] = exc.reason
         elif exc is not None:
             body["message"] = "Unhandled error in the notebook-actions server extension (see the server log)"
@@ -112,7 +121,7 @@ class BaseHandler(APIHandler):
                     self._lease = await pool.lease(self.conf.timeout)
                 except Unavailable as err:
                     self._retry_after = err.retry_after
-                    raise ActionError(503, err.message, **err.extra) from None
+                    raise Problem(503, err.message, **err.extra) from None
                 if self.request.method != "POST":
                     self._lease.release()
                 return self._lease.kernel_id
@@ -123,18 +132,18 @@ class BaseHandler(APIHandler):
                     f"no running session for notebook {path!r}: open it in Jupyter (or start one "
                     "with POST /api/sessions), then run %load_ext notebook_actions in it"
                 )
-                raise ActionError(404, message) from None
+                raise Problem(404, message) from None
             kid = (model.get("kernel") or {}).get("id")
             if not isinstance(kid, str):
-                raise ActionError(404, f"the session of notebook {path!r} has no kernel: start one")
+                raise Problem(404, f"the session of notebook {path!r} has no kernel: start one")
             kernel_id = kid
         assert kernel_id is not None
         if kernel_id not in self.kernel_manager:
             message = f"no running kernel {kernel_id} on this server: GET /api/kernels lists the running ones"
-            raise ActionError(404, message)
+            raise Problem(404, message)
         state = getattr(self.kernel_manager.get_kernel(kernel_id), "execution_state", None)
         if state == "dead":
-            raise ActionError(503, f"kernel {kernel_id} is dead: restart it, then run its cells again")
+            raise Problem(503, f"kernel {kernel_id} is dead: restart it, then run its cells again")
         return kernel_id
 
     async def bridge(self, kernel_id: str) -> Bridge:
@@ -143,37 +152,27 @@ class BaseHandler(APIHandler):
             try:
                 bridge = bridges.get(kernel_id)
             except UnknownKernel:
-                raise ActionError(404, f"no running kernel {kernel_id} on this server") from None
+                raise Problem(404, f"no running kernel {kernel_id} on this server") from None
             try:
                 await bridge.ready(self.conf.timeout)
             except Recycled:
                 continue  # closed between requests on purpose: take the next one
-            except BridgeError as err:
-                raise ActionError(err.status, err.message) from None
             return bridge
-        raise ActionError(503, "could not connect to the kernel: try again")
-
-    def send(self, bridge: Bridge, message: dict[str, Any], buffers: list[bytes] | None = None) -> Call:
-        try:
-            return bridge.request(message, buffers or [])
-        except BridgeError as err:
-            raise ActionError(err.status, err.message) from None
+        raise Problem(503, "could not connect to the kernel: try again")
 
     async def reply(self, call: Call, timeout: float) -> Reply:
         try:
             return await call.reply(max(timeout, 0.0))
-        except (TimedOut, KernelBusy) as err:
+        except (TimedOut, KernelBusy):
             call.cancel()
-            raise ActionError(err.status, err.message) from None
-        except BridgeError as err:
-            raise ActionError(err.status, err.message) from None
+            raise
 
     async def exported_actions(self, kernel_id: str) -> list[dict[str, Any]]:
         bridge = await self.bridge(kernel_id)
-        call = self.send(bridge, {"kind": "list"})
+        call = bridge.request({"kind": "list"})
         reply, _ = await self.reply(call, self.conf.timeout)
         if reply.get("kind") != "actions":
-            raise ActionError(500, f"the kernel answered a list request with {reply.get('kind')!r}")
+            raise Problem(500, f"the kernel answered a list request with {reply.get('kind')!r}")
         return list(reply.get("actions") or [])
 
 
@@ -223,12 +222,18 @@ class InvokeHandler(BaseHandler):
     _drain_until = 0
     _received = 0
     _failed = False
-    _too_large: str | None = None
+    #: The answer, decided before the body was read: the body is read and dropped
+    #: (up to a bound) before it is given, so that the connection stays usable.
+    _refusal: Problem | None = None
     _gone = False
+    #: An answer now comes before the body is read (tornado's XSRF check, prepare(), a
+    #: refusal while the body arrives): tornado then closes the connection.
+    _early = True
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         if self.request.method != "POST":
+            self._early = False
             return
         # The body has not been read yet: decide who may send it before reading any of it.
         user = self.current_user
@@ -237,13 +242,30 @@ class InvokeHandler(BaseHandler):
         action = HTTP_METHOD_TO_AUTH_ACTION["POST"]
         if not await ensure_async(self.authorizer.is_authorized(self, user, action, AUTH_RESOURCE)):
             raise web.HTTPError(403, f"User is not authorized to {action} on resource: {AUTH_RESOURCE}.")
+        kind, content_type = self._limits()
+        try:
+            await self._accept(kind, content_type)
+        except Problem as problem:
+            if problem.status != 413:  # a body of any size may come: drop a bounded amount
+                self._drain_until = min(self._drain_until, DRAIN_BYTES)
+            if not self._drainable():
+                raise  # at once: nothing of the body is read, the connection closes
+            # The body is on its way (or empty): closing now would make a keep-alive
+            # client's next request fail, or reset the connection before this answer is
+            # read. Drop what comes, then answer.
+            self._refusal = problem
+            if self._body is not None:
+                self._body.abort()
+        self._early = False
+
+    def _limits(self) -> tuple[Kind, Message]:
+        """The body's kind, and the limits that hold for it (tornado's among them)."""
         options = self.conf
         try:
             kind, content_type = content_kind(self.request.headers.get("Content-Type"))
-        except BodyError as err:
-            raise ActionError(err.status, err.message) from None
-        if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
-            raise ActionError(415, "compressed request bodies are not supported: send the body as is")
+        except Problem as problem:
+            self._refusal = problem  # answered once the limits below are known
+            kind, content_type = "empty", Message()
         self._limit = options.max_upload_bytes if kind == "multipart" else options.max_body_bytes
         # ServerApp.max_body_size holds for every request; ours may only be stricter.
         server_limit = getattr(self.serverapp, "max_body_size", None)
@@ -254,18 +276,31 @@ class InvokeHandler(BaseHandler):
         if isinstance(server_limit, int):
             tornado_limit = min(tornado_limit, server_limit)
         self._drain_until = min(self._limit + DRAIN_BYTES, tornado_limit - 1)
+        connection = cast(Any, self.request.connection)
+        connection.set_max_body_size(tornado_limit)
+        return kind, content_type
+
+    def _drainable(self) -> bool:
+        """Whether the body may be read and dropped before a refusal is given."""
+        headers = self.request.headers
+        if headers.get("Expect", "").lower() == "100-continue":
+            return False  # the client sends nothing until told to
+        length = headers.get("Content-Length")
+        if length is None:
+            return True  # chunked (counted as it comes) or no body at all
+        return length.isdigit() and int(length) <= self._drain_until
+
+    async def _accept(self, kind: Kind, content_type: Message) -> None:
+        """Whether the request can go on, before its body is read; its body reader."""
+        if self._refusal is not None:
+            raise self._refusal
+        if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise Problem(415, "compressed request bodies are not supported: send the body as is")
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self._limit:
             message = f"the request body ({length} bytes) is larger than the limit of {self._limit} bytes"
-            waiting = self.request.headers.get("Expect", "").lower() == "100-continue"
-            if waiting or int(length) > self._drain_until:
-                raise ActionError(413, message)  # at once: nothing of the body is read
-            # The body is on its way already: closing now would reset the connection and
-            # the client might never see this answer. Drop what comes, then answer.
-            self._too_large = message
-        connection = cast(Any, self.request.connection)
-        connection.set_max_body_size(tornado_limit)
-
+            raise Problem(413, message)
+        options = self.conf
         kwargs = self.path_kwargs
         kid = await self.kernel_id(kwargs.get("kernel_id"), kwargs.get("path"))
         self._bridge = await self.bridge(kid)
@@ -273,20 +308,24 @@ class InvokeHandler(BaseHandler):
             # Say 404 before a large upload travels to the kernel for nothing.
             names = {a["name"] for a in await self.exported_actions(kid)}
             if kwargs["name"] not in names:
-                raise ActionError(404, self._not_found(kwargs["name"], kid))
+                raise Problem(404, self._not_found(kwargs["name"], kid))
             boundary = content_type.get_param("boundary")
-            try:
-                self._body = MultipartBody(
-                    boundary if isinstance(boundary, str) else "",
-                    self._bridge,
-                    field_limit=options.max_body_bytes,
-                    chunk_bytes=options.upload_chunk_bytes,
-                    timeout=options.timeout,
-                )
-            except BodyError as err:
-                raise ActionError(err.status, err.message) from None
+            self._body = MultipartBody(
+                boundary if isinstance(boundary, str) else "",
+                self._bridge,
+                field_limit=options.max_body_bytes,
+                chunk_bytes=options.upload_chunk_bytes,
+                timeout=options.timeout,
+            )
         else:
             self._body = BufferedBody(kind, self._limit)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self._early:
+            # Say so, or a keep-alive client (a requests.Session, a browser) sends its next
+            # request on a connection that is about to close, and sees it reset.
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
 
     def _not_found(self, name: str, kernel_id: str) -> str:
         return (
@@ -295,35 +334,34 @@ class InvokeHandler(BaseHandler):
         )
 
     async def data_received(self, chunk: bytes) -> None:
-        if self._failed or self._body is None:
+        if self._failed:
             return
         self._received += len(chunk)
-        if self._received > self._limit and self._too_large is None:
-            self._too_large = f"the request body is larger than the limit of {self._limit} bytes"
-            self._body.abort()
-        if self._too_large is not None:
+        if self._received > self._limit and self._refusal is None:
+            self._refusal = Problem(413, f"the request body is larger than the limit of {self._limit} bytes")
+            if self._body is not None:
+                self._body.abort()
+        if self._refusal is not None:
             if self._received > self._drain_until:
-                self._fail(413, self._too_large)  # enough dropped: answer and close
+                self._fail(self._refusal)  # enough dropped: answer and close
+            return
+        if self._body is None:
             return
         try:
             await self._body.feed(chunk)
-        except BodyError as err:
-            self._fail(err.status, err.message)
-        except UploadFailed as err:
-            self._fail(err.status, err.message)
-        except BridgeError as err:
-            self._fail(err.status, err.message)
+        except Problem as problem:
+            self._fail(problem)
         except Exception:
             self.log.exception("notebook_actions: reading a request body failed")
-            self._fail(500, "reading the request body failed (see the server log)")
+            self._fail(Problem(500, "reading the request body failed (see the server log)"))
 
-    def _fail(self, status: int, message: str) -> None:
+    def _fail(self, problem: Problem) -> None:
         """Answer now, before the rest of the body: tornado then closes the connection."""
-        self._failed = True
+        self._failed = self._early = True
         if self._body is not None:
             self._body.abort()
         if not self._finished and not self._gone:
-            self.send_error(status, exc_info=(ActionError, ActionError(status, message), None))
+            self.send_error(problem.status, exc_info=(Problem, problem, None))
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
@@ -339,17 +377,17 @@ class InvokeHandler(BaseHandler):
         """Invoke an exported action: JSON, urlencoded or multipart arguments in, its result out."""
         if self._failed or self._finished:
             return
-        if self._too_large is not None:
-            raise ActionError(413, self._too_large)
+        if self._refusal is not None:
+            raise self._refusal
         assert self._body is not None and self._bridge is not None
         try:
             invocation = self._body.finish()
-        except BodyError as err:
+        except Problem:
             self._body.abort()
-            raise ActionError(err.status, err.message) from None
+            raise
         try:
             await self._invoke(name, invocation)
-        except ActionError:
+        except Problem:
             if self._gone:
                 return  # nobody to tell
             raise
@@ -360,9 +398,9 @@ class InvokeHandler(BaseHandler):
         started = time.monotonic()
         try:
             call = self._call = self._bridge.request(invocation.message(name), invocation.buffers)
-        except BridgeError as err:
+        except BridgeError:
             self._body.abort()
-            raise ActionError(err.status, err.message) from None
+            raise
         reply, buffers = await self.reply(call, timeout)
         if self._gone:
             return
@@ -405,33 +443,55 @@ class InvokeHandler(BaseHandler):
         if stream is not None:
             stream.set_nodelay(True)
         timeout = self.conf.timeout
+        unflushed = 0
         while True:
             kind = reply.get("kind")
             if kind == "chunk":
                 name = "progress" if "progress" in reply else "chunk"
-                self.write(sse_event(name, chunk_event(reply, buffers)))
+                event = sse_event(name, chunk_event(reply, buffers))
+                unflushed += len(event)
+                self.write(event)
             elif kind == "end":
                 self.write(sse_event("end", {}))
                 break
             else:
                 err = error_for(reply, self.conf.expose_exception_messages, "the action is gone")
-                self.write(sse_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
+                self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break
-            if not call.replies:
-                try:
-                    await self.flush()
-                except StreamClosedError:
-                    return  # the caller left (and the action is cancelled)
+            if not call.replies or unflushed >= FLUSH_BYTES or len(call.replies) > MAX_BACKLOG:
+                # Wait for the client to take what was written (what it has not read yet
+                # stays in memory here, and so does what the kernel sends meanwhile).
+                if not await self._flushed(call, timeout):
+                    return
+                unflushed = 0
             if self._gone:
                 return
             try:
                 reply, buffers = await self.reply(call, timeout)
-            except ActionError as err:
-                self.write(sse_event("error", {"status": err.status_code, "message": err.message, **err.extra}))
+            except Problem as err:
+                self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break
             if self._gone:  # on_connection_close ran while we awaited
                 return  # type: ignore[unreachable]
         self.finish(set_content_type="text/event-stream")
+
+    async def _flushed(self, call: Call, timeout: float) -> bool:
+        """Whether the client took the stream's events so far; if it stopped reading for
+        ``timeout`` seconds, or fell too far behind, the action is cancelled and the
+        connection closed."""
+        flushing = asyncio.ensure_future(self.flush())
+        flushing.add_done_callback(lambda future: future.cancelled() or future.exception())
+        await asyncio.wait([flushing], timeout=timeout)
+        if flushing.done() and flushing.exception() is not None:
+            return False  # the caller left (and the action is cancelled)
+        if flushing.done() and len(call.replies) <= MAX_BACKLOG:
+            return True
+        self.log.warning("notebook_actions: a stream's client stopped reading: the action is cancelled")
+        call.cancel()
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.close()
+        return False
 
 
 def handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:

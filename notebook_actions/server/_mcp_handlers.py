@@ -41,7 +41,7 @@ from ._mcp_asgi import TornadoExchange, http_scope, serve
 from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
 from ._mcp_watch import Watchers
 from ._pool import Pool, Unavailable
-from ._replies import ActionError
+from ._problem import Problem
 
 PREFIX = MCP_ROOT
 _KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
@@ -137,7 +137,7 @@ class McpHandler(BaseHandler):
                 f"requests from origin {origin!r} are refused: MCP clients send no Origin, or the "
                 "server's own; allow others with ServerApp.allow_origin or allow_origin_pat"
             )
-            raise ActionError(403, message)
+            raise Problem(403, message)
         await super().prepare()
         if self.request.method == "OPTIONS":
             return  # a browser's preflight, for an allowed origin: no credentials in it
@@ -150,7 +150,7 @@ class McpHandler(BaseHandler):
             self._limit = min(self._limit, server_limit)
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self._limit:
-            raise ActionError(413, self._too_large_message())
+            raise Problem(413, self._too_large_message())
         # past our limit the rest is dropped as it comes; tornado stops a body far past it
         cast(Any, self.request.connection).set_max_body_size(self._limit + DRAIN_BYTES)
 
@@ -180,7 +180,7 @@ class McpHandler(BaseHandler):
     async def _authorize(self, action: str) -> None:
         user = self.current_user
         if not user:
-            raise ActionError(403, "authentication required: send Authorization: Bearer <the server's token>")
+            raise Problem(403, "authentication required: send Authorization: Bearer <the server's token>")
         if not await ensure_async(self.authorizer.is_authorized(self, user, action, self.auth_resource)):
             message = f"User is not authorized to {action} on resource: {self.auth_resource}."
             raise web.HTTPError(403, message)
@@ -189,7 +189,7 @@ class McpHandler(BaseHandler):
         """Refusals as JSON-RPC errors, which MCP clients show (a bare status they do not)."""
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         message = responses.get(status_code, "Unknown HTTP Error")
-        if isinstance(exc, ActionError):
+        if isinstance(exc, Problem):
             message = exc.message
         elif isinstance(exc, web.HTTPError):
             message = exc.log_message or message
@@ -220,7 +220,7 @@ class McpHandler(BaseHandler):
     async def post(self, kernel_id: str | None = None, path: str | None = None) -> None:
         """A JSON-RPC message from the client; the answer as JSON or server-sent events."""
         if self._too_large:
-            raise ActionError(413, self._too_large_message())
+            raise Problem(413, self._too_large_message())
         if _calls_a_tool(bytes(self._body)):
             await self._authorize("write")
         await self._serve(kernel_id, path)
@@ -251,7 +251,7 @@ class McpHandler(BaseHandler):
             ref = self._kernel_ref(kid, None)
             if self.request.method == "GET":
                 # Open the kernel's comm now, so the kernel can say when its tools change.
-                with contextlib.suppress(ActionError):
+                with contextlib.suppress(Problem):
                     self.mcp.watchers.kernel(kid).attach(await self.bridge(kid))
         url = f"notebooks/{path.strip('/')}" if path is not None else f"kernels/{ref.kernel_id}"
         json_only = not _accepts_sse(self.request.headers.get("Accept", ""))
@@ -294,7 +294,7 @@ class McpHandler(BaseHandler):
         try:
             lease = await pool.lease(self.conf.timeout)
         except Unavailable as err:
-            raise ActionError(503, err.message, **err.extra) from None
+            raise Problem(503, err.message, **err.extra) from None
         try:
             yield await self.bridge(lease.kernel_id)
         finally:

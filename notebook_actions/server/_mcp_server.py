@@ -39,7 +39,8 @@ from ._mcp_tools import (
     tool_for,
 )
 from ._mcp_watch import Watchers, answer
-from ._replies import ActionError, chunk_value, error_for
+from ._problem import Problem
+from ._replies import chunk_value, error_for
 
 #: Where the tornado handler puts the request's ``KernelRef`` in the ASGI scope.
 SCOPE_KEY = "notebook_actions.kernel"
@@ -53,7 +54,7 @@ class KernelRef:
     #: None for a served notebook: each use takes a kernel of its pool
     kernel_id: str | None
     #: The kernel's bridge while the block runs (a pool's kernel held that long); raises
-    #: ``ActionError`` when no kernel can answer.
+    #: ``Problem`` when no kernel can answer.
     use: Callable[[], AbstractAsyncContextManager[Bridge]]
     timeout: float
     expose_exception_messages: bool
@@ -121,7 +122,7 @@ class ToolServer(Server[Any]):
             async with ref.use() as bridge:
                 self._watch_pooled(ctx, ref, bridge)
                 actions = await self._actions(bridge, ref.timeout)
-        except ActionError as err:
+        except Problem as err:
             raise MCPError(INTERNAL_ERROR, err.message) from None
         return types.ListToolsResult(tools=[tool_for(info) for info in actions.values()])
 
@@ -133,7 +134,7 @@ class ToolServer(Server[Any]):
             async with ref.use() as bridge:
                 self._watch_pooled(ctx, ref, bridge)
                 return await self._call(ctx, ref, bridge, params)
-        except ActionError as err:
+        except Problem as err:
             return error_result(err.message)
 
     async def _call(
@@ -169,7 +170,7 @@ class ToolServer(Server[Any]):
             if not outcome.done():
                 return error_result("the client disconnected: the call was cancelled")
             return outcome.result()
-        except ActionError as err:
+        except Problem as err:
             return error_result(err.message)
         finally:
             # Cancelled by the client (notifications/cancelled), timed out, or the

@@ -17,18 +17,18 @@ from mcp.server.session import ServerSession
 from mcp.server.streamable_http_manager import DEFAULT_SESSION_IDLE_TIMEOUT
 
 from ._bridge import Bridge, BridgeError, Call
-from ._replies import ActionError
+from ._problem import Problem
 
 IDLE_SECONDS = float(DEFAULT_SESSION_IDLE_TIMEOUT)
 
 
 async def answer(call: Call, timeout: float) -> tuple[dict[str, Any], list[Any]]:
-    """The call's next reply; a bridge error as the ``ActionError`` that says what to do."""
+    """The call's next reply; a bridge error (a ``Problem``) says what to do."""
     try:
         return await call.reply(timeout)
-    except BridgeError as err:
+    except BridgeError:
         call.cancel()
-        raise ActionError(err.status, err.message) from None
+        raise
 
 
 class KernelTools:
@@ -57,7 +57,7 @@ class KernelTools:
         if self._actions is None:
             reply, _ = await answer(bridge.request({"kind": "list"}), timeout)
             if reply.get("kind") != "actions":
-                raise ActionError(500, f"the kernel answered a list request with {reply.get('kind')!r}")
+                raise Problem(500, f"the kernel answered a list request with {reply.get('kind')!r}")
             self._actions = {info["name"]: info for info in reply.get("actions") or []}
         return self._actions
 

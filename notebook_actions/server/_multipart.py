@@ -141,5 +141,12 @@ def _part_start(raw: bytes) -> PartStart:
         message = "a part of the multipart body has no field name"
         raise MultipartError(message)
     filename = parsed.get_filename()
+    for text in (name, filename or ""):
+        # RFC 2231 names may be decoded with any codec, into text that cannot travel on
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            message = f"a name in the multipart body is not valid Unicode: {text!a:.100}"
+            raise MultipartError(message) from None
     content_type = headers.get("content-type", "application/octet-stream" if filename is not None else "")
     return PartStart(name, filename, content_type)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._protocol import ActionInfo
+from ._body import MAX_JSON_DEPTH, MAX_PARTS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -59,13 +60,22 @@ VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
 }
 
 _ERRORS = {
+    "400": "The body cannot be read, or could not travel to the kernel: not valid JSON or UTF-8, "
+    f"JSON nested more than {MAX_JSON_DEPTH} levels deep or holding a lone surrogate, a malformed "
+    "multipart body, or JSON sent as a form.",
     "403": "Not authenticated or not authorized (or a cookie-authenticated request without its XSRF token).",
     "404": "No such kernel, notebook session or exported action, or notebook-actions is not loaded in the kernel.",
-    "413": "The body or an uploaded file is larger than the server allows.",
+    "413": f"The body or an uploaded file is larger than the server allows, or a multipart body has more than "
+    f"{MAX_PARTS} fields or files.",
     "415": "The body's content type is not JSON, urlencoded or multipart/form-data.",
+    "502": "The kernel gateway refused this server's connection to the kernel (the server's gateway token).",
     "503": "The kernel is dead, restarting, or was busy for the whole timeout.",
     "504": "The action did not finish in time; it was cancelled in the kernel.",
 }
+
+
+#: Every error status an action's route can answer, in order.
+STATUSES = ("400", "403", "404", "413", "415", "422", "500", "502", "503", "504")
 
 
 def _component_name(*parts: str) -> str:
@@ -157,10 +167,7 @@ def _operation(info: ActionInfo, schemas: dict[str, Any]) -> dict[str, Any]:
 
     doc = info["doc"]
     responses: dict[str, Any] = {"200": ok}
-    responses.update({status: {"$ref": f"#/components/responses/{status}"} for status in ("403", "404")})
-    responses["422"] = {"$ref": "#/components/responses/422"}
-    responses["500"] = {"$ref": "#/components/responses/500"}
-    responses.update({status: {"$ref": f"#/components/responses/{status}"} for status in ("413", "415", "503", "504")})
+    responses.update({status: {"$ref": f"#/components/responses/{status}"} for status in STATUSES})
     return {
         "operationId": name,
         "summary": doc.splitlines()[0] if doc else info["signature"],

@@ -6,18 +6,8 @@ import base64
 import json
 from typing import Any
 
-from tornado import web
-
 from .._protocol import OWN_ERRORS, UPLOAD_TOO_LARGE
-
-
-class ActionError(web.HTTPError):
-    """An HTTP error whose JSON body carries ``extra`` fields besides the message."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(status)
-        self.message = message
-        self.extra = extra
+from ._problem import Problem
 
 
 def chunk_value(reply: dict[str, Any], buffers: list[Any]) -> Any:
@@ -38,17 +28,17 @@ def sse_event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def error_for(reply: dict[str, Any], expose: bool, not_found: str) -> ActionError:
+def error_for(reply: dict[str, Any], expose: bool, not_found: str) -> Problem:
     """The HTTP error for a final reply that is not a result."""
     kind = reply.get("kind")
     if kind == "invalid":
         errors = reply.get("errors") or []
         fields = ", ".join(sorted({e.get("field") or "arguments" for e in errors})) or "arguments"
-        return ActionError(422, f"invalid arguments ({fields}): see errors", errors=errors)
+        return Problem(422, f"invalid arguments ({fields}): see errors", errors=errors)
     if kind == "not_found":
-        return ActionError(404, not_found)
+        return Problem(404, not_found)
     if kind == "cancelled":
-        return ActionError(503, "the request was cancelled in the kernel")
+        return Problem(503, "the request was cancelled in the kernel")
     if kind == "error":
         kind_name = str(reply.get("type") or "Exception")
         digest = str(reply.get("digest") or "")
@@ -61,7 +51,7 @@ def error_for(reply: dict[str, Any], expose: bool, not_found: str) -> ActionErro
             extra = {"type": kind_name, "digest": ""}
             if expose and not own:
                 extra["exception_message"] = str(reply.get("message", ""))
-            return ActionError(status, text, **extra)
+            return Problem(status, text, **extra)
         message = (
             f"the action raised {kind_name} (digest {digest}); the notebook's owner finds the "
             "traceback under that digest in the kernel's log"
@@ -69,5 +59,5 @@ def error_for(reply: dict[str, Any], expose: bool, not_found: str) -> ActionErro
         extra = {"type": kind_name, "digest": digest}
         if expose:
             extra["exception_message"] = str(reply.get("message", ""))
-        return ActionError(500, message, **extra)
-    return ActionError(500, f"unexpected reply from the kernel: {kind!r}")
+        return Problem(500, message, **extra)
+    return Problem(500, f"unexpected reply from the kernel: {kind!r}")

@@ -77,6 +77,9 @@ class NotebookActionsApp(ExtensionApp):
         serving = isinstance(self.serverapp, ServeServerApp)
         notebooks = list(self.extra_args) if serving else []
         self.extension = load(self.serverapp, notebooks)
+        # load() changed the web app's settings (TCP_NODELAY's kernel websocket class);
+        # ExtensionApp then writes back self.settings, copied before it ran: keep the change.
+        self.settings.update(self.serverapp.web_app.settings)
         if serving and self.extension.serving is not None and not self.extension.serving.pools:
             sys.stderr.write(USAGE + "\nerror: name at least one notebook to serve\n")
             raise SystemExit(2)

@@ -40,6 +40,11 @@ LINGER_MS = 1000
 SUBSHELL_TIMEOUT = 5.0
 
 
+class Unencodable(ValueError):
+    """A message's content cannot be coded for the wire (nesting too deep for the JSON
+    encoder, a lone surrogate, a NaN): that message fails, the connection is fine."""
+
+
 @dataclass
 class KernelMessage:
     """The parts of an iopub message a bridge looks at."""
@@ -224,7 +229,11 @@ class ZmqTransport:
         }
         if subshell and self.subshell_id is not None:
             header["subshell_id"] = self.subshell_id  # the kernel runs it on that subshell's thread
-        parts = [_pack(header), b"{}", b"{}", _pack(content)]
+        try:
+            packed = _pack(content)
+        except (ValueError, TypeError, RecursionError) as err:
+            raise Unencodable(_why_unencodable(err)) from None
+        parts = [_pack(header), b"{}", b"{}", packed]
         return msg_id, [DELIMITER, self._sign(parts), *parts, *buffers]
 
     def send(self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer] = ()) -> str:
@@ -263,6 +272,14 @@ class ZmqTransport:
 
 def _pack(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _why_unencodable(err: Exception) -> str:
+    if isinstance(err, RecursionError):
+        return "its JSON is nested too deeply"
+    if isinstance(err, UnicodeEncodeError):
+        return "it holds text that is not valid Unicode (a lone surrogate such as \\ud800)"
+    return f"it is not JSON ({err})"
 
 
 def transport_for(manager: Any, topics: Sequence[bytes], log: logging.Logger) -> Transport:

@@ -1,0 +1,37 @@
+"""The server extension's one HTTP error: a status, a message, and extra JSON fields.
+
+Whatever refuses a request raises a ``Problem`` (the body reader, the bridge, the
+handlers, the mapping of the kernel's replies), and ``BaseHandler.write_error`` turns it
+into the JSON body in one place, as Starlette's ``HTTPException`` is turned into one.
+"""
+
+from __future__ import annotations
+
+from http.client import responses
+from typing import Any
+
+from tornado import web
+
+
+class Problem(web.HTTPError):
+    """An answer other than success: ``{"message": ..., **extra}`` with ``status``.
+
+    ``message`` says what happened and what to do next; ``extra`` fields (``errors``,
+    ``type``, ``digest``) are part of the documented body of that status.
+    """
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        # No log_message: tornado would log every refusal as a warning (and %-format it).
+        super().__init__(status)
+        self.message = message
+        self.extra = extra
+
+    @property
+    def status(self) -> int:
+        return self.status_code
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message, **self.extra}
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status_code}: {responses.get(self.status_code, 'Unknown')}: {self.message}"
