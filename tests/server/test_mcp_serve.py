@@ -193,6 +193,14 @@ async def test_a_call_whose_client_disconnects_lets_go_of_its_kernel(
             # the action runs in a kernel of the pool, which counts it until the client hangs up
             assert in_flight(await status(jp_fetch)) == [0, 1]
     await wait_for(jp_fetch, lambda now: in_flight(now) == [0, 0], timeout=30)
+    # and the action was cancelled in its kernel (two calls in a row: one on each kernel)
+    async with connect(app_url, bearer) as session:
+        for _ in range(100):
+            seen_by_kernels = [(await session.call_tool("crawl_seen", {})).structured_content for _ in range(2)]
+            if sum(seen["cancelled"] for seen in seen_by_kernels) > 0:
+                break
+            await asyncio.sleep(0.05)
+    assert sorted(seen["cancelled"] for seen in seen_by_kernels) == [0, 1], seen_by_kernels
 
 
 @pytest.mark.parametrize("served", [POOLED])
