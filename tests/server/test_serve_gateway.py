@@ -17,6 +17,7 @@ from jupyter_server.gateway.managers import GatewayMappingKernelManager
 
 from .conftest import body, server_test
 from .test_gateway import gateway, jp_argv  # noqa: F401 (fixtures)
+from .test_mcp import connect
 from .test_serve import (  # noqa: F401 (fixtures)
     APP,
     Fetch,
@@ -89,3 +90,17 @@ async def test_a_served_notebook_on_the_gateway_runs_in_its_folder(
     assert body(await call(jp_fetch, "cwd")) == {"value": str(jp_root_dir / "apps")}
     response = await call(jp_fetch, "beside")
     assert response.code == 200 and body(response) == {"value": "next to the notebook"}
+
+
+@server_test
+async def test_mcp_answers_from_the_pool_on_the_gateway(
+    jp_fetch: Fetch, jp_serverapp: Any, http_server: Any, jp_http_port: int, jp_base_url: str, pool_on_gateway: None
+) -> None:
+    await wait_for(jp_fetch, all_ready())
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}notebook-actions/mcp/notebooks/{APP}"
+    bearer = {"Authorization": f"Bearer {jp_serverapp.identity_provider.token}"}
+    async with connect(url, bearer) as session:
+        assert {"pid", "version"} <= {tool.name for tool in (await session.list_tools()).tools}
+        pids = {(await session.call_tool("pid", {})).structured_content["result"] for _ in range(4)}
+        assert len(pids) == 2  # one after another, the pool's two kernels take turns
+        assert (await session.call_tool("version", {})).structured_content == {"result": "v1"}
