@@ -1,7 +1,8 @@
 """A served notebook whose pool lives on a gateway (``--gateway-url``): each real,
 token-protected gateway of test_gateway.py on loopback (Kernel Gateway with the v1 and the
 legacy websocket protocol, Enterprise Gateway 3.3); the pool primes its kernels there
-(nbclient through the server's kernel manager) and heals when one dies."""
+(nbclient through the server's kernel manager) in the notebook's folder, heals when one
+dies, and answers MCP too."""
 
 from __future__ import annotations
 
