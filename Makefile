@@ -36,21 +36,21 @@ KG_VENV := .venv-kg
 EG_VENV := .venv-eg
 KERNEL_JSON := {"argv": ["$(CURDIR)/$(BIN)/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Python 3 (notebook-actions)", "language": "python"}
 
+# A gateway's own venv ($(1)) with its package ($(2)), and a kernelspec for .venv's python.
+define gateway_venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet '$(2)'
+	mkdir -p $(1)/share/jupyter/kernels/python3
+	echo '$(KERNEL_JSON)' > $(1)/share/jupyter/kernels/python3/kernel.json
+	touch $(1)/.installed
+endef
+
 $(KG_VENV)/.installed: | $(BIN)/python
-	$(PYTHON) -m venv $(KG_VENV)
-	$(KG_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(KG_VENV)/bin/python -m pip install --quiet 'jupyter-kernel-gateway==3.0.*'
-	mkdir -p $(KG_VENV)/share/jupyter/kernels/python3
-	echo '$(KERNEL_JSON)' > $(KG_VENV)/share/jupyter/kernels/python3/kernel.json
-	touch $@
+	$(call gateway_venv,$(KG_VENV),jupyter-kernel-gateway==3.0.*)
 
 $(EG_VENV)/.installed: | $(BIN)/python
-	$(PYTHON) -m venv $(EG_VENV)
-	$(EG_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(EG_VENV)/bin/python -m pip install --quiet 'jupyter-enterprise-gateway==3.3.*'
-	mkdir -p $(EG_VENV)/share/jupyter/kernels/python3
-	echo '$(KERNEL_JSON)' > $(EG_VENV)/share/jupyter/kernels/python3/kernel.json
-	touch $@
+	$(call gateway_venv,$(EG_VENV),jupyter-enterprise-gateway==3.3.*)
 
 gateways: $(KG_VENV)/.installed $(EG_VENV)/.installed
 

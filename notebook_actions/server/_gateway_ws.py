@@ -19,10 +19,8 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, cast
 
-from jupyter_client._version import protocol_version
 from jupyter_client.session import json_packer
 from jupyter_server.gateway.gateway_client import GatewayClient
 from jupyter_server.services.kernels.connection import base as ws_formats
@@ -33,7 +31,7 @@ from tornado.websocket import WebSocketClientConnection, WebSocketError, websock
 
 from .._protocol import Buffer
 from ._bridge import BridgeError, KernelGone
-from ._transport import KernelMessage, OnLost, OnMessage
+from ._transport import KernelMessage, OnLost, OnMessage, new_header
 
 #: The subprotocol of jupyter-server 2's kernel websocket; without it, the legacy one.
 V1 = "v1.kernel.websocket.jupyter.org"
@@ -292,15 +290,8 @@ class GatewayTransport:
         if socket is None:
             message = "the connection to the kernel is closed"
             raise ConnectionError(message)
-        msg_id = uuid.uuid4().hex
-        header = {
-            "msg_id": msg_id,
-            "msg_type": msg_type,
-            "username": "notebook_actions",
-            "session": self._session,
-            "date": datetime.now(timezone.utc).isoformat(),
-            "version": protocol_version,
-        }
+        header = new_header(msg_type, self._session)
+        msg_id: str = header["msg_id"]
         socket.send(WireMessage("shell", header, content=content, buffers=list(buffers)))
         return msg_id
 

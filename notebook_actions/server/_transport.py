@@ -55,6 +55,18 @@ class KernelMessage:
     buffers: list[Buffer] = field(default_factory=list)
 
 
+def new_header(msg_type: str, session: str) -> dict[str, Any]:
+    """The header of a message of ours to a kernel (over ZMQ or a gateway's websocket)."""
+    return {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": msg_type,
+        "username": "notebook_actions",
+        "session": session,
+        "date": datetime.now(timezone.utc).isoformat(),
+        "version": protocol_version,
+    }
+
+
 OnMessage = Callable[[KernelMessage], None]
 OnLost = Callable[[str], None]
 
@@ -218,15 +230,8 @@ class ZmqTransport:
     def _frames(
         self, msg_type: str, content: dict[str, Any], buffers: Sequence[Buffer], *, subshell: bool = True
     ) -> tuple[str, list[Any]]:
-        msg_id = uuid.uuid4().hex
-        header = {
-            "msg_id": msg_id,
-            "msg_type": msg_type,
-            "username": "notebook_actions",
-            "session": self._session_id,
-            "date": datetime.now(timezone.utc).isoformat(),
-            "version": protocol_version,
-        }
+        header = new_header(msg_type, self._session_id)
+        msg_id: str = header["msg_id"]
         if subshell and self.subshell_id is not None:
             header["subshell_id"] = self.subshell_id  # the kernel runs it on that subshell's thread
         try:
