@@ -32,7 +32,7 @@ from typing import Annotated
 from notebook_actions import Progress, Secret, UploadedFile
 
 API_KEY = "global-SECRET-1"
-_seen = {"cancelled": 0, "closed": 0}
+_seen = {"cancelled": 0, "closed": 0, "napping": 0}
 
 
 def add(a: int, b: int = 2) -> int:
@@ -77,6 +77,7 @@ def weird() -> object:
 
 
 async def nap(seconds: float) -> float:
+    _seen["napping"] += 1  # so that a test can wait until a nap has begun
     try:
         await asyncio.sleep(seconds)
     except asyncio.CancelledError:

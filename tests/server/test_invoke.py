@@ -6,6 +6,7 @@ import asyncio
 import json
 import urllib.parse
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +39,7 @@ async def test_urlencoded_form_uses_form_semantics(jp_fetch: Any, kernel: Kernel
 @server_test
 async def test_empty_body_calls_without_arguments(jp_fetch: Any, kernel: Kernel) -> None:
     r = await jp_fetch(*kernel.url("actions", "seen"), method="POST", body=b"", allow_nonstandard_methods=True)
-    assert body(r) == {"value": {"cancelled": 0, "closed": 0}}
+    assert body(r) == {"value": {"cancelled": 0, "closed": 0, "napping": 0}}
 
 
 @server_test
@@ -239,11 +240,17 @@ async def test_timeout_is_504_and_cancels_the_action(jp_fetch: Any, kernel: Kern
 @pytest.mark.parametrize("notebook_actions_config", [{"timeout": 1.0}])
 @pytest.mark.parametrize("bridge_open", [True, False], ids=["bridge-open", "before-the-bridge-opens"])
 @server_test
-async def test_kernel_busy_past_the_timeout_is_503(jp_fetch: Any, kernel: Kernel, bridge_open: bool) -> None:
+async def test_kernel_busy_past_the_timeout_is_503(
+    jp_fetch: Any, kernel: Kernel, bridge_open: bool, tmp_path: Path
+) -> None:
     if bridge_open:
         assert (await invoke(jp_fetch, kernel, "add", {"a": 1})).code == 200
-    cell = asyncio.ensure_future(kernel.run("import time; time.sleep(3)"))
-    await asyncio.sleep(0.5)
+    started = tmp_path / "cell-started"
+    cell = asyncio.ensure_future(
+        kernel.run(f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(3)")
+    )
+    while not started.exists():  # the cell itself says it has begun
+        await asyncio.sleep(0.01)
     r = await invoke(jp_fetch, kernel, "add", {"a": 1})
     assert r.code == 503
     assert "busy" in body(r)["message"]

@@ -140,7 +140,7 @@ async def test_a_client_that_leaves_cancels_the_action(
         + data
     )
     await writer.drain()
-    await asyncio.sleep(0.5)
+    assert await seen(jp_fetch, kernel, "napping", 1) == 1  # the action runs: now leave
     writer.close()
     assert await seen(jp_fetch, kernel, "cancelled", 1) == 1
 
