@@ -8,6 +8,7 @@ request rate, p50/p99 latency and the count of failed requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -178,7 +179,7 @@ async def _client_load(host: str, port: int, request: Request, connections: int,
                     failed += 1
                 i += 1
         finally:
-            writer.close()
+            await _close(writer)
 
     ready = asyncio.Event()
     deadline = float("inf")
@@ -208,7 +209,7 @@ async def burst(host: str, port: int, raws: Sequence[bytes], timeout: float = 12
         try:
             return await read_response(reader)
         finally:
-            writer.close()
+            await _close(writer)
 
     start = time.perf_counter()
     answers = await asyncio.wait_for(asyncio.gather(*(one(c, r) for c, r in zip(conns, raws, strict=True))), timeout)
@@ -222,5 +223,12 @@ async def fetch(host: str, port: int, raw: bytes, timeout: float = 60) -> tuple[
         writer.write(raw)
         return await asyncio.wait_for(read_response(reader), timeout)
     finally:
-        writer.close()
+        await _close(writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    # Wait until the socket is closed: one left to the garbage collector after the loop
+    # ends warns (ResourceWarning) in whatever test runs next.
+    writer.close()
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
