@@ -307,6 +307,22 @@ def multipart(
     return bytes(out), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
+async def raw_post(
+    port: int, path: str, auth: str, args: dict[str, Any], accept: str = "application/json"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """POST ``args`` by hand on a connection of its own, for tests where the client leaves
+    (closes the writer) while the action runs."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    data = json.dumps(args).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
+        f"Content-Type: application/json\r\nAccept: {accept}\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    writer.write(head.encode() + data)
+    await writer.drain()
+    return reader, writer
+
+
 async def invoke(jp_fetch: Any, kernel: Kernel, name: str, args: Any = None, **kwargs: Any) -> Any:
     """POST JSON arguments to an action; the response, whatever its status."""
     headers = {**JSON, **kwargs.pop("headers", {})}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Kernel, body, invoke, server_test
+from .conftest import Kernel, body, invoke, raw_post, server_test
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -109,17 +109,10 @@ async def seen(jp_fetch: Any, kernel: Kernel, key: str, want: int) -> int:
 async def test_a_client_that_leaves_cancels_the_stream(
     jp_fetch: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
-    data = json.dumps({"n": 1000, "delay": 0.05}).encode()
     path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/ticks"
-    writer.write(
-        (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
-            f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n"
-        ).encode()
-        + data
-    )
+    auth = jp_auth_header["Authorization"]
+    args = {"n": 1000, "delay": 0.05}
+    reader, writer = await raw_post(jp_http_port, path, auth, args, accept="text/event-stream")
     await asyncio.wait_for(reader.readuntil(b"tick 1"), 10)
     writer.close()
     assert await seen(jp_fetch, kernel, "closed", 1) == 1  # the generator's finally ran
@@ -129,17 +122,8 @@ async def test_a_client_that_leaves_cancels_the_stream(
 async def test_a_client_that_leaves_cancels_the_action(
     jp_fetch: Any, kernel: Kernel, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
 ) -> None:
-    _reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
-    data = json.dumps({"seconds": 60}).encode()
     path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/nap"
-    writer.write(
-        (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-        ).encode()
-        + data
-    )
-    await writer.drain()
+    _reader, writer = await raw_post(jp_http_port, path, jp_auth_header["Authorization"], {"seconds": 60})
     assert await seen(jp_fetch, kernel, "napping", 1) == 1  # the action runs: now leave
     writer.close()
     assert await seen(jp_fetch, kernel, "cancelled", 1) == 1

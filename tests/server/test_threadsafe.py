@@ -15,7 +15,7 @@ import pytest
 
 from notebook_actions.server._bridge import Recycled
 
-from .conftest import ACTIONS, Kernel, body, invoke, server_test, start_kernel, stop_kernel
+from .conftest import ACTIONS, Kernel, body, invoke, raw_post, server_test, start_kernel, stop_kernel
 
 THREADSAFE = """
 %%use_server --threadsafe
@@ -152,17 +152,8 @@ async def test_a_client_that_leaves_cancels_a_threadsafe_action_while_a_cell_run
     jp_fetch: Any, kernel: Kernel, folder: Path, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
 ) -> None:
     async with RunningCell(kernel, folder) as cell:
-        _reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
-        data = json.dumps({"seconds": 60}).encode()
         path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/tnap"
-        writer.write(
-            (
-                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-            ).encode()
-            + data
-        )
-        await writer.drain()
+        _reader, writer = await raw_post(jp_http_port, path, jp_auth_header["Authorization"], {"seconds": 60})
         await _until(jp_fetch, kernel, "started")  # the nap runs (beside the cell)
         writer.close()  # the client leaves: the cancel reaches the nap while the cell still runs
         await _until(jp_fetch, kernel, "cancelled")
