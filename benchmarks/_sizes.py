@@ -20,7 +20,7 @@ class Sizes:
     upload_bytes: int  # scenario 6
     scale_actions: tuple[int, ...]  # scenario 7
     scale_kernels: tuple[int, ...]
-    serve_kernels: tuple[int, ...]  # scenario 8: pool sizes (the largest also heals)
+    serve_kernels: tuple[int, ...]  # scenario 9: pool sizes (the largest also heals)
 
 
 FULL = Sizes(

@@ -17,15 +17,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 import traitlets
-from nbclient import NotebookClient
 from playwright.async_api import Locator, expect
 
 from notebook_actions import UploadedFile, View, action, revalidate, testing
 from notebook_actions._view import ANNOUNCE
 
+from ._saved import saved_with_widget_state
 from .widgets import conftest as widget_fixtures
 from .widgets._browser import Browser, open_browser
 from .widgets.conftest import Frontend
@@ -285,15 +284,7 @@ def test_a_notebook_saved_with_widget_state_holds_the_html_and_no_result_or_secr
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NA_VIEW_SECRETS", json.dumps(SECRETS))
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(SUBMIT)]
-    client = NotebookClient(
-        nb, kernel_name="python3", timeout=60, store_widget_state=True, resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
-    path = tmp_path / "saved.ipynb"
-    nbformat.write(nb, path)
-    text = path.read_text()
+    nb, text = saved_with_widget_state(tmp_path, SETUP, SUBMIT)
 
     widget_state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     views = [m["state"] for m in widget_state.values() if "rendered" in m["state"]]

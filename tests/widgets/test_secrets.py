@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
+from .._saved import saved_with_widget_state
 from .conftest import Frontend
 
 SECRETS = {
@@ -103,20 +102,13 @@ def test_synced_state_repr_and_text_plain_hold_no_secret(frontend: Frontend) -> 
 
 
 def test_a_notebook_saved_with_widget_state_holds_no_secret(tmp_path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(SETUP),
-        nbformat.v4.new_code_cell("display(form, button, stateful, custom)\nform"),
-        nbformat.v4.new_code_cell(SUBMIT),
-        nbformat.v4.new_code_cell("repr(form), repr(button), repr(stateful), repr(custom)"),
-    ]
-    client = NotebookClient(
-        nb, kernel_name="python3", timeout=60, store_widget_state=True, resources={"metadata": {"path": str(tmp_path)}}
+    nb, text = saved_with_widget_state(
+        tmp_path,
+        SETUP,
+        "display(form, button, stateful, custom)\nform",
+        SUBMIT,
+        "repr(form), repr(button), repr(stateful), repr(custom)",
     )
-    client.execute()
-    path = tmp_path / "saved.ipynb"
-    nbformat.write(nb, path)
-    text = path.read_text()
 
     widget_state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     models = [m["state"] for m in widget_state.values() if m["model_name"] == "AnyModel"]
