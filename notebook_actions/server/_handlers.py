@@ -25,6 +25,7 @@ from .._protocol import API_ROOT
 from ._body import Body, BufferedBody, Invocation, Kind, MultipartBody, content_kind
 from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut
 from ._config import NotebookActions
+from ._credential import no_credential_message
 from ._kernels import Bridges, UnknownKernel
 from ._openapi import openapi_document
 from ._pool import Lease, Unavailable
@@ -63,6 +64,8 @@ class Extension:
 
 class BaseHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
+    #: the ``Authorization`` scheme a request without a valid credential is told to use
+    token_scheme = "token"
     _lease: Lease | None = None
     _retry_after: int | None = None  # seconds, for a 503 of a served notebook
 
@@ -73,6 +76,22 @@ class BaseHandler(APIHandler):
     @property
     def conf(self) -> NotebookActions:
         return self.extension.config
+
+    def no_credential(self) -> Problem:
+        return Problem(403, no_credential_message(self, self.token_scheme))
+
+    def check_xsrf_cookie(self) -> None:
+        # A request with no valid credential is told to send the token, before jupyter-server
+        # asks it for an XSRF token: that is for a browser that is logged in.
+        if hasattr(self, "_jupyter_current_user") and not self.current_user:
+            raise self.no_credential()
+        super().check_xsrf_cookie()
+
+    def get_login_url(self) -> str:
+        # Where @web.authenticated sends a GET with no valid credential (APIHandler's: a bare 403).
+        if not self.current_user:
+            raise self.no_credential()
+        return super().get_login_url()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error body of the extension: ``{"message": ..., **extra}``."""
@@ -238,7 +257,7 @@ class InvokeHandler(BaseHandler):
         # The body has not been read yet: decide who may send it before reading any of it.
         user = self.current_user
         if not user:
-            raise web.HTTPError(403)
+            raise self.no_credential()
         action = HTTP_METHOD_TO_AUTH_ACTION["POST"]
         if not await ensure_async(self.authorizer.is_authorized(self, user, action, AUTH_RESOURCE)):
             raise web.HTTPError(403, f"User is not authorized to {action} on resource: {AUTH_RESOURCE}.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterator
 from http.client import responses
 from typing import Any, cast
@@ -35,6 +36,7 @@ from tornado import web
 
 from .._protocol import MCP_ROOT
 from ._bridge import Bridge
+from ._credential import session_owner
 from ._handlers import DRAIN_BYTES, BaseHandler
 from ._kernels import KERNEL_ACTIONS_SCHEMA
 from ._mcp_asgi import TornadoExchange, http_scope, serve
@@ -57,6 +59,8 @@ class McpSessions:
     def __init__(self, max_body_bytes: int) -> None:
         self.watchers = Watchers()
         self.server = ToolServer(self.watchers)
+        #: the key of the hashes that sessions are bound to (see ``session_owner``)
+        self.owner_key = secrets.token_bytes(32)
         # the tornado handler enforces the limit first; this is the SDK's own check
         self._max_body_bytes = max_body_bytes
         self._managers: dict[tuple[str, bool], tuple[asyncio.Future[StreamableHTTPSessionManager], asyncio.Event]] = {}
@@ -119,6 +123,7 @@ def _calls_a_tool(body: bytes) -> bool:
 
 @web.stream_request_body
 class McpHandler(BaseHandler):
+    token_scheme = "Bearer"  # what MCP clients send (and mcp_config() writes)
     _exchange: TornadoExchange | None = None
     _body: bytearray
     _limit = 0
@@ -180,7 +185,7 @@ class McpHandler(BaseHandler):
     async def _authorize(self, action: str) -> None:
         user = self.current_user
         if not user:
-            raise Problem(403, "authentication required: send Authorization: Bearer <the server's token>")
+            raise self.no_credential()
         if not await ensure_async(self.authorizer.is_authorized(self, user, action, self.auth_resource)):
             message = f"User is not authorized to {action} on resource: {self.auth_resource}."
             raise web.HTTPError(403, message)
@@ -256,8 +261,8 @@ class McpHandler(BaseHandler):
         url = f"notebooks/{path.strip('/')}" if path is not None else f"kernels/{ref.kernel_id}"
         json_only = not _accepts_sse(self.request.headers.get("Accept", ""))
         manager = await self.mcp.manager(url, json_only)
-        # Sessions belong to the Jupyter user that made them (the SDK compares this).
-        owner = AuthenticatedUser(AccessToken(token="", client_id=self.current_user.username, scopes=[]))
+        # A session belongs to the credential that made it (the SDK compares this).
+        owner = AuthenticatedUser(AccessToken(token="", client_id=session_owner(self, self.mcp.owner_key), scopes=[]))
         stream = getattr(self.request.connection, "stream", None)
         if stream is not None:
             stream.set_nodelay(True)  # events go out as they come
