@@ -91,6 +91,17 @@ class NotebookActions(LoggingConfigurable):
         primed again on a change whether or not this is set.)""",
     )
 
+    serve_jupyter_api = Bool(
+        False,
+        config=True,
+        help="""On a `jupyter notebook-actions serve` server, whether the token also reaches
+        Jupyter's own APIs: kernels, contents, sessions, terminals, kernelspecs and the rest.
+        Off by default: they answer 403, and the token reaches only notebook-actions' routes
+        (with Jupyter's APIs, whoever has the token can start a kernel and run any code). A
+        Jupyter server of another kind (`jupyter lab`, `jupyter server`) keeps its APIs and its
+        own authorizer whatever this says.""",
+    )
+
     @validate("max_body_bytes", "max_upload_bytes", "upload_chunk_bytes", "kernels_per_notebook")
     def _positive_int(self, proposal: dict[str, Any]) -> int:
         value = int(proposal["value"])

@@ -15,19 +15,22 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.serverapp import aliases as server_aliases
 from jupyter_server.serverapp import flags as server_flags
-from traitlets import Bool, Dict
+from traitlets import Bool, Dict, default
 
 from ._app import load
+from ._authorizer import ServeAuthorizer
 from ._config import NotebookActions
 from ._handlers import Extension
 
 USAGE = """\
-usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [server options]
+usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [--jupyter-api]
+                                      [server options]
 
 Serve the exported actions of each NOTEBOOK (a path relative to the server's root directory)
-over HTTP, from a pool of N kernels primed by running the notebook. Every jupyter-server option
-works: --port, --ip, --IdentityProvider.token, --ServerApp.root_dir, --gateway-url, ...
-`jupyter notebook-actions serve --help-all` lists them.
+over HTTP, from a pool of N kernels primed by running the notebook. The token reaches only
+notebook-actions' routes; --jupyter-api turns Jupyter's own APIs (kernels, contents, ...) on.
+Every jupyter-server option works: --port, --ip, --IdentityProvider.token, --ServerApp.root_dir,
+--gateway-url, ... `jupyter notebook-actions serve --help-all` lists them.
 """
 
 
@@ -38,16 +41,26 @@ SERVE_FLAGS = {
         {"NotebookActions": {"reload": True}},
         "Prime a served notebook's kernels again, one at a time, when its file changes.",
     ),
+    "jupyter-api": (
+        {"NotebookActions": {"serve_jupyter_api": True}},
+        "Let the token reach Jupyter's own APIs too (kernels, contents, sessions, terminals, "
+        "kernelspecs): whoever has it can then run any code on this machine.",
+    ),
 }
 
 
 class ServeServerApp(ServerApp):
     """The server of ``jupyter notebook-actions serve``: its positional arguments are the
     notebooks to serve, relative to the root directory (a plain server would open the first
-    one, relative to the current directory)."""
+    one, relative to the current directory); its token reaches only notebook-actions' routes
+    (see ``ServeAuthorizer``)."""
 
     aliases = Dict({**server_aliases, **SERVE_ALIASES})
     flags = Dict({**server_flags, **SERVE_FLAGS})
+
+    @default("authorizer_class")
+    def _serve_authorizer(self) -> type[ServeAuthorizer]:
+        return ServeAuthorizer
 
     def parse_command_line(self, argv: list[str] | None = None) -> None:
         JupyterApp.parse_command_line(self, argv)  # not ServerApp's: see the class docstring

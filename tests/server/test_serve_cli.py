@@ -38,6 +38,7 @@ class Serve:
     token: str
     log: Path
     base_url: str = "/"
+    env: dict[str, str] = field(default_factory=dict)  # the server's (its Jupyter folders)
     kernels: dict[int, str] = field(default_factory=dict)  # PID: start time, to end them for sure
 
     @property
@@ -127,7 +128,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Serve]]:
             process = subprocess.Popen(
                 args, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
             )
-        server = Serve(process, port, token, log, base_url)
+        server = Serve(process, port, token, log, base_url, env)
         started.append(server)
         return server
 
