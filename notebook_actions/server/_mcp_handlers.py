@@ -9,7 +9,9 @@ Tornado does what Jupyter does for every request (host check, authentication wit
 ``Authorization: token …`` or ``Bearer …``, authorization on resource
 ``notebook_actions``: ``read`` for everything, ``write`` as well to call a tool),
 refuses a foreign ``Origin`` with 403 as MCP asks of HTTP servers (DNS rebinding),
-and finds the kernel. The protocol itself (sessions, ``Mcp-Session-Id``,
+and finds the kernel. A session is bound to the credential that opened it (``session_owner``:
+the token, or a login cookie's user; never the name jupyter-server makes up for a request that
+brings the token without a cookie). The protocol itself (sessions, ``Mcp-Session-Id``,
 ``MCP-Protocol-Version``, SSE or JSON responses, the GET stream, DELETE) is the
 ``mcp`` SDK's ``StreamableHTTPSessionManager``, reached through ``_mcp_asgi``.
 """

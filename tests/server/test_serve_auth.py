@@ -14,8 +14,11 @@ import requests
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from notebook_actions.server import NotebookActions
+from notebook_actions.server._authorizer import ServeAuthorizer
 from tests.e2e._servers import BIN
 
+from .conftest import server_test
 from .test_serve_cli import TODO, Serve, ready, serve  # noqa: F401 (fixture)
 
 COMMAND = f"jupyter notebook-actions serve {TODO}"
@@ -136,3 +139,13 @@ def test_a_request_without_the_token_is_told_where_it_is(serve: Callable[..., Se
         [str(BIN / "jupyter"), "server", "list", "--json"], env=server.env, capture_output=True, text=True, timeout=60
     )
     assert server.token in [json.loads(line)["token"] for line in listed.stdout.splitlines()], listed
+
+
+@server_test
+async def test_another_jupyter_server_keeps_its_apis(jp_fetch: Any, jp_serverapp: Any) -> None:
+    # A `jupyter lab` or `jupyter server` with the extension (here, pytest-jupyter's ServerApp)
+    # keeps its authorizer and Jupyter's APIs, whatever serve_jupyter_api says.
+    assert not isinstance(jp_serverapp.authorizer, ServeAuthorizer)
+    assert not NotebookActions(parent=jp_serverapp).serve_jupyter_api
+    for parts in (("api", "kernels"), ("api", "contents"), ("api", "sessions"), ("api", "kernelspecs")):
+        assert (await jp_fetch(*parts)).code == 200, parts
