@@ -4,15 +4,15 @@ what a request without the token is told, on a real ``jupyter notebook-actions s
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import http.client
 import json
+import secrets
 import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import requests
-from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.websocket import websocket_connect
 
 from notebook_actions.server import NotebookActions
 from notebook_actions.server._authorizer import ServeAuthorizer
@@ -57,17 +57,27 @@ def jupyter_apis(server: Serve) -> dict[str, requests.Response]:
     }
 
 
-async def kernel_websocket(server: Serve, kernel_id: str) -> int:
-    """The status of a websocket to a pool kernel's channels (101 if it opened)."""
-    url = f"ws://127.0.0.1:{server.port}{server.base_url}api/kernels/{kernel_id}/channels"
+def kernel_websocket(server: Serve, kernel_id: str) -> int:
+    """The status of a websocket handshake for a pool kernel's channels (101: it opened)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        connection = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {server.token}"}))
-    except HTTPClientError as err:
-        assert err.response is not None
-        assert "--jupyter-api" in json.loads(err.response.body)["message"]
-        return err.code
-    connection.close()
-    return 101
+        connection.request(
+            "GET",
+            f"{server.base_url}api/kernels/{kernel_id}/channels",
+            headers={
+                "Authorization": f"token {server.token}",
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": base64.b64encode(secrets.token_bytes(16)).decode(),
+            },
+        )
+        response = connection.getresponse()
+        if response.status != 101:
+            assert "--jupyter-api" in json.loads(response.read())["message"]
+        return response.status
+    finally:
+        connection.close()
 
 
 def notebook_actions_work(server: Serve) -> None:
@@ -95,7 +105,7 @@ def test_serves_token_reaches_only_notebook_actions(serve: Callable[..., Serve])
         assert "off on a `jupyter notebook-actions serve` server" in message, (name, message)
         assert "--jupyter-api (NotebookActions.serve_jupyter_api = True)" in message, (name, message)
     # the kernels of the pool are not reachable either (their ids are in every listing)
-    assert asyncio.run(kernel_websocket(server, now[TODO]["kernels"][0]["id"])) == 403
+    assert kernel_websocket(server, now[TODO]["kernels"][0]["id"]) == 403
     assert [k["state"] for k in server.status()[TODO]["kernels"]] == ["ready"]  # no kernel started
     notebook_actions_work(server)
 
@@ -111,7 +121,7 @@ def test_jupyter_api_turns_jupyters_apis_on(serve: Callable[..., Serve]) -> None
     assert request(server, "DELETE", f"api/kernels/{started}").status_code == 204
     terminal = answers["POST /api/terminals"].json()["name"]
     assert request(server, "DELETE", f"api/terminals/{terminal}").status_code == 204
-    assert asyncio.run(kernel_websocket(server, now[TODO]["kernels"][0]["id"])) == 101
+    assert kernel_websocket(server, now[TODO]["kernels"][0]["id"]) == 101
     notebook_actions_work(server)
 
 
