@@ -241,11 +241,15 @@ class Signature:
             raise InvalidArguments(
                 [_error("", [], f"arguments must be an object of named values, not {type(raw).__name__}", "type")]
             )
-        data = self._from_form(raw) if form else raw
+        repeated: list[FieldError] = []
+        data = self._from_form(raw, repeated) if form else raw
         try:
             model = self.model.model_validate(data)
         except ValidationError as err:
-            raise InvalidArguments(self._field_errors(err)) from None
+            shown = {e["field"] for e in repeated}  # left out of `data`, so "missing" too
+            raise InvalidArguments(repeated + [e for e in self._field_errors(err) if e["field"] not in shown]) from None
+        if repeated:
+            raise InvalidArguments(repeated)
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for index, p in enumerate(self.params):
@@ -256,8 +260,10 @@ class Signature:
                 kwargs[p.name] = value
         return args, kwargs
 
-    def _from_form(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """HTML form semantics: strings in, repeated names as lists, checkboxes absent when off."""
+    def _from_form(self, raw: dict[str, Any], repeated: list[FieldError]) -> dict[str, Any]:
+        """HTML form semantics: strings in, repeated names as lists, checkboxes absent when off,
+        an empty field of a required parameter missing (its asterisk promised as much: JSON's
+        ``""`` stays a string). A name sent several times for one value goes to ``repeated``."""
         data: dict[str, Any] = {}
         known = {p.name: p for p in self.params}
         for key, value in raw.items():
@@ -266,7 +272,11 @@ class Signature:
                 data[key] = value  # reported as unexpected by validation
                 continue
             if isinstance(value, list) and not p.is_many:
-                value = value[-1] if value else ""
+                if len(value) > 1:
+                    message = f"{key!r} was sent {len(value)} times, but takes one value: send it once."
+                    repeated.append(_error(key, [], message, "repeated_field"))
+                    continue
+                value = value[0] if value else ""
             if not isinstance(value, list) and p.is_many:
                 value = [] if value == "" else [value]
             if p.form_choices:
@@ -275,7 +285,7 @@ class Signature:
                     if isinstance(value, list)
                     else p.form_choices.get(value, value)
                 )
-            if value == "" and (p.optional or not p.is_str):
+            if value == "" and (p.optional or p.required or not p.is_str):
                 if p.is_bool:
                     value = False
                 elif p.optional:
