@@ -371,6 +371,13 @@ async def test_a_missing_notebook_fails_saying_paths_are_relative_to_the_root(jp
     assert "root directory" in kernel["failure"]["message"]
     response = await call(jp_fetch, "pid", path="apps/missing.ipynb")
     assert response.code == 503 and "root directory" in body(response)["message"]
+    # A path that is not served: a server with a UI says to open it, and names what it serves.
+    response = await call(jp_fetch, "pid", path="missing.ipynb")
+    message = body(response)["message"]
+    assert response.code == 404 and "open it in Jupyter" in message
+    assert message.endswith(
+        "serves apps/missing.ipynb (GET /a%40b/notebook-actions/api/notebooks/apps/missing.ipynb/actions)"
+    )
 
 
 @pytest.mark.parametrize(
