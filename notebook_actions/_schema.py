@@ -247,7 +247,8 @@ class Signature:
             model = self.model.model_validate(data)
         except ValidationError as err:
             shown = {e["field"] for e in repeated}  # left out of `data`, so "missing" too
-            raise InvalidArguments(repeated + [e for e in self._field_errors(err) if e["field"] not in shown]) from None
+            errors = self._field_errors(err, form=form)
+            raise InvalidArguments(repeated + [e for e in errors if e["field"] not in shown]) from None
         if repeated:
             raise InvalidArguments(repeated)
         args: list[Any] = []
@@ -298,7 +299,7 @@ class Signature:
                 data[p.name] = False  # an unticked checkbox sends nothing
         return data
 
-    def _field_errors(self, err: ValidationError) -> list[FieldError]:
+    def _field_errors(self, err: ValidationError, *, form: bool = False) -> list[FieldError]:
         names = ", ".join(p.name for p in self.params) or "no arguments"
         errors: list[FieldError] = []
         for e in err.errors(include_url=False, include_input=False, include_context=False):
@@ -308,6 +309,8 @@ class Signature:
                 message = "This field is required."
             elif e["type"] == "extra_forbidden" and len(loc) == 1:
                 message = f"Unexpected argument {field!r}: {self.name} takes {names}."
+            elif form and e["type"] in _FORM_WORDING:
+                message = _FORM_WORDING[e["type"]]
             else:
                 message = e["msg"]
             errors.append(_error(field, loc[1:], message, e["type"]))
@@ -327,6 +330,16 @@ class Signature:
                 f"pydantic models or bytes ({err})"
             )
             raise UnserializableResult(message) from None
+
+
+#: What a person typing into a form is told instead of pydantic's words for a programmer
+#: ("Input should be a valid integer, unable to parse string as an integer").
+_FORM_WORDING = {
+    "int_parsing": "Enter a whole number.",
+    "int_from_float": "Enter a whole number.",
+    "float_parsing": "Enter a number.",
+    "decimal_parsing": "Enter a number.",
+}
 
 
 def _error(field: str, loc: list[Any], message: str, kind: str) -> FieldError:

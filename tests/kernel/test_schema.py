@@ -180,6 +180,23 @@ def test_form_encoding_an_empty_required_field_is_missing_and_a_repeated_one_an_
     }
 
 
+def test_form_input_that_is_not_a_number_is_told_so_in_a_persons_words() -> None:
+    @action
+    def order(copies: int, weight: float, price: Decimal = Decimal(1)) -> str:
+        return f"{copies} {weight} {price}"
+
+    sent = {"copies": "1.5", "weight": "heavy", "price": "cheap"}
+    assert testing.invoke(order, sent, form=True).errors == {
+        "copies": "Enter a whole number.",
+        "weight": "Enter a number.",
+        "price": "Enter a number.",
+    }
+    # A program sending JSON gets pydantic's exact words.
+    errors = testing.invoke(order, {"copies": 1.5, "weight": "heavy"}).errors or {}
+    assert errors["copies"].startswith("Input should be a valid integer")
+    assert errors["weight"].startswith("Input should be a valid number")
+
+
 def test_json_schema_describes_the_parameters() -> None:
     @action
     def f(
