@@ -485,3 +485,16 @@ async def test_html_results_and_a_changed_action_rebuild_the_form(browser: Brows
     await expect(label(page, "Times")).to_have_value("2")
     await expect(page.get_by_role("button", name="Shout")).to_be_visible()
     await expect(label(page, "Text")).to_have_count(0)
+
+
+async def test_labels_keep_acronyms(browser: Browser) -> None:
+    def summarise_csv(text: str) -> str:
+        return text
+
+    def to_json(text: str) -> str:
+        return text
+
+    root = await browser.mount(Form(action(summarise_csv), actions={"as_json": action(to_json)}))
+    page = browser.page
+    await expect(page.locator(f"{root} form")).to_have_attribute("aria-label", "Summarise CSV")
+    await expect(page.locator(f"{root} button.na-submit")).to_have_text(["Summarise CSV", "As JSON"])
