@@ -185,6 +185,19 @@ async def test_streamed_chunks_and_progress_appear_and_cancel_stops_the_kernel(b
     assert stopped == ["closed"]  # the generator was closed in the kernel
     await expect(page.locator(f"{root} form")).to_have_attribute("aria-busy", "false")
 
+    # A run that finishes: the form resets, and no stale "2 of 2" stays under it.
+    await label(page, "Rows").fill("2")
+    await page.get_by_role("button", name="Crunch").click()
+    run = page.locator(f"{root} .na-run").last
+    step.set()
+    await expect(run.locator(".na-progress-box")).to_be_visible()
+    await expect(run.locator(".na-stream")).to_have_text("row 0\n")
+    step.set()
+    await expect(page.locator(f"{root} .na-status")).to_have_text("Done.")
+    await expect(label(page, "Rows")).to_have_value("")
+    await expect(run.locator(".na-stream")).to_have_text("row 0\nrow 1\n")  # the result
+    await expect(run.locator(".na-progress-box")).to_be_hidden()
+
 
 async def test_submissions_queue_and_replies_show_in_order(browser: Browser) -> None:
     gates = [asyncio.Event(), asyncio.Event()]
