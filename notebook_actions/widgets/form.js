@@ -241,9 +241,14 @@ function build(model, el, onIdle) {
       h(
         "div",
         { class: "na-controls" },
-        h("button", { type: "submit", class: "na-submit", text: label }),
+        h("button", { type: "submit", class: "na-button na-primary na-submit", text: label }),
         ...Object.keys(extra).map((key) =>
-          h("button", { type: "submit", class: "na-submit", dataset: { action: key }, text: humanize(key) }),
+          h("button", {
+            type: "submit",
+            class: "na-button na-primary na-submit",
+            dataset: { action: key },
+            text: humanize(key),
+          }),
         ),
         ui.cancel,
         ui.status,

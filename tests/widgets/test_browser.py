@@ -369,12 +369,15 @@ async def test_the_action_button_and_a_custom_widget_in_two_lines(browser: Brows
         export default {
           render({ model, el }) {
             const button = document.createElement("button");
+            button.className = "na-button na-primary"; // the Form's look, as docs/widgets.md says
             button.textContent = "Shout";
             button.onclick = async () => {
               const text = await callAction(model, "shout", { text: "hello" });
               el.querySelector("output").textContent = text;
             };
-            el.append(button, document.createElement("output"));
+            const plain = document.createElement("button");
+            plain.textContent = "Plain";
+            el.append(button, document.createElement("output"), plain);
           },
         };
         """
@@ -383,8 +386,16 @@ async def test_the_action_button_and_a_custom_widget_in_two_lines(browser: Brows
         return text.upper() + "!"
 
     custom = await browser.mount(Shout(shout=action(shout)))
-    await page.locator(f"{custom} button").click()
+    await page.locator(f"{custom} button.na-button").click()
     await expect(page.locator(f"{custom} output")).to_have_text("HELLO!")
+
+    # The public classes give the custom buttons the Form's look; a plain button keeps the page's.
+    form = await browser.mount(Form(like_action))
+    look = "(el) => { const s = getComputedStyle(el); return [s.backgroundColor, s.color, s.borderRadius]; }"
+    primary = await page.locator(f"{form} button.na-submit").evaluate(look)
+    assert await page.locator(f"{custom} button.na-primary").evaluate(look) == primary
+    assert await page.locator(f"{custom} button", has_text="Plain").evaluate(look) != primary
+    assert await page.locator(f"{root} button.na-action-button").evaluate(look) != primary  # na-button only
 
 
 async def test_the_js_helper_streams_cancels_and_rejects_with_action_errors(browser: Browser) -> None:
