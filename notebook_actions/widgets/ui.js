@@ -155,6 +155,14 @@ export function renderError(container, error, unattached = []) {
  */
 
 /**
+ * How long a call is pending before its spinner shows. The pending state shows at once in
+ * ways that cost no frames (aria-busy, disabled buttons, the status text); the spinner is
+ * an animation, which makes Chromium repaint every frame while it is on the page, so a
+ * call that answers sooner never starts it.
+ */
+const SPINNER_DELAY_MS = 150;
+
+/**
  * The runs of one widget. Every call gets a block in `output`; outcomes are revealed
  * in submission order (a later call that finishes first waits), so a reply is never
  * shown out of order and never lost.
@@ -177,6 +185,9 @@ export class Runs {
     this.options = options;
     /** @type {Run[]} */
     this.runs = [];
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.spinnerTimer = null;
+    this.spinning = false;
     options.cancel.addEventListener("click", () => this.cancelAll());
     this.update();
   }
@@ -347,10 +358,22 @@ export class Runs {
               ? "Failed."
               : "";
     }
+    if (!isBusy) {
+      if (this.spinnerTimer !== null) clearTimeout(this.spinnerTimer);
+      this.spinnerTimer = null;
+      this.spinning = false;
+    } else if (!this.spinning && this.spinnerTimer === null) {
+      this.spinnerTimer = setTimeout(() => {
+        this.spinnerTimer = null;
+        this.spinning = this.pending > 0;
+        this.update();
+      }, SPINNER_DELAY_MS);
+    }
     const spinner = status.querySelector(".na-spinner");
-    if (status.dataset.text !== text || Boolean(spinner) !== isBusy) {
+    if (status.dataset.text !== text || Boolean(spinner) !== this.spinning) {
       status.dataset.text = text;
-      status.replaceChildren(...(isBusy ? [h("span", { class: "na-spinner", "aria-hidden": "true" })] : []), text);
+      const shown = this.spinning ? [h("span", { class: "na-spinner", "aria-hidden": "true" })] : [];
+      status.replaceChildren(...shown, text);
     }
     onBusy?.(isBusy, cancelHadFocus);
   }

@@ -6,6 +6,7 @@ Chromium must be at /usr/bin/chromium: without it these tests fail, they do not 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import random
 import re
@@ -522,3 +523,60 @@ async def test_labels_keep_acronyms(browser: Browser) -> None:
     page = browser.page
     await expect(page.locator(f"{root} form")).to_have_attribute("aria-label", "Summarise CSV")
     await expect(page.locator(f"{root} button.na-submit")).to_have_text(["Summarise CSV", "As JSON"])
+
+
+# Every spinner added to the page, by the widget it was added in: installed before any click.
+WATCH_SPINNERS = """() => {
+  window.__spinners = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node instanceof Element && (node.matches(".na-spinner") || node.querySelector(".na-spinner"))) {
+          window.__spinners.push(node.closest(".widget")?.dataset.model ?? "?");
+        }
+      }
+    }
+  }).observe(document.body, { subtree: true, childList: true });
+}"""
+
+
+async def test_pending_shows_at_once_and_the_spinner_only_once_a_call_takes_a_while(browser: Browser) -> None:
+    gate = asyncio.Event()
+
+    def quick(n: int) -> int:
+        return n
+
+    async def slow(n: int) -> int:
+        await gate.wait()
+        return n
+
+    page = browser.page
+    # The page's clock moves only when the test moves it: "a while" is not a race.
+    await page.clock.install(time=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+    await page.clock.pause_at(datetime.datetime(2026, 1, 1, 0, 0, 1, tzinfo=datetime.timezone.utc))
+    fast_root = await browser.mount(Form(action(quick)))
+    slow_root = await browser.mount(Form(action(slow)))
+    await page.evaluate(WATCH_SPINNERS)
+
+    # A quick call: done, and its spinner's time passes after it; no spinner was ever added.
+    await page.locator(f"{fast_root} input[name=n]").fill("1")
+    await page.locator(f"{fast_root} button.na-submit").click()
+    await expect(page.locator(f"{fast_root} .na-text")).to_have_text("1")
+    await page.clock.run_for(1000)
+    assert await page.evaluate("window.__spinners") == []
+
+    # A slow one: pending at once (aria-busy, the button disabled, the status), no spinner
+    # until 150 ms have passed, then one until it is done.
+    await page.locator(f"{slow_root} input[name=n]").fill("2")
+    await page.locator(f"{slow_root} button.na-submit").click()
+    await expect(page.locator(f"{slow_root} form")).to_have_attribute("aria-busy", "true")
+    await expect(page.locator(f"{slow_root} button.na-submit")).to_be_disabled()
+    await expect(page.locator(f"{slow_root} .na-status")).to_have_text("Working…")
+    await page.clock.run_for(149)
+    assert await page.evaluate("window.__spinners") == []
+    await page.clock.run_for(2)
+    await expect(page.locator(f"{slow_root} .na-spinner")).to_be_visible()
+    gate.set()
+    await expect(page.locator(f"{slow_root} .na-status")).to_have_text("Done.")
+    await expect(page.locator(f"{slow_root} .na-spinner")).to_have_count(0)
+    assert await page.evaluate("window.__spinners") == [browser_model_id(slow_root)]
