@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyter_server.gateway.connections import GatewayWebSocketConnection
 from jupyter_server.utils import url_escape, url_path_join
 
+from ._acks import quick_ack_connection_class
 from ._config import NotebookActions
 from ._gateway_client import use_websocket_clients
+from ._gateway_ws import GatewaySocket
 from ._handlers import PREFIX, Extension, handlers
 from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
 from ._mcp_handlers import load as load_mcp
@@ -37,11 +40,14 @@ def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool =
     web_app.add_handlers(".*$", not_found_handlers(base_url))  # last: after every route of ours
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=serving.on_kernel_action)
+    GatewaySocket.quick_acks = config.tcp_nodelay
     if config.tcp_nodelay:
         key = "kernel_websocket_connection_class"
         current = web_app.settings.get(key)
         if current is not None:
-            web_app.settings[key] = nodelay_connection_class(current)
+            if issubclass(current, GatewayWebSocketConnection):
+                current = quick_ack_connection_class(current)  # its websocket to the gateway
+            web_app.settings[key] = nodelay_connection_class(current)  # the browser's websocket
     # Pools start once the server's event loop runs.
     serverapp.io_loop.add_callback(serving.start)
     serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/", base_url)
