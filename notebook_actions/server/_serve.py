@@ -53,10 +53,16 @@ class ServeServerApp(ServerApp):
     """The server of ``jupyter notebook-actions serve``: its positional arguments are the
     notebooks to serve, relative to the root directory (a plain server would open the first
     one, relative to the current directory); its token reaches only notebook-actions' routes
-    (see ``ServeAuthorizer``)."""
+    (see ``ServeAuthorizer``); it runs as root too (``allow_root`` is on by default)."""
 
     aliases = Dict({**server_aliases, **SERVE_ALIASES})
     flags = Dict({**server_flags, **SERVE_FLAGS})
+
+    @default("allow_root")
+    def _allow_root(self) -> bool:
+        # A service, commonly run in a container as root; Jupyter's refusal guards a browser UI,
+        # which this server has none of. --ServerApp.allow_root=False still refuses.
+        return True
 
     @default("authorizer_class")
     def _serve_authorizer(self) -> type[ServeAuthorizer]:
