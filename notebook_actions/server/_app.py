@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._app_page import app_handlers
 from ._config import NotebookActions
 from ._gateway_client import use_websocket_clients
 from ._handlers import Extension, handlers
@@ -29,6 +30,7 @@ def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
     extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url))
+    web_app.add_handlers(".*$", app_handlers(base_url))
     load_mcp(serverapp, config.max_body_bytes)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=serving.on_kernel_action)
