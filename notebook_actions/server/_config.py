@@ -56,9 +56,11 @@ class NotebookActions(LoggingConfigurable):
     tcp_nodelay = Bool(
         True,
         config=True,
-        help="""Set TCP_NODELAY on kernel websocket connections. Without it the kernel's
-        status and reply frames meet Nagle's algorithm and delayed ACKs, and a widget round
-        trip takes about 40 ms longer.""",
+        help="""Set TCP_NODELAY on kernel websocket connections, and on the server's own
+        websockets to a kernel gateway (``--gateway-url``) TCP_NODELAY and TCP_QUICKACK (Linux),
+        so that their ACKs go at once. Without it the kernel's status and reply frames meet
+        Nagle's algorithm and delayed ACKs, and a widget round trip, or an action call
+        through Enterprise Gateway, takes about 40 ms longer.""",
     )
 
     serve = List(

@@ -347,8 +347,11 @@ class Pool:
         kernel.failure = failure
         self._set(kernel, "failed")
         self._resolve(kernel)
+        # The log is the server's own: the exception's message goes in (callers see it only
+        # with expose_exception_messages).
+        said = f" ({failure.type}: {failure.exception_message})" if failure.exception_message is not None else ""
         self.log.warning(
-            "notebook_actions: priming %s failed (attempt %d): %s", self.path, kernel.attempts, failure.message
+            "notebook_actions: priming %s failed (attempt %d): %s%s", self.path, kernel.attempts, failure.message, said
         )
 
     def _resolve(self, kernel: PooledKernel) -> None:

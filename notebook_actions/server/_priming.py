@@ -79,6 +79,20 @@ def cell_failure(path: str, index: int, ename: str, evalue: str, traceback: str,
     return PrimeFailure(message, cell=index + 1, type=ename, digest=digest, exception_message=evalue)
 
 
+def raised(cell: NotebookNode, err: CellExecutionError) -> tuple[str, str, str]:
+    """The exception the cell's code raised: its type, message and traceback.
+
+    A ``%%use_server`` cell runs its body, then fails the cell with a ``UsageError`` of its
+    own ("the cell raised, so no action was registered"): the body's exception is the error
+    output before it (``KeyError: 'SHOP_KEY'``), and that is what the notebook must fix.
+    """
+    if err.ename == "UsageError":
+        for output in reversed(cell.get("outputs", [])):
+            if output.get("output_type") == "error":
+                return str(output.ename), str(output.evalue), "\n".join(output.get("traceback", []))
+    return err.ename, err.evalue, err.traceback
+
+
 async def prime(
     kernel_manager: Any,
     kernel_id: str,
@@ -136,7 +150,8 @@ async def prime(
             try:
                 await executor.async_execute_cell(cell, index, execution_count=count)
             except CellExecutionError as err:
-                raise PrimeFailed(cell_failure(path, index, err.ename, err.evalue, err.traceback, log)) from None
+                ename, evalue, traceback = raised(cell, err)
+                raise PrimeFailed(cell_failure(path, index, ename, evalue, traceback, log)) from None
             except DeadKernelError:
                 message = f"the kernel died while running cell {index + 1} of {path}"
                 failure = PrimeFailure(message, cell=index + 1, type="DeadKernelError", digest="")

@@ -98,7 +98,7 @@ class NotebookActionsApp(ExtensionApp):
         # `jupyter lab nb.ipynb`) they mean something else.
         serving = isinstance(self.serverapp, ServeServerApp)
         notebooks = list(self.extra_args) if serving else []
-        self.extension = load(self.serverapp, notebooks)
+        self.extension = load(self.serverapp, notebooks, headless=serving)
         # load() changed the web app's settings (TCP_NODELAY's kernel websocket class);
         # ExtensionApp then writes back self.settings, copied before it ran: keep the change.
         self.settings.update(self.serverapp.web_app.settings)

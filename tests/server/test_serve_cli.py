@@ -144,6 +144,14 @@ def test_the_readme_command_serves_the_todo_app_and_heals_a_killed_kernel(serve:
     server = serve()
     now = server.wait_for(ready(TODO, 2))
     kernel_ids = [k["id"] for k in now[TODO]["kernels"]]
+    # A path the server does not serve (say, relative to the notebooks' folder): a server with
+    # no UI names what it serves, rather than advising to open the notebook in Jupyter.
+    code, wrong = server.get("notebook-actions/api/notebooks/todo_app.ipynb/actions")
+    assert code == 404
+    assert wrong["message"] == (
+        f"notebook 'todo_app.ipynb' is not served here: this server serves {TODO} "
+        f"(GET /notebook-actions/api/notebooks/{TODO}/actions)"
+    )
 
     env = {"JUPYTER_URL": server.url.rstrip("/"), "JUPYTER_TOKEN": server.token}
     (block,) = curl_blocks(SERVE)
