@@ -8,6 +8,7 @@ from jupyter_server.gateway.connections import GatewayWebSocketConnection
 from jupyter_server.utils import url_escape, url_path_join
 
 from ._acks import quick_ack_connection_class
+from ._app_page import app_handlers
 from ._config import NotebookActions
 from ._gateway_client import use_websocket_clients
 from ._gateway_ws import GatewaySocket
@@ -36,6 +37,7 @@ def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool =
     extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url))
+    web_app.add_handlers(".*$", app_handlers(base_url))
     load_mcp(serverapp, config.max_body_bytes)
     web_app.add_handlers(".*$", not_found_handlers(base_url))  # last: after every route of ours
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)

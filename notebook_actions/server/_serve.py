@@ -18,6 +18,7 @@ from jupyter_server.serverapp import flags as server_flags
 from traitlets import Bool, Dict, default
 
 from ._app import load
+from ._app_page import default_url
 from ._authorizer import ServeAuthorizer
 from ._config import NotebookActions
 from ._handlers import Extension
@@ -70,6 +71,14 @@ class ServeServerApp(ServerApp):
 
     def parse_command_line(self, argv: list[str] | None = None) -> None:
         JupyterApp.parse_command_line(self, argv)  # not ServerApp's: see the class docstring
+
+    def init_webapp(self) -> None:
+        # `/` goes to the app page when one notebook is served (unless configured otherwise:
+        # the starter extension's own default is the status route).
+        page = default_url([*self.extra_args, *NotebookActions(parent=self).serve])
+        if page is not None and self.default_url.rstrip("/").endswith(NotebookActionsApp.extension_url):
+            self.default_url = page
+        super().init_webapp()
 
 
 class NotebookActionsApp(ExtensionApp):
