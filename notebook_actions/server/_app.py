@@ -13,6 +13,7 @@ from ._config import NotebookActions
 from ._gateway_client import use_websocket_clients
 from ._gateway_ws import GatewaySocket
 from ._handlers import PREFIX, Extension, handlers
+from ._health import health_handlers
 from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
 from ._mcp_handlers import load as load_mcp
 from ._nodelay import nodelay_connection_class
@@ -36,7 +37,7 @@ def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool =
     web_app = serverapp.web_app
     extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
     base_url = web_app.settings["base_url"]
-    web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url))
+    web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url) + health_handlers(base_url))
     web_app.add_handlers(".*$", app_handlers(base_url))
     load_mcp(serverapp, config.max_body_bytes)
     web_app.add_handlers(".*$", not_found_handlers(base_url))  # last: after every route of ours

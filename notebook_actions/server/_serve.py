@@ -9,6 +9,7 @@ the notebooks on the command line served (as ``voila NOTEBOOK`` serves one).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from jupyter_core.application import JupyterApp
 from jupyter_server.extension.application import ExtensionApp
@@ -79,6 +80,23 @@ class ServeServerApp(ServerApp):
         if page is not None and self.default_url.rstrip("/").endswith(NotebookActionsApp.extension_url):
             self.default_url = page
         super().init_webapp()
+
+    def _signal_stop(self, sig: Any, frame: Any) -> None:
+        # SIGTERM drains first (see _drain): no new requests, those in flight finish.
+        extension = getattr(self, "web_app", None) and self.web_app.settings.get("notebook_actions")
+        if not isinstance(extension, Extension) or extension.drain.draining:
+            super()._signal_stop(sig, frame)  # a second signal: stop at once
+            return
+        extension.drain.draining = True  # the readiness route says so at once
+        self.log.critical("received signal %s: draining, then stopping", sig)
+        self.io_loop.add_callback_from_signal(self._drain_then_stop, extension)
+
+    async def _drain_then_stop(self, extension: Extension) -> None:
+        timeout = extension.config.drain_timeout
+        left = await extension.drain.drain(timeout)
+        if left:
+            self.log.warning("notebook_actions | %d request(s) still in flight after %g s: stopping", left, timeout)
+        self.stop()
 
 
 class NotebookActionsApp(ExtensionApp):
