@@ -16,6 +16,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,9 +60,9 @@ def page_config(page: str) -> dict[str, Any]:
     return dict(json.loads(found.group(1)))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    tmp = tmp_path_factory.mktemp("app-page")
+def start_serve(tmp: Path) -> Iterator[Serve]:
+    """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` in a copy of
+    notebooks/, until the generator is closed; its pool ready."""
     work = tmp / "work"
     shutil.copytree(NOTEBOOKS, work / "notebooks", ignore=shutil.ignore_patterns("*.sqlite3", ".ipynb_checkpoints"))
     port, token = free_port(), secrets.token_hex(16)
@@ -93,6 +94,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         yield serve
     finally:
         serve.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    yield from start_serve(tmp_path_factory.mktemp("app-page"))
 
 
 def test_the_page_shows_the_notebook_as_an_app(server: Serve) -> None:
