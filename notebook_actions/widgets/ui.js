@@ -271,6 +271,10 @@ export class Runs {
   settle(run, outcome) {
     run.settled = true;
     run.outcome = outcome;
+    // Progress is about a call still running: a finished one's "15 of 15" would linger
+    // under a form that has reset. A failed or cancelled run keeps it (where it stopped).
+    const progress = run.block.querySelector(".na-progress-box");
+    if (outcome.ok && progress instanceof HTMLElement) progress.hidden = true;
     run.block.dataset.state = outcome.ok
       ? "done"
       : outcome.error instanceof ActionError && outcome.error.kind === "cancelled"

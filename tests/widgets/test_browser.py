@@ -185,6 +185,19 @@ async def test_streamed_chunks_and_progress_appear_and_cancel_stops_the_kernel(b
     assert stopped == ["closed"]  # the generator was closed in the kernel
     await expect(page.locator(f"{root} form")).to_have_attribute("aria-busy", "false")
 
+    # A run that finishes: the form resets, and no stale "2 of 2" stays under it.
+    await label(page, "Rows").fill("2")
+    await page.get_by_role("button", name="Crunch").click()
+    run = page.locator(f"{root} .na-run").last
+    step.set()
+    await expect(run.locator(".na-progress-box")).to_be_visible()
+    await expect(run.locator(".na-stream")).to_have_text("row 0\n")
+    step.set()
+    await expect(page.locator(f"{root} .na-status")).to_have_text("Done.")
+    await expect(label(page, "Rows")).to_have_value("")
+    await expect(run.locator(".na-stream")).to_have_text("row 0\nrow 1\n")  # the result
+    await expect(run.locator(".na-progress-box")).to_be_hidden()
+
 
 async def test_submissions_queue_and_replies_show_in_order(browser: Browser) -> None:
     gates = [asyncio.Event(), asyncio.Event()]
@@ -356,12 +369,15 @@ async def test_the_action_button_and_a_custom_widget_in_two_lines(browser: Brows
         export default {
           render({ model, el }) {
             const button = document.createElement("button");
+            button.className = "na-button na-primary"; // the Form's look, as docs/widgets.md says
             button.textContent = "Shout";
             button.onclick = async () => {
               const text = await callAction(model, "shout", { text: "hello" });
               el.querySelector("output").textContent = text;
             };
-            el.append(button, document.createElement("output"));
+            const plain = document.createElement("button");
+            plain.textContent = "Plain";
+            el.append(button, document.createElement("output"), plain);
           },
         };
         """
@@ -370,8 +386,16 @@ async def test_the_action_button_and_a_custom_widget_in_two_lines(browser: Brows
         return text.upper() + "!"
 
     custom = await browser.mount(Shout(shout=action(shout)))
-    await page.locator(f"{custom} button").click()
+    await page.locator(f"{custom} button.na-button").click()
     await expect(page.locator(f"{custom} output")).to_have_text("HELLO!")
+
+    # The public classes give the custom buttons the Form's look; a plain button keeps the page's.
+    form = await browser.mount(Form(like_action))
+    look = "(el) => { const s = getComputedStyle(el); return [s.backgroundColor, s.color, s.borderRadius]; }"
+    primary = await page.locator(f"{form} button.na-submit").evaluate(look)
+    assert await page.locator(f"{custom} button.na-primary").evaluate(look) == primary
+    assert await page.locator(f"{custom} button", has_text="Plain").evaluate(look) != primary
+    assert await page.locator(f"{root} button.na-action-button").evaluate(look) != primary  # na-button only
 
 
 async def test_the_js_helper_streams_cancels_and_rejects_with_action_errors(browser: Browser) -> None:
@@ -485,3 +509,16 @@ async def test_html_results_and_a_changed_action_rebuild_the_form(browser: Brows
     await expect(label(page, "Times")).to_have_value("2")
     await expect(page.get_by_role("button", name="Shout")).to_be_visible()
     await expect(label(page, "Text")).to_have_count(0)
+
+
+async def test_labels_keep_acronyms(browser: Browser) -> None:
+    def summarise_csv(text: str) -> str:
+        return text
+
+    def to_json(text: str) -> str:
+        return text
+
+    root = await browser.mount(Form(action(summarise_csv), actions={"as_json": action(to_json)}))
+    page = browser.page
+    await expect(page.locator(f"{root} form")).to_have_attribute("aria-label", "Summarise CSV")
+    await expect(page.locator(f"{root} button.na-submit")).to_have_text(["Summarise CSV", "As JSON"])
