@@ -6,16 +6,17 @@ from typing import Any
 
 from ._config import NotebookActions
 from ._gateway_client import use_websocket_clients
-from ._handlers import Extension, handlers
+from ._handlers import handlers
 from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
 from ._mcp_handlers import load as load_mcp
 from ._nodelay import nodelay_connection_class
 from ._pool import Services
+from ._service import ActionService
 from ._serving import Serving
 from ._status import status_handlers
 
 
-def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
+def load(serverapp: Any, notebooks: list[str] | None = None) -> ActionService:
     """Add the routes to ``serverapp`` and serve the configured notebooks, and ``notebooks``."""
     config = NotebookActions(parent=serverapp)
     if notebooks:
@@ -26,10 +27,12 @@ def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
     services = Services(serverapp.kernel_manager, serverapp.contents_manager, bridges, config, serverapp.log)
     serving = Serving(services, list(config.serve), config.kernels_per_notebook)
     web_app = serverapp.web_app
-    extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
+    service = web_app.settings["notebook_actions"] = ActionService(
+        config, serverapp.kernel_manager, serverapp.session_manager, bridges, serving
+    )
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url))
-    load_mcp(serverapp, config.max_body_bytes)
+    load_mcp(serverapp, service)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=serving.on_kernel_action)
     if config.tcp_nodelay:
@@ -40,4 +43,4 @@ def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
     # Pools start once the server's event loop runs.
     serverapp.io_loop.add_callback(serving.start)
     serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/", base_url)
-    return extension
+    return service

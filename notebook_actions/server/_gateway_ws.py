@@ -30,7 +30,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketError, websocket_connect
 
 from .._protocol import Buffer
-from ._bridge import BridgeError, KernelGone
+from ._errors import KernelGone, Upstream
 from ._transport import KernelMessage, OnLost, OnMessage, new_header
 
 #: The subprotocol of jupyter-server 2's kernel websocket; without it, the legacy one.
@@ -249,10 +249,8 @@ def _retrieve(future: Any) -> None:
         future.exception()
 
 
-class GatewayRefused(BridgeError):
+class GatewayRefused(Upstream):
     """The gateway refused the connection (its token or headers): the server's config is wrong."""
-
-    default_status = 502
 
 
 class GatewayTransport:

@@ -17,10 +17,11 @@ from jupyter_server.serverapp import aliases as server_aliases
 from jupyter_server.serverapp import flags as server_flags
 from traitlets import Bool, Dict, default
 
+from .._routes import STATUS_PATH
 from ._app import load
 from ._authorizer import ServeAuthorizer
 from ._config import NotebookActions
-from ._handlers import Extension
+from ._service import ActionService
 
 USAGE = """\
 usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [--jupyter-api]
@@ -71,7 +72,7 @@ class NotebookActionsApp(ExtensionApp):
 
     name = "notebook-actions"
     description = "Serve notebooks' exported actions over HTTP from primed pools of kernels."
-    extension_url = "/notebook-actions/api/status"
+    extension_url = STATUS_PATH
     load_other_extensions = False  # when it is the server (serve): headless, nothing else
     serverapp_class = ServeServerApp
     # For --help (the server parses them): class dicts, as initialize_server reads them.
@@ -81,7 +82,7 @@ class NotebookActionsApp(ExtensionApp):
 
     open_browser = Bool(False, config=True, help="Whether `serve` opens a browser (at the status route).")
 
-    extension: Extension | None = None
+    service: ActionService | None = None
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
@@ -89,18 +90,18 @@ class NotebookActionsApp(ExtensionApp):
         # `jupyter lab nb.ipynb`) they mean something else.
         serving = isinstance(self.serverapp, ServeServerApp)
         notebooks = list(self.extra_args) if serving else []
-        self.extension = load(self.serverapp, notebooks)
+        self.service = load(self.serverapp, notebooks)
         # load() changed the web app's settings (TCP_NODELAY's kernel websocket class);
         # ExtensionApp then writes back self.settings, copied before it ran: keep the change.
         self.settings.update(self.serverapp.web_app.settings)
-        if serving and self.extension.serving is not None and not self.extension.serving.pools:
+        if serving and not self.service.serving.pools:
             sys.stderr.write(USAGE + "\nerror: name at least one notebook to serve\n")
             raise SystemExit(2)
 
     async def stop_extension(self) -> None:
         # Before the server shuts its kernels down: pools must not bring them back.
-        if self.extension is not None and self.extension.serving is not None:
-            await self.extension.serving.stop()
+        if self.service is not None:
+            await self.service.serving.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
