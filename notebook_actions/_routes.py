@@ -13,6 +13,9 @@ import urllib.parse
 API_ROOT = "/notebook-actions/api"
 MCP_ROOT = "/notebook-actions/mcp"
 STATUS_PATH = f"{API_ROOT}/status"
+#: A served notebook's app page, and the files its page loads.
+APPS_ROOT = "/notebook-actions/apps"
+STATIC_ROOT = "/notebook-actions/static/apps"
 
 #: The two ways a route names its kernel (tornado patterns, with the groups the handlers take).
 KERNEL_PATTERN = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
@@ -41,6 +44,16 @@ def api_route(kernel_id: str | None = None, notebook: str | None = None) -> str:
 def actions_path(kernel_id: str | None = None, notebook: str | None = None) -> str:
     """The path of the exported actions (``POST {path}/{name}`` invokes one)."""
     return f"{api_route(kernel_id, notebook)}/actions"
+
+
+def app_route(notebook: str) -> str:
+    """A served notebook's app page."""
+    return f"{APPS_ROOT}/{urllib.parse.quote(notebook_path(notebook))}"
+
+
+def inline_path(notebook: str) -> str:
+    """Where an app page's widgets call actions by id (``POST {path}/{action_id}``)."""
+    return f"{api_route(notebook=notebook)}/inline"
 
 
 def mcp_route(kernel_id: str | None = None, notebook: str | None = None) -> str:

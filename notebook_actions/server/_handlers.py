@@ -27,8 +27,10 @@ from .._routes import API_ROOT, NAME_PATTERN, TARGET_PATTERNS, api_route
 from ._body import Body, BufferedBody, Kind, MultipartBody, content_kind
 from ._config import NotebookActions
 from ._credential import no_credential_message
+from ._drain import Drain
 from ._errors import ServiceError
 from ._http_replies import chunk_event, problem_for, problem_for_reply, sse_event
+from ._not_found import method_not_allowed
 from ._openapi import openapi_document
 from ._problem import Problem
 from ._replies import Chunk, End, Failed, Missing, Progress, Reply, Result
@@ -67,8 +69,12 @@ class BaseHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
     #: the ``Authorization`` scheme a request without a valid credential is told to use
     token_scheme = "token"
+    #: what a 405's message adds to "use GET" (say, what the other method does)
+    method_hint = ""
     #: the kernel the request reaches (a served notebook's lease held until it finishes)
     _target: Target | None = None
+    #: a draining server refuses this route's new requests, and waits for those in flight
+    drains = True
 
     @property
     def service(self) -> ActionService:
@@ -77,6 +83,15 @@ class BaseHandler(APIHandler):
     @property
     def conf(self) -> NotebookActions:
         return self.service.config
+
+    @property
+    def drain(self) -> Drain:
+        return cast(Drain, self.settings["notebook_actions_drain"])
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        if self.drains:
+            self.drain.admit(self)  # (Draining: 503 with Retry-After)
+        await super().prepare()
 
     def no_credential(self) -> Problem:
         return Problem(403, no_credential_message(self, self.token_scheme))
@@ -102,6 +117,8 @@ class BaseHandler(APIHandler):
             body = exc.body()
             for name, value in exc.headers.items():
                 self.set_header(name, value)
+        elif status_code == 405 and isinstance(exc, web.HTTPError) and not exc.log_message:  # tornado's
+            body["message"] = method_not_allowed(self)
         elif isinstance(exc, web.HTTPError):  # raised by jupyter-server or tornado
             if exc.log_message:
                 body["message"] = exc.log_message % exc.args if exc.args else exc.log_message
@@ -121,6 +138,7 @@ class BaseHandler(APIHandler):
     def _release(self) -> None:
         if self._target is not None:
             self._target.release()
+        self.drain.release(self)
 
     def _route(self, kernel_id: str, path: str | None) -> str:
         return api_route(kernel_id) if path is None else api_route(notebook=path)
@@ -139,6 +157,8 @@ def _public(info: Any, url: str) -> dict[str, Any]:
 
 
 class ActionsHandler(BaseHandler):
+    method_hint = " (POST .../actions/{name} invokes an action)"
+
     @web.authenticated
     @authorized
     @http_errors
@@ -170,6 +190,8 @@ class OpenAPIHandler(BaseHandler):
 @web.stream_request_body
 class InvokeHandler(BaseHandler):
     """POST an action's arguments; the body streams in (files flow on to the kernel)."""
+
+    method_hint = " with the action's arguments (GET .../actions lists the actions and their arguments)"
 
     _body: Body | None = None
     _invocation: Invocation | None = None
@@ -261,12 +283,10 @@ class InvokeHandler(BaseHandler):
         options = self.conf
         kwargs = self.path_kwargs
         # held until the request finishes: a served notebook's routing counts it in flight
-        target = self._target = await self.service.target(
-            kernel_id=kwargs.get("kernel_id"), notebook=kwargs.get("path"), hold=True
-        )
+        target = self._target = await self._resolve()
         if kind == "multipart":
             # Say 404 before a large upload travels to the kernel for nothing.
-            if kwargs["name"] not in await self.service.actions(target, fresh=True):
+            if not await self._exports(target, kwargs["name"]):
                 raise Problem(404, self._not_found(kwargs["name"], target.kernel_id))
             boundary = content_type.get_param("boundary")
             self._body = MultipartBody(
@@ -277,6 +297,15 @@ class InvokeHandler(BaseHandler):
             )
         else:
             self._body = BufferedBody(kind, self._limit)
+
+    async def _resolve(self) -> Target:
+        """The kernel the request is for, held until it finishes."""
+        kwargs = self.path_kwargs
+        return await self.service.target(kernel_id=kwargs.get("kernel_id"), notebook=kwargs.get("path"), hold=True)
+
+    async def _exports(self, target: Target, name: str) -> bool:
+        """Whether the kernel exports the action ``name`` (asked before an upload is read)."""
+        return name in await self.service.actions(target, fresh=True)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self._early:

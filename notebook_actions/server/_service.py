@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jupyter_server.utils import url_path_join
+
 from .._protocol import ActionInfo, FileRef, InvokeRequest
-from .._routes import notebook_path
+from .._routes import actions_path, notebook_path
 from ._bridge import Bridge, Call, Upload
 from ._config import NotebookActions
 from ._errors import Internal, KernelBusy, NotFound, TimedOut, Unavailable
@@ -37,9 +39,15 @@ class Invoke:
     encoding: Literal["json", "form"] = "json"
     files: dict[str, list[FileRef]] = field(default_factory=dict)
     buffers: list[bytes] = field(default_factory=list)
+    #: ``name`` is an action's id (any action, exported or inline), not an exported name
+    by_id: bool = False
 
     def message(self) -> InvokeRequest:
-        message: InvokeRequest = {"kind": "invoke", "id": "", "name": self.name, "args": self.args}
+        message: InvokeRequest = {"kind": "invoke", "id": "", "args": self.args}
+        if self.by_id:
+            message["action"] = self.name
+        else:
+            message["name"] = self.name
         message["encoding"] = self.encoding
         if self.files:
             message["files"] = self.files
@@ -110,13 +118,22 @@ class ActionService:
     """Every front door's way to the kernels' actions (see the module docstring)."""
 
     def __init__(
-        self, config: NotebookActions, kernel_manager: Any, session_manager: Any, bridges: Bridges, serving: Serving
+        self,
+        config: NotebookActions,
+        kernel_manager: Any,
+        session_manager: Any,
+        bridges: Bridges,
+        serving: Serving,
+        *,
+        base_url: str = "/",
     ) -> None:
         self.config = config
         self.kernel_manager = kernel_manager
         self.session_manager = session_manager
         self.bridges = bridges
         self.serving = serving
+        #: the server's base URL, for the routes the service's messages name
+        self.base_url = base_url
         #: each kernel's exported actions, as last listed on that bridge
         self._listings: dict[str, tuple[Bridge, dict[str, ActionInfo]]] = {}
         self._listening: weakref.WeakSet[Bridge] = weakref.WeakSet()
@@ -148,15 +165,23 @@ class ActionService:
         try:
             model: dict[str, Any] = await self.session_manager.get_session(path=path)
         except Exception:  # jupyter-server's 404 for no such session
-            message = (
-                f"no running session for notebook {path!r}: open it in Jupyter (or start one "
-                "with POST /api/sessions), then run %load_ext notebook_actions in it"
-            )
-            raise NotFound(message) from None
+            raise NotFound(self._no_session(path)) from None
         kid = (model.get("kernel") or {}).get("id")
         if not isinstance(kid, str):
             raise NotFound(f"the session of notebook {path!r} has no kernel: start one")
         return kid
+
+    def _no_session(self, path: str) -> str:
+        """What to do about a notebook path that is neither served nor open in a session."""
+        served = [f"{p} (GET {url_path_join(self.base_url, actions_path(notebook=p))})" for p in self.serving.pools]
+        if self.serving.headless:
+            # serve's server: no UI to open a notebook in, and Jupyter's APIs are off by default
+            return f"notebook {path!r} is not served here: this server serves {', '.join(served)}"
+        message = (
+            f"no running session for notebook {path!r}: open it in Jupyter (or start one "
+            "with POST /api/sessions), then run %load_ext notebook_actions in it"
+        )
+        return f"{message}; this server also serves {', '.join(served)}" if served else message
 
     async def target(self, *, kernel_id: str | None = None, notebook: str | None = None, hold: bool = False) -> Target:
         """The kernel a request is for, connected. ``hold``: a served notebook's kernel is

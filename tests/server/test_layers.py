@@ -16,6 +16,7 @@ TRANSPORT_NEUTRAL = [
     "notebook_actions.server._transport",
     "notebook_actions.server._gateway_ws",
     "notebook_actions.server._gateway_client",
+    "notebook_actions.server._acks",
     "notebook_actions.server._pool",
     "notebook_actions.server._priming",
     "notebook_actions.server._serving",
