@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import hashlib
 import random
 import re
+import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -347,6 +349,62 @@ async def test_a_large_file_uploads_in_chunks_with_progress(browser: Browser) ->
         "huge.bin is 6.0 MiB, larger than the upload limit of 5.0 MiB"
     )
     assert await page.evaluate("window.__sent.length") == len(sent)
+
+
+def _files_held() -> int:
+    """Uploaded files this (in-process) kernel holds open: in its upload store, or given to an action."""
+    gc.collect()
+    return sum(isinstance(o, UploadedFile) and not o.file.closed for o in gc.get_objects())
+
+
+async def test_an_aborted_upload_is_dropped_in_the_kernel_at_once(browser: Browser) -> None:
+    release = threading.Event()  # the action runs on the kernel's loop, not the test's
+
+    async def slow() -> str:
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+        return "slept"
+
+    def take(f: UploadedFile) -> int:
+        return f.size
+
+    class Uploader(ActionWidget):
+        slow = ActionTrait()
+        take = ActionTrait()
+        _esm = """
+        export default {
+          render({ model, el }) {
+            const slow = callAction(model, "slow", {});
+            const controller = new AbortController();
+            const blob = new Blob([new Uint8Array(4 << 20)]);
+            callAction(model, "take", {}, {
+              files: { f: blob }, chunkSize: 1 << 20, signal: controller.signal,
+              onUploadProgress: (p) => { if (p.loaded > 0) controller.abort(); },
+            }).catch((e) => { window.__aborted = e.kind; });
+            slow.then((value) => { window.__slow = value; });
+          },
+        };
+        """
+
+    assert _files_held() == 0
+    await browser.mount(Uploader(slow=action(slow), take=action(take)))
+    page = browser.page
+    await page.wait_for_function("window.__aborted !== undefined")
+    assert await page.evaluate("window.__aborted") == "cancelled"
+    sent = await page.evaluate("window.__sent.map(m => m.content.notebook_actions)")
+    uploads = {m["id"] for m in sent if m["kind"] == "upload"}
+    assert len(uploads) == 1
+    assert [m["id"] for m in sent if m["kind"] == "cancel"] == list(uploads)
+    for _ in range(100):  # the cancel is on its way to the kernel
+        if not _files_held():
+            break
+        await asyncio.sleep(0.02)
+    assert _files_held() == 0
+    # The call made before goes on, on the same connection.
+    assert await page.evaluate("window.__slow") is None
+    release.set()
+    await page.wait_for_function("window.__slow !== undefined", timeout=10_000)
+    assert await page.evaluate("window.__slow") == "slept"
 
 
 async def test_the_action_button_and_a_custom_widget_in_two_lines(browser: Browser) -> None:
