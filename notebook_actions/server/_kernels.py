@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._bridge import Bridge, BridgeError, KernelGone
+from ._bridge import Bridge, BridgeError, KernelDied, KernelGone
+from ._exits import ExitWatch, ended, process_id
 from ._transport import Transport, transport_for
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
@@ -24,6 +25,7 @@ class Bridges:
         self.log = log
         self._bridges: dict[str, Bridge] = {}
         self._restart_callbacks: dict[str, list[tuple[Any, Callable[[], None], str]]] = {}
+        self._exits: dict[str, ExitWatch] = {}
         #: called with the kernel id and the reason whenever a bridge closes
         self.on_close: list[Callable[[str, BridgeError], None]] = []
 
@@ -48,20 +50,27 @@ class Bridges:
             return transport_for(manager, topics, self.log)
 
         bridge = Bridge(kernel_id, make_transport, log=self.log, on_close=self._closed)
-        bridge.process = _process_id(manager)
+        bridge.process = process_id(manager)
         self._bridges[kernel_id] = bridge
         self._watch(kernel_id, manager, bridge)
         return bridge
 
     def _watch(self, kernel_id: str, manager: Any, bridge: Bridge) -> None:
-        # A local kernel's restarter reports automatic restarts and deaths.
+        # A local kernel's process exit fails its requests at once; its restarter reports
+        # automatic restarts and deaths (polling, a few seconds later).
+        previous = self._exits.pop(kernel_id, None)
+        if previous is not None:
+            previous.cancel()
+        if bridge.process is not None:
+            pid = bridge.process
+            self._exits[kernel_id] = ExitWatch(pid, lambda: bridge.close(KernelDied(ended(pid))))
         if not hasattr(manager, "add_restart_callback"):
             return
         callbacks: list[tuple[Any, Callable[[], None], str]] = []
         for event, reason in (("restart", "the kernel died and was restarted"), ("dead", "the kernel died")):
 
             def callback(bridge: Bridge = bridge, reason: str = reason) -> None:
-                bridge.close(KernelGone(reason))
+                bridge.close(KernelDied(reason))
 
             manager.add_restart_callback(callback, event)
             callbacks.append((manager, callback, event))
@@ -70,6 +79,9 @@ class Bridges:
     def _closed(self, bridge: Bridge) -> None:
         if self._bridges.get(bridge.kernel_id) is bridge:
             del self._bridges[bridge.kernel_id]
+            watch = self._exits.pop(bridge.kernel_id, None)
+            if watch is not None:
+                watch.cancel()
         for manager, callback, event in self._restart_callbacks.pop(bridge.kernel_id, []):
             try:
                 manager.remove_restart_callback(callback, event)
@@ -104,13 +116,8 @@ class Bridges:
             # talk to the new process. A remote kernel's process is unknown: drop it.
             process = bridge.process
             try:
-                now = _process_id(self.kernel_manager.get_kernel(kernel_id))
+                now = process_id(self.kernel_manager.get_kernel(kernel_id))
             except KeyError:
                 now = None
             if process is None or now is None or process != now:
-                bridge.close(KernelGone("the kernel was restarted"))
-
-
-def _process_id(manager: Any) -> int | None:
-    pid = getattr(getattr(manager, "provisioner", None), "pid", None)
-    return pid if isinstance(pid, int) else None
+                bridge.close(KernelDied("the kernel was restarted"))
