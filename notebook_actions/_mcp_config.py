@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 from typing import Any
 
 from ._magic import kernel_id
-from ._protocol import MCP_ROOT, mcp_path
+from ._routes import mcp_route
 from ._server_url import PLACEHOLDER_URL, TOKEN_PLACEHOLDER, server_url
-
-
-def mcp_route(kid: str | None = None, notebook: str | None = None) -> str:
-    """The MCP endpoint's path under the server's base URL."""
-    if notebook is not None:
-        return f"{MCP_ROOT}/notebooks/{urllib.parse.quote(notebook.strip('/'))}"
-    return mcp_path(kid or "<kernel_id>")
 
 
 class McpConfig:

@@ -251,7 +251,11 @@ export class Runs {
       onUploadProgress: (p) => {
         block.dataset.state = "uploading";
         showProgress(`Uploading ${p.file}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)}`, p.loaded, p.total);
-        if (p.loaded >= p.total) progressBox.hidden = true;
+        if (p.loaded >= p.total) {
+          // Every byte is in the kernel: what remains is the action's own work.
+          progressBox.hidden = true;
+          block.dataset.state = "processing";
+        }
         this.update();
       },
     };
@@ -267,6 +271,10 @@ export class Runs {
   settle(run, outcome) {
     run.settled = true;
     run.outcome = outcome;
+    // Progress is about a call still running: a finished one's "15 of 15" would linger
+    // under a form that has reset. A failed or cancelled run keeps it (where it stopped).
+    const progress = run.block.querySelector(".na-progress-box");
+    if (outcome.ok && progress instanceof HTMLElement) progress.hidden = true;
     run.block.dataset.state = outcome.ok
       ? "done"
       : outcome.error instanceof ActionError && outcome.error.kind === "cancelled"
@@ -321,7 +329,9 @@ export class Runs {
         ? "Uploading…"
         : waitingFor
           ? `${waitingFor[0].toUpperCase()}${waitingFor.slice(1)}…`
-          : "Working…";
+          : pending.some((r) => r.block.dataset.state === "processing")
+            ? "Processing…"
+            : "Working…";
       if (waiting) text += ` (${waiting} queued)`;
     } else {
       const last = this.options.output.querySelector("[data-revealed='true']");
