@@ -66,6 +66,17 @@ def test_make_commands_exist() -> None:
         assert done.returncode == 0, done.stderr
 
 
+def test_the_tests_run_from_make_tests_venv() -> None:
+    # `make lab` alone installs no pytest: the README says to run `make test` first.
+    (block,) = [body for body in blocks("bash", section("Development")) if "pytest" in body]
+    setup, command = block.strip().splitlines()
+    assert setup == "make test"
+    args = shlex.split(command)
+    assert args[0] == ".venv/bin/python"
+    done = subprocess.run([*args, "--collect-only", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def curl_blocks(text: str = README) -> list[str]:
     return [body for body in blocks("bash", text) if body.lstrip().startswith("curl")]
 
@@ -152,7 +163,7 @@ def test_mcp_client_with_the_printed_config_lists_and_calls(readme_server: dict[
     from mcp.client.streamable_http import streamable_http_client
 
     (entry,) = json.loads(readme_server["MCP_CONFIG"])["mcpServers"].values()
-    headers = {k: v.replace("<JUPYTER_TOKEN>", readme_server["JUPYTER_TOKEN"]) for k, v in entry["headers"].items()}
+    headers = {k: v.replace("${JUPYTER_TOKEN}", readme_server["JUPYTER_TOKEN"]) for k, v in entry["headers"].items()}
     assert entry["url"].startswith(readme_server["JUPYTER_URL"])
 
     async def use() -> tuple[list[str], Any]:

@@ -26,7 +26,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from ._bridge import BridgeError, NotLoaded
+from ._errors import NotLoaded, ServiceError
 from ._kernels import Bridges
 
 #: Seconds to wait for a (re)started kernel to answer before its first cell.
@@ -103,8 +103,12 @@ async def prime(
     answer_timeout: float,
     cell_timeout: float,
     log: logging.Logger,
+    pool_key: bytes | None = None,
 ) -> None:
-    """Run ``notebook``'s code cells in the kernel; ``PrimeFailed`` says why it could not."""
+    """Run ``notebook``'s code cells in the kernel; ``PrimeFailed`` says why it could not.
+
+    ``notebook`` keeps the outputs and the widget state the cells made (an app page shows
+    them); ``pool_key`` is told to the kernel first, so that its action ids are the pool's."""
     km = kernel_manager.get_kernel(kernel_id)
     executor = NotebookClient(
         notebook,
@@ -112,7 +116,7 @@ async def prime(
         timeout=math.ceil(cell_timeout),
         startup_timeout=STARTUP_SECONDS,
         allow_errors=False,
-        store_widget_state=False,
+        store_widget_state=True,
         log=log,
     )
     # The client is made here rather than by nbclient's async_execute, which would shut
@@ -131,11 +135,16 @@ async def prime(
         try:
             await client.wait_for_ready(timeout=STARTUP_SECONDS)
         except RuntimeError as err:
-            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}")) from None
+            # "Kernel died before replying to kernel_info": its restarter (or gateway) brings it
+            # back; a restart of the pool's own would race that one.
+            died = not await ensure_async(km.is_alive())
+            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}"), kernel_died=died) from None
         client.allow_stdin = False
         if isinstance(km, GatewayKernelManager):
             folder = kernel_manager.cwd_for_path(posixpath.dirname(path))
             await _enter_folder(client, folder, path=path, timeout=STARTUP_SECONDS, log=log)
+        if pool_key is not None:
+            await _tell_pool_key(client, pool_key, path=path, timeout=STARTUP_SECONDS, log=log)
         count = 0
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code" or not cell.source.strip():
@@ -156,6 +165,7 @@ async def prime(
                     f"({cell_timeout:g} s) while priming"
                 )
                 raise PrimeFailed(PrimeFailure(message, cell=index + 1, type="CellTimeoutError", digest="")) from None
+        executor.set_widgets_metadata()  # the widgets' state, for the app page
     finally:
         try:
             await ensure_async(client.stop_channels())
@@ -170,20 +180,7 @@ async def _enter_folder(client: Any, folder: str, *, path: str, timeout: float, 
     """Change the kernel's working directory to the notebook's folder (a silent execution:
     no history, no output, no names left behind). The folder comes from the server's own
     config, and goes in as a Python literal (``repr``), never as code."""
-    code = f"__import__('os').chdir({folder!r})"
-    msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            reply = await ensure_async(client.shell_channel.get_msg(timeout=max(0.0, deadline - time.monotonic())))
-        except queue.Empty:
-            message = f"the kernel did not answer within {timeout:g} s before the first cell of {path}"
-            raise PrimeFailed(PrimeFailure(message)) from None
-        except RuntimeError as err:  # the connection to the gateway closed
-            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}")) from None
-        if reply.get("parent_header", {}).get("msg_id") == msg_id:
-            break
-    content = reply.get("content") or {}
+    content = await _run_silently(client, f"__import__('os').chdir({folder!r})", path=path, timeout=timeout)
     if content.get("status") != "ok":
         # A gateway on another machine may have no such folder: the kernel runs where it is.
         log.warning(
@@ -196,11 +193,45 @@ async def _enter_folder(client: Any, folder: str, *, path: str, timeout: float, 
         )
 
 
+async def _tell_pool_key(client: Any, key: bytes, *, path: str, timeout: float, log: logging.Logger) -> None:
+    """Give the kernel its pool's key (silently: not in its history), from which it derives
+    the action ids that every kernel of the pool shares (``notebook_actions._action_ids``)."""
+    module = "notebook_actions._action_ids"
+    code = f"__import__({module!r}, fromlist=['_']).set_pool_key({key.hex()!r})"
+    content = await _run_silently(client, code, path=path, timeout=timeout)
+    if content.get("status") != "ok":
+        # No notebook-actions in the kernel: the prime then says what to do (LOAD_HINT).
+        log.warning(
+            "notebook_actions: the kernel for %s did not take its pool key (%s); its inline actions "
+            "answer only the app pages it primed",
+            path,
+            content.get("ename"),
+        )
+
+
+async def _run_silently(client: Any, code: str, *, path: str, timeout: float) -> dict[str, Any]:
+    """Execute ``code`` with no history and no output; its reply's content."""
+    msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reply = await ensure_async(client.shell_channel.get_msg(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            message = f"the kernel did not answer within {timeout:g} s before the first cell of {path}"
+            raise PrimeFailed(PrimeFailure(message)) from None
+        except RuntimeError as err:  # the connection to the gateway closed
+            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}")) from None
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            break
+    content: dict[str, Any] = reply.get("content") or {}
+    return content
+
+
 async def _answers(bridges: Bridges, kernel_id: str, path: str, timeout: float) -> None:
     """The primed kernel must answer on notebook-actions' comm, or it has nothing to serve."""
     try:
         await bridges.get(kernel_id).ready(timeout)
     except NotLoaded:
         raise PrimeFailed(PrimeFailure(f"{path} does not load notebook-actions: {LOAD_HINT}")) from None
-    except BridgeError as err:
+    except ServiceError as err:
         raise PrimeFailed(PrimeFailure(f"the primed kernel does not answer: {err.message}")) from None

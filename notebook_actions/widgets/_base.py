@@ -26,7 +26,7 @@ from .._log import log
 from .._protocol import Buffer, InvokeRequest, Outgoing
 from .._registry import registry
 from .._threads import route_our_messages_to_their_subshell
-from ._esm import with_client
+from ._esm import with_buttons, with_client
 
 #: The key that wraps every message of ours among a widget's custom messages.
 ENVELOPE = "notebook_actions"
@@ -180,6 +180,9 @@ class ActionWidget(anywidget.AnyWidget):
         # (anywidget's add_traits makes subclasses too, with `_esm` a trait by then.)
         if esm is not None and not isinstance(esm, traitlets.TraitType):
             cls._esm = with_client(str(esm))
+        sheet = getattr(cls, "_css", None)  # inherited too: a subclass keeps its parent's
+        if not isinstance(sheet, traitlets.TraitType):
+            cls._css = with_buttons(str(sheet or ""))
 
     def __init__(
         self,

@@ -1,0 +1,179 @@
+"""App pages: a served notebook as a web page whose widgets call the served pool.
+
+Routes (under the server's base_url):
+
+- ``GET  /notebook-actions/apps/{path}``: the page (see ``_app_render``), for a notebook
+  this server serves; with ``jupyter notebook-actions serve`` and one notebook, ``GET /``
+  redirects there.
+- ``POST /notebook-actions/api/notebooks/{path}/inline/{action_id}``: call an action of
+  the page's widgets by its id, with the same bodies and answers as an exported action's
+  route (JSON, urlencoded or multipart in; JSON, bytes or server-sent events out). The
+  ids are the pool's (``notebook_actions._action_ids``): any kernel of the pool answers.
+- ``GET  /notebook-actions/static/apps/{file}``: the page's loader (``widgets/app.js``,
+  ``widgets/http.js``).
+
+The page needs the server's authentication like every other route: ``?token=`` logs a
+browser in (jupyter-server sets its login cookie), and the page's calls then carry the
+cookie and the XSRF token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import posixpath
+import weakref
+from typing import Any, cast
+
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.utils import url_path_join
+from nbformat import NotebookNode
+from tornado import web
+
+from .._routes import API_ROOT, APPS_ROOT, STATIC_ROOT, app_route, inline_path, notebook_path
+from ..widgets._esm import HERE as WIDGETS
+from ._app_render import render_page
+from ._errors import ServiceError
+from ._handlers import AUTH_RESOURCE, InvokeHandler
+from ._http_replies import problem_for
+from ._pool import Pool
+from ._problem import Problem
+from ._service import ActionService, Invoke, Target
+
+#: The files of the page's loader, served from the widgets' folder.
+LOADER_FILES = ("app.js", "http.js")
+
+
+def app_url(path: str) -> str:
+    """The path of a served notebook's app page, under the base URL."""
+    return app_route(path)
+
+
+def not_served_message(path: str) -> str:
+    return (
+        f"{path} is not served by this server: serve it with `jupyter notebook-actions serve {path}` "
+        "(or add it to c.NotebookActions.serve), then open its app page"
+    )
+
+
+def _served_pool(service: ActionService, path: str) -> Pool | None:
+    return service.serving.pool(path)
+
+
+#: Each pool's page, with the primed notebook it was made from (made again after a new prime).
+_pages: weakref.WeakKeyDictionary[Pool, tuple[NotebookNode, str]] = weakref.WeakKeyDictionary()
+
+
+class AppPageHandler(JupyterHandler):
+    """The app page of a served notebook."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def service(self) -> ActionService:
+        return cast(ActionService, self.settings["notebook_actions"])
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        message = exc.message if isinstance(exc, Problem) else f"{status_code}: {self._reason}"
+        if isinstance(exc, Problem):
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+        if "text/html" not in self.request.headers.get("Accept", ""):
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"message": message}))
+            return
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{status_code}</title></head><body style='font-family:system-ui,sans-serif;"
+            f"max-width:40em;margin:3em auto;padding:0 1em'><h1>{status_code}</h1>"
+            f"<p>{html.escape(message)}</p></body></html>"
+        )
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str) -> None:
+        path = notebook_path(path)
+        pool = _served_pool(self.service, path)
+        if pool is None:
+            raise Problem(404, not_served_message(path))
+        if pool.primed is None:
+            # The first prime is still running: wait for a ready kernel as a call would.
+            try:
+                await pool.choose(self.service.config.timeout)
+            except ServiceError as err:
+                problem = problem_for(err)
+                raise Problem(problem.status, f"{path} is not ready: {err.message}", problem.headers) from None
+        notebook = pool.primed
+        assert notebook is not None
+        cached = _pages.get(pool)
+        if cached is not None and cached[0] is notebook:
+            page = cached[1]
+        else:
+            page = render_page(notebook, title=posixpath.basename(path), config=self._config(path))
+            _pages[pool] = (notebook, page)
+        self.xsrf_token  # noqa: B018 (sets the _xsrf cookie the page's calls send back)
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(page)
+
+    def _config(self, path: str) -> dict[str, Any]:
+        base = self.base_url
+        return {
+            "path": path,
+            "invoke_url": url_path_join(base, inline_path(path)) + "/",
+            "static_url": url_path_join(base, STATIC_ROOT) + "/",
+        }
+
+
+class InlineInvokeHandler(InvokeHandler):
+    """``POST .../notebooks/{path}/inline/{action_id}``: the page's calls, for served pools only."""
+
+    async def _resolve(self) -> Target:
+        path = self.path_kwargs.get("path")
+        if path is None or _served_pool(self.service, path) is None:
+            raise Problem(404, not_served_message((path or "").strip("/")))
+        return await super()._resolve()
+
+    async def _exports(self, target: Target, name: str) -> bool:
+        # Asked before an upload is read, to refuse a name that is not there: an id has no
+        # list to be checked against (an unknown id is answered after the body, as 404).
+        return True
+
+    def _not_found(self, name: str, kernel_id: str) -> str:
+        return "this action is not available in the served notebook's kernels: reload the page"
+
+    async def _invoke(self, invoke: Invoke) -> None:
+        await super()._invoke(dataclasses.replace(invoke, by_id=True))  # the route names an id
+
+
+class LoaderHandler(web.StaticFileHandler):
+    """The page's loader modules (public: the same for everyone, nothing secret in them)."""
+
+    @allow_unauthenticated
+    def get(self, path: str, include_body: bool = True) -> Any:
+        return super().get(path, include_body)
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        if posixpath.basename(absolute_path) not in LOADER_FILES:
+            raise web.HTTPError(404)
+        return super().validate_absolute_path(root, absolute_path)
+
+
+def app_handlers(base_url: str) -> list[tuple[str, Any, dict[str, Any]] | tuple[str, Any]]:
+    """The app pages' routes, for ``load`` to add beside the others."""
+    return [
+        (url_path_join(base_url, API_ROOT, r"notebooks/(?P<path>.+)/inline/(?P<name>[^/]+)"), InlineInvokeHandler),
+        (url_path_join(base_url, STATIC_ROOT, "(.*)"), LoaderHandler, {"path": str(WIDGETS)}),
+        (url_path_join(base_url, APPS_ROOT, "(?P<path>.+)"), AppPageHandler),
+    ]
+
+
+def default_url(notebooks: list[str]) -> str | None:
+    """Where ``GET /`` of ``serve`` goes: the app page, when it serves one notebook."""
+    paths = list(dict.fromkeys(map(notebook_path, notebooks)))
+    return app_url(paths[0]) if len(paths) == 1 else None
