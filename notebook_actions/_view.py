@@ -33,7 +33,7 @@ from typing import Any
 import traitlets
 
 from ._action import Action
-from ._dispatcher import DEFAULT_MAX_UPLOAD_BYTES
+from ._uploads import DEFAULT_MAX_UPLOAD_BYTES
 from .widgets._base import ActionDict, ActionWidget, ResultCallback
 from .widgets._esm import bundle, css
 from .widgets._form import RESULT_VIEWS, ResultView

@@ -21,11 +21,13 @@ import traitlets
 from pydantic import TypeAdapter, ValidationError
 
 from .._action import Action
-from .._dispatcher import ACTION_GONE, DEFAULT_MAX_UPLOAD_BYTES, NOT_AVAILABLE_HERE, Channel, Target
+from .._dispatcher import Channel
 from .._log import log
 from .._protocol import Buffer, InvokeRequest, Outgoing
 from .._registry import registry
+from .._resolve import ACTION_GONE, NOT_AVAILABLE_HERE, Target
 from .._threads import route_our_messages_to_their_subshell
+from .._uploads import DEFAULT_MAX_UPLOAD_BYTES
 from ._esm import with_client
 
 #: The key that wraps every message of ours among a widget's custom messages.

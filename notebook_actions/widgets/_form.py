@@ -8,7 +8,7 @@ from typing import Any, Literal, cast
 import traitlets
 
 from .._action import Action
-from .._dispatcher import DEFAULT_MAX_UPLOAD_BYTES
+from .._uploads import DEFAULT_MAX_UPLOAD_BYTES
 from ._base import ActionDict, ActionTrait, ActionWidget, ResultCallback, actions_by_key
 from ._esm import bundle, css
 from ._fields import form_fields, summary
