@@ -5,21 +5,16 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import secrets
 import weakref
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any, Generic, TypeVar, cast, overload
 
+from ._action_ids import action_id_for
 from ._protocol import ActionInfo
 from ._schema import Signature, strip_annotated
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def new_action_id() -> str:
-    """128 random bits, unrelated to the action's name, new in every kernel process."""
-    return secrets.token_urlsafe(16)
 
 
 class Action(Generic[F]):
@@ -51,7 +46,10 @@ class Action(Generic[F]):
         #: The author's promise that the body is safe beside a running cell: it may run
         #: on another thread, at the same time as the cell (see ``_threads``).
         self.threadsafe = threadsafe
-        self.id = action_id or new_action_id()
+        # Random, or in a served pool's kernel the same in every kernel of the pool (see _action_ids).
+        self.id = action_id or action_id_for(
+            func, name=self.name, exported=exported, bound=bound, bound_kwargs=bound_kwargs
+        )
         self._bound = bound
         self._bound_kwargs = bound_kwargs or {}
         self._methods: weakref.WeakKeyDictionary[Any, Action[Any]] = weakref.WeakKeyDictionary()

@@ -33,8 +33,10 @@ from typing import Any
 import traitlets
 
 from ._action import Action
+from ._action_ids import action_id_for
+from ._registry import registry
 from ._uploads import DEFAULT_MAX_UPLOAD_BYTES
-from .widgets._base import ActionDict, ActionWidget, ResultCallback
+from .widgets._base import ActionDict, ActionTrait, ActionWidget, ResultCallback
 from .widgets._esm import bundle, css
 from .widgets._form import RESULT_VIEWS, ResultView
 
@@ -86,6 +88,8 @@ class View(ActionWidget):
     #: How many times the view rendered again; the front end waits for this number.
     rendered = traitlets.Int(0).tag(sync=True)
     actions = ActionDict()
+    #: Renders the HTML afresh and returns it: how an app page shows the view (docs/apps.md).
+    render_action = ActionTrait()
     result_view = traitlets.Enum(RESULT_VIEWS, "none").tag(sync=True)
 
     def __init__(
@@ -118,6 +122,7 @@ class View(ActionWidget):
         super().__init__(
             value=self._html(),
             actions=held,
+            render_action=_render_action(self, render),
             result_view=result_view,
             concurrent=concurrent,
             max_upload_bytes=max_upload_bytes,
@@ -146,6 +151,20 @@ class View(ActionWidget):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(actions={sorted(self.actions)}, tags={sorted(self.tags)})"
+
+
+def _render_action(view: View, render: Callable[[], Any]) -> Action[Any]:
+    """An inline action that renders ``view`` again (without changing it) and returns the
+    HTML. Its id derives from ``render``'s identity, so every kernel of a served pool
+    agrees on it (see ``_action_ids``)."""
+    ref = weakref.ref(view)
+
+    def render_view() -> str:
+        found = ref()
+        return "" if found is None else found._html()
+
+    action_id = action_id_for(render, name="render", exported=False, role="view")
+    return registry.add(Action(render_view, name="render", action_id=action_id))
 
 
 def revalidate(*tags: str) -> int:

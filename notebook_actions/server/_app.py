@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyter_server.gateway.connections import GatewayWebSocketConnection
+from jupyter_server.utils import url_escape, url_path_join
+
+from ._acks import quick_ack_connection_class
+from ._app_page import app_handlers
 from ._config import NotebookActions
 from ._gateway_client import use_websocket_clients
-from ._handlers import Extension, handlers
+from ._gateway_ws import GatewaySocket
+from ._handlers import PREFIX, Extension, handlers
+from ._health import health_handlers
 from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
 from ._mcp_handlers import load as load_mcp
 from ._nodelay import nodelay_connection_class
+from ._not_found import not_found_handlers
 from ._pool import Services
 from ._serving import Serving
 from ._status import status_handlers
 
 
-def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
-    """Add the routes to ``serverapp`` and serve the configured notebooks, and ``notebooks``."""
+def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool = False) -> Extension:
+    """Add the routes to ``serverapp`` and serve the configured notebooks, and ``notebooks``
+    (``headless``: the server is serve's, with no UI)."""
     config = NotebookActions(parent=serverapp)
     if notebooks:
         config.serve = [*config.serve, *notebooks]
@@ -24,20 +33,28 @@ def load(serverapp: Any, notebooks: list[str] | None = None) -> Extension:
     use_websocket_clients(serverapp.kernel_manager)
     bridges = Bridges(serverapp.kernel_manager, serverapp.log)
     services = Services(serverapp.kernel_manager, serverapp.contents_manager, bridges, config, serverapp.log)
-    serving = Serving(services, list(config.serve), config.kernels_per_notebook)
+    serving = Serving(services, list(config.serve), config.kernels_per_notebook, headless=headless)
     web_app = serverapp.web_app
     extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
     base_url = web_app.settings["base_url"]
-    web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url))
+    web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url) + health_handlers(base_url))
+    web_app.add_handlers(".*$", app_handlers(base_url))
     load_mcp(serverapp, config.max_body_bytes)
+    web_app.add_handlers(".*$", not_found_handlers(base_url))  # last: after every route of ours
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=serving.on_kernel_action)
+    GatewaySocket.quick_acks = config.tcp_nodelay
     if config.tcp_nodelay:
         key = "kernel_websocket_connection_class"
         current = web_app.settings.get(key)
         if current is not None:
-            web_app.settings[key] = nodelay_connection_class(current)
+            if issubclass(current, GatewayWebSocketConnection):
+                current = quick_ack_connection_class(current)  # its websocket to the gateway
+            web_app.settings[key] = nodelay_connection_class(current)  # the browser's websocket
     # Pools start once the server's event loop runs.
     serverapp.io_loop.add_callback(serving.start)
     serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/", base_url)
+    for path in serving.pools:
+        actions = url_path_join(base_url, PREFIX, "notebooks", url_escape(path), "actions")
+        serverapp.log.info("notebook_actions | serving %s: its actions at %s", path, actions)
     return extension

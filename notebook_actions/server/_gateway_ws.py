@@ -19,7 +19,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from jupyter_client.session import json_packer
 from jupyter_server.gateway.gateway_client import GatewayClient
@@ -30,6 +30,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketError, websocket_connect
 
 from .._protocol import Buffer
+from ._acks import acknowledge_at_once
 from ._bridge import BridgeError, KernelGone
 from ._transport import KernelMessage, OnLost, OnMessage, new_header
 
@@ -137,6 +138,10 @@ class GatewaySocket:
     ``on_close`` gets a reason once, when the connection closes without ``close()``.
     """
 
+    #: ACK the gateway's frames at once (``acknowledge_at_once``); off with
+    #: ``NotebookActions.tcp_nodelay = False``.
+    quick_acks: ClassVar[bool] = True
+
     def __init__(
         self,
         kernel_id: str,
@@ -190,8 +195,11 @@ class GatewaySocket:
         self.is_open = True
         stream = getattr(conn.protocol, "stream", None)
         if stream is not None:
-            # Requests are small frames: do not hold one back for the last one's ACK.
-            stream.set_nodelay(True)
+            if self.quick_acks:
+                acknowledge_at_once(stream)  # the gateway's reply must not wait for our ACK
+            else:
+                # Requests are small frames: do not hold one back for the last one's ACK.
+                stream.set_nodelay(True)
         early, self._early = self._early, []
         for frame in early:
             self._receive(frame)

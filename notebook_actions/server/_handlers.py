@@ -26,7 +26,9 @@ from ._body import Body, BufferedBody, Invocation, Kind, MultipartBody, content_
 from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut
 from ._config import NotebookActions
 from ._credential import no_credential_message
+from ._drain import Drain, Draining
 from ._kernels import Bridges, UnknownKernel
+from ._not_found import method_not_allowed
 from ._openapi import openapi_document
 from ._pool import Lease, Unavailable
 from ._problem import Problem
@@ -60,14 +62,20 @@ class Extension:
         self.config = config
         self.bridges = bridges
         self.serving = serving
+        #: whether the server still takes requests, and those in flight (``_drain``)
+        self.drain = Drain()
 
 
 class BaseHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
     #: the ``Authorization`` scheme a request without a valid credential is told to use
     token_scheme = "token"
+    #: what a 405's message adds to "use GET" (say, what the other method does)
+    method_hint = ""
     _lease: Lease | None = None
     _retry_after: int | None = None  # seconds, for a 503 of a served notebook
+    #: a draining server refuses this route's new requests, and waits for those in flight
+    drains = True
 
     @property
     def extension(self) -> Extension:
@@ -76,6 +84,21 @@ class BaseHandler(APIHandler):
     @property
     def conf(self) -> NotebookActions:
         return self.extension.config
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        if self.drains:
+            try:
+                self.extension.drain.admit(self)
+            except Draining as err:
+                self._retry_after = err.retry_after
+                raise
+        await super().prepare()
+
+    def clear(self) -> None:
+        # An error's answer starts from a cleared response: Retry-After must survive it.
+        super().clear()
+        if self._retry_after is not None:
+            self.set_header("Retry-After", str(self._retry_after))
 
     def no_credential(self) -> Problem:
         return Problem(403, no_credential_message(self, self.token_scheme))
@@ -99,6 +122,8 @@ class BaseHandler(APIHandler):
         body: dict[str, Any] = {"message": responses.get(status_code, "Unknown HTTP Error")}
         if isinstance(exc, Problem):
             body = exc.body()
+        elif status_code == 405 and isinstance(exc, web.HTTPError) and not exc.log_message:  # tornado's
+            body["message"] = method_not_allowed(self)
         elif isinstance(exc, web.HTTPError):  # raised by jupyter-server or tornado
             if exc.log_message:
                 body["message"] = exc.log_message % exc.args if exc.args else exc.log_message
@@ -120,6 +145,7 @@ class BaseHandler(APIHandler):
     def _release(self) -> None:
         if self._lease is not None:
             self._lease.release()
+        self.extension.drain.release(self)
 
     # --- which kernel -------------------------------------------------------------
 
@@ -147,11 +173,7 @@ class BaseHandler(APIHandler):
             try:
                 model: dict[str, Any] = await self.session_manager.get_session(path=path)  # type: ignore[no-untyped-call]
             except web.HTTPError:
-                message = (
-                    f"no running session for notebook {path!r}: open it in Jupyter (or start one "
-                    "with POST /api/sessions), then run %load_ext notebook_actions in it"
-                )
-                raise Problem(404, message) from None
+                raise Problem(404, self._no_session(path)) from None
             kid = (model.get("kernel") or {}).get("id")
             if not isinstance(kid, str):
                 raise Problem(404, f"the session of notebook {path!r} has no kernel: start one")
@@ -164,6 +186,22 @@ class BaseHandler(APIHandler):
         if state == "dead":
             raise Problem(503, f"kernel {kernel_id} is dead: restart it, then run its cells again")
         return kernel_id
+
+    def _no_session(self, path: str) -> str:
+        """What to do about a notebook path that is neither served nor open in a session."""
+        serving = self.extension.serving
+        served = [
+            f"{p} (GET {url_path_join(self.base_url, PREFIX, 'notebooks', url_escape(p), 'actions')})"
+            for p in (serving.pools if serving is not None else ())
+        ]
+        if serving is not None and serving.headless:
+            # serve's server: no UI to open a notebook in, and Jupyter's APIs are off by default
+            return f"notebook {path!r} is not served here: this server serves {', '.join(served)}"
+        message = (
+            f"no running session for notebook {path!r}: open it in Jupyter (or start one "
+            "with POST /api/sessions), then run %load_ext notebook_actions in it"
+        )
+        return f"{message}; this server also serves {', '.join(served)}" if served else message
 
     async def bridge(self, kernel_id: str) -> Bridge:
         bridges = self.extension.bridges
@@ -202,6 +240,8 @@ def _public(info: dict[str, Any], url: str) -> dict[str, Any]:
 
 
 class ActionsHandler(BaseHandler):
+    method_hint = " (POST .../actions/{name} invokes an action)"
+
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str | None = None, path: str | None = None) -> None:
@@ -233,6 +273,8 @@ class OpenAPIHandler(BaseHandler):
 @web.stream_request_body
 class InvokeHandler(BaseHandler):
     """POST an action's arguments; the body streams in (files flow on to the kernel)."""
+
+    method_hint = " with the action's arguments (GET .../actions lists the actions and their arguments)"
 
     _body: Body | None = None
     _bridge: Bridge | None = None

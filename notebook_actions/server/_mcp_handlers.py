@@ -44,6 +44,7 @@ from ._kernels import KERNEL_ACTIONS_SCHEMA
 from ._mcp_asgi import TornadoExchange, http_scope, serve
 from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
 from ._mcp_watch import Watchers
+from ._not_found import method_not_allowed
 from ._pool import Pool, Unavailable
 from ._problem import Problem
 
@@ -198,6 +199,8 @@ class McpHandler(BaseHandler):
         message = responses.get(status_code, "Unknown HTTP Error")
         if isinstance(exc, Problem):
             message = exc.message
+        elif status_code == 405 and isinstance(exc, web.HTTPError) and not exc.log_message:  # tornado's
+            message = method_not_allowed(self)
         elif isinstance(exc, web.HTTPError):
             message = exc.log_message or message
         elif exc is not None:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import posixpath
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,6 +138,11 @@ class Pool:
         self._leases = 0
         self._stopped = False
         self._starting: set[asyncio.Future[str]] = set()
+        #: Told to each kernel at prime, so that all derive the same action ids (an app page
+        #: made from one kernel's prime calls any of them); never leaves the server.
+        self.key = secrets.token_bytes(32)
+        #: The notebook as the last successful prime left it (outputs, widget state): the app page.
+        self.primed: NotebookNode | None = None
 
     @property
     def log(self) -> logging.Logger:
@@ -341,8 +347,11 @@ class Pool:
         kernel.failure = failure
         self._set(kernel, "failed")
         self._resolve(kernel)
+        # The log is the server's own: the exception's message goes in (callers see it only
+        # with expose_exception_messages).
+        said = f" ({failure.type}: {failure.exception_message})" if failure.exception_message is not None else ""
         self.log.warning(
-            "notebook_actions: priming %s failed (attempt %d): %s", self.path, kernel.attempts, failure.message
+            "notebook_actions: priming %s failed (attempt %d): %s%s", self.path, kernel.attempts, failure.message, said
         )
 
     def _resolve(self, kernel: PooledKernel) -> None:
@@ -387,6 +396,7 @@ class Pool:
                 answer_timeout=self.services.config.timeout,
                 cell_timeout=self.services.config.prime_timeout,
                 log=self.log,
+                pool_key=self.key,
             )
         )
         died = asyncio.ensure_future(self._until_died(kernel))
@@ -401,6 +411,7 @@ class Pool:
         if kernel.died:
             raise _Died
         priming.result()
+        self.primed = notebook
 
     async def _until_died(self, kernel: PooledKernel) -> None:
         while not kernel.died:

@@ -79,6 +79,20 @@ def cell_failure(path: str, index: int, ename: str, evalue: str, traceback: str,
     return PrimeFailure(message, cell=index + 1, type=ename, digest=digest, exception_message=evalue)
 
 
+def raised(cell: NotebookNode, err: CellExecutionError) -> tuple[str, str, str]:
+    """The exception the cell's code raised: its type, message and traceback.
+
+    A ``%%use_server`` cell runs its body, then fails the cell with a ``UsageError`` of its
+    own ("the cell raised, so no action was registered"): the body's exception is the error
+    output before it (``KeyError: 'SHOP_KEY'``), and that is what the notebook must fix.
+    """
+    if err.ename == "UsageError":
+        for output in reversed(cell.get("outputs", [])):
+            if output.get("output_type") == "error":
+                return str(output.ename), str(output.evalue), "\n".join(output.get("traceback", []))
+    return err.ename, err.evalue, err.traceback
+
+
 async def prime(
     kernel_manager: Any,
     kernel_id: str,
@@ -89,8 +103,12 @@ async def prime(
     answer_timeout: float,
     cell_timeout: float,
     log: logging.Logger,
+    pool_key: bytes | None = None,
 ) -> None:
-    """Run ``notebook``'s code cells in the kernel; ``PrimeFailed`` says why it could not."""
+    """Run ``notebook``'s code cells in the kernel; ``PrimeFailed`` says why it could not.
+
+    ``notebook`` keeps the outputs and the widget state the cells made (an app page shows
+    them); ``pool_key`` is told to the kernel first, so that its action ids are the pool's."""
     km = kernel_manager.get_kernel(kernel_id)
     executor = NotebookClient(
         notebook,
@@ -98,7 +116,7 @@ async def prime(
         timeout=math.ceil(cell_timeout),
         startup_timeout=STARTUP_SECONDS,
         allow_errors=False,
-        store_widget_state=False,
+        store_widget_state=True,
         log=log,
     )
     # The client is made here rather than by nbclient's async_execute, which would shut
@@ -122,6 +140,8 @@ async def prime(
         if isinstance(km, GatewayKernelManager):
             folder = kernel_manager.cwd_for_path(posixpath.dirname(path))
             await _enter_folder(client, folder, path=path, timeout=STARTUP_SECONDS, log=log)
+        if pool_key is not None:
+            await _tell_pool_key(client, pool_key, path=path, timeout=STARTUP_SECONDS, log=log)
         count = 0
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code" or not cell.source.strip():
@@ -130,7 +150,8 @@ async def prime(
             try:
                 await executor.async_execute_cell(cell, index, execution_count=count)
             except CellExecutionError as err:
-                raise PrimeFailed(cell_failure(path, index, err.ename, err.evalue, err.traceback, log)) from None
+                ename, evalue, traceback = raised(cell, err)
+                raise PrimeFailed(cell_failure(path, index, ename, evalue, traceback, log)) from None
             except DeadKernelError:
                 message = f"the kernel died while running cell {index + 1} of {path}"
                 failure = PrimeFailure(message, cell=index + 1, type="DeadKernelError", digest="")
@@ -141,6 +162,7 @@ async def prime(
                     f"({cell_timeout:g} s) while priming"
                 )
                 raise PrimeFailed(PrimeFailure(message, cell=index + 1, type="CellTimeoutError", digest="")) from None
+        executor.set_widgets_metadata()  # the widgets' state, for the app page
     finally:
         try:
             await ensure_async(client.stop_channels())
@@ -155,7 +177,37 @@ async def _enter_folder(client: Any, folder: str, *, path: str, timeout: float, 
     """Change the kernel's working directory to the notebook's folder (a silent execution:
     no history, no output, no names left behind). The folder comes from the server's own
     config, and goes in as a Python literal (``repr``), never as code."""
-    code = f"__import__('os').chdir({folder!r})"
+    content = await _run_silently(client, f"__import__('os').chdir({folder!r})", path=path, timeout=timeout)
+    if content.get("status") != "ok":
+        # A gateway on another machine may have no such folder: the kernel runs where it is.
+        log.warning(
+            "notebook_actions: the gateway's kernel for %s could not change into %s (%s: %s); it runs in the "
+            "gateway's directory",
+            path,
+            folder,
+            content.get("ename"),
+            content.get("evalue"),
+        )
+
+
+async def _tell_pool_key(client: Any, key: bytes, *, path: str, timeout: float, log: logging.Logger) -> None:
+    """Give the kernel its pool's key (silently: not in its history), from which it derives
+    the action ids that every kernel of the pool shares (``notebook_actions._action_ids``)."""
+    module = "notebook_actions._action_ids"
+    code = f"__import__({module!r}, fromlist=['_']).set_pool_key({key.hex()!r})"
+    content = await _run_silently(client, code, path=path, timeout=timeout)
+    if content.get("status") != "ok":
+        # No notebook-actions in the kernel: the prime then says what to do (LOAD_HINT).
+        log.warning(
+            "notebook_actions: the kernel for %s did not take its pool key (%s); its inline actions "
+            "answer only the app pages it primed",
+            path,
+            content.get("ename"),
+        )
+
+
+async def _run_silently(client: Any, code: str, *, path: str, timeout: float) -> dict[str, Any]:
+    """Execute ``code`` with no history and no output; its reply's content."""
     msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
     deadline = time.monotonic() + timeout
     while True:
@@ -168,17 +220,8 @@ async def _enter_folder(client: Any, folder: str, *, path: str, timeout: float, 
             raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}")) from None
         if reply.get("parent_header", {}).get("msg_id") == msg_id:
             break
-    content = reply.get("content") or {}
-    if content.get("status") != "ok":
-        # A gateway on another machine may have no such folder: the kernel runs where it is.
-        log.warning(
-            "notebook_actions: the gateway's kernel for %s could not change into %s (%s: %s); it runs in the "
-            "gateway's directory",
-            path,
-            folder,
-            content.get("ename"),
-            content.get("evalue"),
-        )
+    content: dict[str, Any] = reply.get("content") or {}
+    return content
 
 
 async def _answers(bridges: Bridges, kernel_id: str, path: str, timeout: float) -> None:

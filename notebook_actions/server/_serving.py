@@ -17,8 +17,10 @@ def notebook_path(path: str) -> str:
 class Serving:
     """Every pool of this server, by notebook path."""
 
-    def __init__(self, services: Services, paths: list[str], size: int) -> None:
+    def __init__(self, services: Services, paths: list[str], size: int, *, headless: bool = False) -> None:
         self.services = services
+        #: serve's own server: no UI, so a notebook is served or not at all
+        self.headless = headless
         self.pools = {path: Pool(path, size, services) for path in dict.fromkeys(map(notebook_path, paths))}
 
     def pool(self, path: str) -> Pool | None:

@@ -3,6 +3,7 @@
 // streamed progress and Cancel.
 
 import { ActionError, connectActions } from "./client.js";
+import { keepKeys } from "./keys.js";
 import { formUI, LiveForm } from "./submit.js";
 import { h, uid } from "./ui.js";
 
@@ -265,6 +266,7 @@ const LAYOUT = ["action", "actions", "fields", "html", "description", "submit_la
 function render({ model, el }) {
   connectActions(model);
   el.classList.add("na-widget", "na-form-widget");
+  keepKeys(el);
   let stale = false;
   const onIdle = () => {
     if (stale) rebuild();

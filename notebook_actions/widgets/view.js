@@ -10,6 +10,7 @@
 // its reply: it stays pending until its row shows the new state, with no flash of the old.
 
 import { ActionError, connectActions, DISCONNECTED } from "./client.js";
+import { keepKeys } from "./keys.js";
 import { formUI, LiveForm } from "./submit.js";
 import { h, renderError } from "./ui.js";
 
@@ -126,6 +127,7 @@ function keepFocus(live) {
 function render({ model, el }) {
   const connection = connectActions(model);
   el.classList.add("na-widget", "na-view");
+  keepKeys(el);
   // Problems in the view's own HTML (for its author), and failures of rows that are gone.
   const notice = h("div", { class: "na-view-notice" });
   const content = h("div", { class: "na-view-content" });

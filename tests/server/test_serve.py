@@ -235,6 +235,36 @@ async def test_a_fixed_notebook_is_primed_at_once_and_serves(
     assert response.code == 200 and body(response) == {"value": "fixed"}
 
 
+SHOP = "apps/shop.ipynb"
+SECRET_FROM_ENV = """
+%%use_server
+import os
+
+SHOP_KEY = os.environ["SHOP_KEY"]
+
+
+def price() -> int:
+    return 1
+"""
+
+
+@pytest.mark.parametrize(
+    "served",
+    [Served(notebooks={SHOP: cells(LOAD, SECRET_FROM_ENV)}, kernels=1, options={"expose_exception_messages": True})],
+)
+@server_test
+async def test_a_raising_use_server_cell_fails_the_prime_with_the_exception_its_code_raised(
+    jp_fetch: Fetch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "SHOP_KEY" not in os.environ  # what the kernels inherit
+    monkeypatch.setattr(_pool, "RETRY_FIRST_SECONDS", 600.0)
+    now = await wait_for(jp_fetch, lambda now: states(now, SHOP) == ["failed"])
+    failure = now[SHOP]["kernels"][0]["failure"]
+    # not %%use_server's own UsageError ("the cell raised, so no action was registered")
+    assert failure["type"] == "KeyError" and failure["exception_message"] == "'SHOP_KEY'"
+    assert failure["cell"] == 2 and "raised KeyError" in failure["message"]
+
+
 @pytest.mark.parametrize(
     "served", [Served(notebooks={APP: cells("VERSION = 1", "def pid():\n    return 1")}, kernels=1)]
 )
@@ -371,6 +401,13 @@ async def test_a_missing_notebook_fails_saying_paths_are_relative_to_the_root(jp
     assert "root directory" in kernel["failure"]["message"]
     response = await call(jp_fetch, "pid", path="apps/missing.ipynb")
     assert response.code == 503 and "root directory" in body(response)["message"]
+    # A path that is not served: a server with a UI says to open it, and names what it serves.
+    response = await call(jp_fetch, "pid", path="missing.ipynb")
+    message = body(response)["message"]
+    assert response.code == 404 and "open it in Jupyter" in message
+    assert message.endswith(
+        "serves apps/missing.ipynb (GET /a%40b/notebook-actions/api/notebooks/apps/missing.ipynb/actions)"
+    )
 
 
 @pytest.mark.parametrize(

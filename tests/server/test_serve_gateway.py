@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
 
+from ._gateways import EG_VENV, Gateway, _executable, start_gateway
 from .conftest import body, server_test
 from .test_gateway import gateway, jp_argv  # noqa: F401 (fixtures)
 from .test_mcp import connect
 from .test_serve import (  # noqa: F401 (fixtures)
     APP,
+    LOAD,
     Fetch,
     Served,
     all_ready,
@@ -105,3 +107,38 @@ async def test_mcp_answers_from_the_pool_on_the_gateway(
         pids = {(await session.call_tool("pid", {})).structured_content["result"] for _ in range(4)}
         assert len(pids) == 2  # one after another, the pool's two kernels take turns
         assert (await session.call_tool("version", {})).structured_content == {"result": "v1"}
+
+
+@pytest.fixture
+def gateway_with_secrets(jp_environ: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    """Enterprise Gateway with two secrets in its environment (the server has them too), one
+    of them passed on to its kernels (``EG_INHERITED_ENVS``), as docs/http.md says to."""
+    monkeypatch.setenv("SHOP_KEY", "shop-SECRET")
+    monkeypatch.setenv("OTHER_KEY", "other-SECRET")
+    monkeypatch.setenv("EG_INHERITED_ENVS", "SHOP_KEY")
+    argv = [str(_executable(EG_VENV, "jupyter-enterprisegateway")), "--EnterpriseGatewayApp.unauthorized_users=set()"]
+    yield from start_gateway(argv, tmp_path, "enterprise-gateway")
+
+
+def reads(variable: str) -> list[str]:
+    return cells(
+        LOAD, f"%%use_server\nimport os\n\nKEY = os.environ[{variable!r}]\n\ndef key() -> str:\n    return KEY"
+    )
+
+
+@pytest.mark.parametrize("gateway", ["gateway_with_secrets"], indirect=True)
+@pytest.mark.parametrize(
+    "served", [Served(notebooks={"shop.ipynb": reads("SHOP_KEY"), "other.ipynb": reads("OTHER_KEY")}, kernels=1)]
+)
+@server_test
+async def test_a_kernel_on_the_gateway_sees_only_the_environment_the_gateway_passes(
+    jp_fetch: Fetch, pool_on_gateway: None
+) -> None:
+    now = await wait_for(
+        jp_fetch, lambda now: all(n["kernels"][0]["state"] in ("ready", "failed") for n in now.values())
+    )
+    assert now["shop.ipynb"]["kernels"][0]["state"] == "ready"
+    assert body(await call(jp_fetch, "key", path="shop.ipynb")) == {"value": "shop-SECRET"}
+    # In the server's environment and the gateway's, but not passed on: the prime says what the cell raised.
+    failure = now["other.ipynb"]["kernels"][0]["failure"]
+    assert failure["type"] == "KeyError" and failure["cell"] == 2

@@ -1,0 +1,60 @@
+"""The to-do app's page in real Chromium: ``jupyter notebook-actions serve
+notebooks/todo_app.ipynb --kernels=2``, a browser on ``/`` with the token. The Form adds,
+the rows' buttons mark done and delete, the View renders again in a pool kernel after
+each; a second browser sees the same list; phone-sized and dark, it still reads as an app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.server.test_app_page import TODO, start_serve
+from tests.server.test_serve_cli import Serve
+
+from ._jupyter import screenshot
+from ._todo import TodoView, exercise
+from ._widgets import Form
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    yield from start_serve(tmp_path_factory.mktemp("app-page-e2e"))
+
+
+def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
+    page: Page, browser: Browser, server: Serve
+) -> None:
+    page.goto(f"{server.url}?token={server.token}")
+    expect(page).to_have_url(re.compile(rf"/notebook-actions/apps/{re.escape(TODO)}"))
+    expect(page.get_by_role("heading", name="A to-do app on SQLite")).to_be_visible()
+    expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")  # the widgets are live
+    assert page.locator("text=sqlite3.connect").count() == 0  # code hidden
+
+    todos = exercise(page, "app-page", refusal="the action raised LookupError")
+    kept = [title.strip() for title in todos.rows.locator(".todo-title").all_inner_texts()]
+    assert len(kept) == 2
+
+    # Another visitor (no shared cookie: logged in by the token too) sees the same list, from
+    # a render in a pool kernel, not the prime's snapshot.
+    other = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    try:
+        visitor = other.new_page()
+        visitor.goto(f"{server.url}?token={server.token}")
+        TodoView(visitor).expect_list([(kept[0], False), (kept[1], False)])
+        background = visitor.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+        assert background == "rgb(18, 21, 27)"  # dark, as the visitor's system asks
+        add = Form.of(visitor, "add")
+        width = visitor.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, "the page scrolls sideways on a phone"
+        add.fill(title="from the phone")
+        add.submit()
+        expect(add.result).to_have_text("Added 'from the phone'")
+        screenshot(visitor, "app-page-phone-dark")
+    finally:
+        other.close()
+    page.reload()
+    TodoView(page).expect_list([(kept[0], False), (kept[1], False), ("from the phone", False)])
+    screenshot(page, "app-page-todo")

@@ -1,0 +1,183 @@
+"""App pages over HTTP: ``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2``
+as a user runs it; the page, its authentication, and calls by the page's action ids that
+every kernel of the pool answers, a kernel primed again after a SIGKILL among them."""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e._servers import BIN, NOTEBOOKS, free_port, isolated_env
+from tests.server.test_serve_cli import Serve, ready
+
+TODO = "notebooks/todo_app.ipynb"
+PAGE = f"notebook-actions/apps/{TODO}"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def request(
+    server: Serve, path: str, *, body: Any = None, token: bool = True, accept: str = "application/json"
+) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Accept": accept}
+    if token:
+        headers["Authorization"] = f"token {server.token}"
+    data = None
+    if body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(server.url + path, data=data, headers=headers), timeout=60) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def not_ready(now: dict[str, Any], kernel_id: str) -> bool:
+    return all(k["state"] != "ready" for k in now[TODO]["kernels"] if k["id"] == kernel_id)
+
+
+def page_config(page: str) -> dict[str, Any]:
+    found = re.search(r'<script id="notebook-actions-app" type="application/json">(.*?)</script>', page, re.S)
+    assert found, page[:2000]
+    return dict(json.loads(found.group(1)))
+
+
+def start_serve(tmp: Path) -> Iterator[Serve]:
+    """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` in a copy of
+    notebooks/, until the generator is closed; its pool ready."""
+    work = tmp / "work"
+    shutil.copytree(NOTEBOOKS, work / "notebooks", ignore=shutil.ignore_patterns("*.sqlite3", ".ipynb_checkpoints"))
+    port, token = free_port(), secrets.token_hex(16)
+    args = [
+        str(BIN / "jupyter"),
+        "notebook-actions",
+        "serve",
+        TODO,
+        "--kernels=2",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.allow_root=True",
+        f"--IdentityProvider.token={token}",
+    ]
+    log = tmp / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            args,
+            cwd=work,
+            env=isolated_env(tmp / "home", {}),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    serve = Serve(process, port, token, log)
+    try:
+        serve.wait_for(ready(TODO, 2))
+        yield serve
+    finally:
+        serve.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    yield from start_serve(tmp_path_factory.mktemp("app-page"))
+
+
+def test_the_page_shows_the_notebook_as_an_app(server: Serve) -> None:
+    code, headers, body = request(server, f"?token={server.token}", token=False, accept="text/html")
+    assert code == 302
+    assert headers["Location"] == f"/{PAGE}?token={server.token}"  # the token comes along: it logs the browser in
+
+    code, headers, body = request(server, PAGE, accept="text/html")
+    assert code == 200, body
+    assert headers["Content-Type"].startswith("text/html")
+    page = body.decode()
+    assert "<h1" in page and "A to-do app on SQLite" in page  # markdown, rendered
+    assert "sqlite3.connect" not in page and "def todo_list" not in page  # code hidden
+    assert "prefers-color-scheme: dark" in page
+    # Nothing from outside the server: no script, style or font from another origin.
+    assert not re.search(r"""<(?:script|link|img)[^>]+(?:src|href)=["']?(?:https?:)?//""", page)
+    assert len(re.findall(r'class="na-app-widget"', page)) == 2  # the Form and the View, live
+    config = page_config(page)
+    assert config["invoke_url"] == f"/notebook-actions/api/notebooks/{TODO}/inline/"
+    kinds = sorted("render_action" in m["state"] for m in config["models"].values())
+    assert kinds == [False, True]
+    assert all(m["_esm"] in config["modules"] for m in config["models"].values())
+
+
+def test_a_notebook_that_is_not_served_is_a_404_that_says_how_to_serve_it(server: Serve) -> None:
+    code, _, body = request(server, "notebook-actions/apps/notebooks/quickstart.ipynb")
+    assert code == 404
+    message = json.loads(body)["message"]
+    assert "jupyter notebook-actions serve notebooks/quickstart.ipynb" in message
+    code, headers, body = request(server, "notebook-actions/apps/notebooks/quickstart.ipynb", accept="text/html")
+    assert (code, headers["Content-Type"].split(";")[0]) == (404, "text/html")
+    assert html.escape("jupyter notebook-actions serve notebooks/quickstart.ipynb") in body.decode()
+    unserved = f"notebook-actions/api/notebooks/notebooks/quickstart.ipynb/inline/{'a' * 22}"
+    code, _, _ = request(server, unserved, body={})
+    assert code == 404
+
+
+def test_the_page_and_its_calls_need_the_token(server: Serve) -> None:
+    code, headers, _ = request(server, PAGE, token=False, accept="text/html")
+    assert code in (302, 403)
+    assert code == 403 or "/login" in headers["Location"]
+    config = page_config(request(server, PAGE, accept="text/html")[2].decode())
+    form = next(m for m in config["models"].values() if "render_action" not in m["state"])
+    code, _, _ = request(server, config["invoke_url"][1:] + form["state"]["action"]["id"], body={}, token=False)
+    assert code == 403
+
+
+def test_the_pages_ids_reach_every_kernel_of_the_pool_and_a_reprimed_one(server: Serve) -> None:
+    config = page_config(request(server, PAGE, accept="text/html")[2].decode())
+    form = next(m["state"] for m in config["models"].values() if "render_action" not in m["state"])
+    view = next(m["state"] for m in config["models"].values() if "render_action" in m["state"])
+    add = config["invoke_url"][1:] + form["action"]["id"]
+    render = config["invoke_url"][1:] + view["render_action"]["id"]
+    # What the page holds about its actions: ids and schemas, no closure, no bound value.
+    assert set(form["action"]) == {"id", "name", "streaming", "doc", "schema"}
+    assert "list_id" not in json.dumps(config["models"])
+
+    def add_todo(title: str) -> None:
+        code, _, body = request(server, add, body={"title": title})
+        assert (code, json.loads(body)) == (200, {"value": f"Added {title!r}"})
+
+    add_todo("first")
+    first, second = [k["id"] for k in server.status()[TODO]["kernels"]]
+    # Each kernel in turn is the only one left to answer: both know the page's ids...
+    for doomed, title in ((first, "second"), (second, "third")):
+        os.kill(server.kernel_pid(doomed), signal.SIGKILL)
+        server.wait_for(functools.partial(not_ready, kernel_id=doomed))
+        add_todo(title)
+        # ... and so does the kernel primed again after the SIGKILL (the pool's key is the same).
+        server.wait_for(ready(TODO, 2), timeout=60)
+
+    code, _, body = request(server, render, body={})
+    assert code == 200
+    rendered = json.loads(body)["value"]
+    assert [t for t in ("first", "second", "third") if f"<span class='todo-title'>{t}</span>" in rendered] == [
+        "first",
+        "second",
+        "third",
+    ]
+    code, _, body = request(server, add[: -len(form["action"]["id"])] + "x" * 22, body={"title": "t"})
+    assert code == 404
+    assert "reload the page" in json.loads(body)["message"]
