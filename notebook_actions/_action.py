@@ -97,10 +97,6 @@ class Action(Generic[F]):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*self._bound, *args, **{**self._bound_kwargs, **kwargs})
 
-    def call_validated(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Call with arguments that ``signature.validate`` produced."""
-        return self(*args, **kwargs)
-
     def bind(self, *args: Any, **kwargs: Any) -> Action[F]:
         """A new inline action with some arguments fixed in the kernel (like JS ``bind``).
 

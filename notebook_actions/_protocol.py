@@ -63,15 +63,6 @@ class ListRequest(TypedDict):
     id: str
 
 
-class Batch(TypedDict):
-    """Several messages in one transport message; buffer indices are batch-wide."""
-
-    kind: Literal["batch"]
-    messages: list[dict[str, Any]]
-
-
-Request = InvokeRequest | CancelRequest | UploadChunk | ListRequest
-
 # --- replies --------------------------------------------------------------------
 
 
