@@ -151,6 +151,7 @@ class Action(Generic[F]):
             "threadsafe": self.threadsafe,
             "params": self.params_schema,
             "returns": self.returns_schema,
+            "files": {p.name: p.is_many for p in self.signature.params if p.is_file},
         }
 
     def __repr__(self) -> str:

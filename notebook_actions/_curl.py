@@ -9,7 +9,7 @@ from typing import Any
 
 from ._action import Action
 from ._magic import kernel_id
-from ._protocol import actions_path, mcp_path
+from ._routes import actions_path, mcp_route
 
 PLACEHOLDER_URL = "http://localhost:8888/"
 
@@ -51,8 +51,8 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
         raise ValueError(message)
     kid = kernel_id()
     url = _server_url(kid) if kid else PLACEHOLDER_URL
-    route = f"{url.rstrip('/')}{actions_path(kid or '<kernel_id>')}/{action.name}"
-    mcp = f"{url.rstrip('/')}{mcp_path(kid or '<kernel_id>')}"
+    route = f"{url.rstrip('/')}{actions_path(kid)}/{action.name}"
+    mcp = f"{url.rstrip('/')}{mcp_route(kid)}"
     command = " \\\n  ".join(
         [
             f"curl -X POST {shlex.quote(route)}",

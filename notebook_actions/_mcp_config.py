@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 from typing import Any
 
 from ._curl import PLACEHOLDER_URL, _server_url
 from ._magic import kernel_id
-from ._protocol import MCP_ROOT, mcp_path
+from ._routes import mcp_route
 
 #: What the client's config holds instead of the token (``jupyter server list`` shows it),
 #: so the token never lands in the saved notebook.
 TOKEN_PLACEHOLDER = "<JUPYTER_TOKEN>"
-
-
-def mcp_route(kid: str | None = None, notebook: str | None = None) -> str:
-    """The MCP endpoint's path under the server's base URL."""
-    if notebook is not None:
-        return f"{MCP_ROOT}/notebooks/{urllib.parse.quote(notebook.strip('/'))}"
-    return mcp_path(kid or "<kernel_id>")
 
 
 class McpConfig:

@@ -156,6 +156,9 @@ class ActionInfo(TypedDict):
     threadsafe: bool  # may answer while a cell runs (``@action(threadsafe=True)``)
     params: dict[str, Any]  # JSON Schema of the arguments object
     returns: dict[str, Any]  # JSON Schema of the result (or of each chunk when streaming)
+    # The parameters that take files (``UploadedFile``), each with whether it takes several:
+    # what forms, OpenAPI and MCP read, rather than guessing from the JSON Schema.
+    files: dict[str, bool]
 
 
 class ActionsReply(TypedDict):
@@ -219,22 +222,6 @@ PROTOCOL_ERROR: Final = "ProtocolError"  # a malformed or conflicting request
 UPLOAD_TOO_LARGE: Final = "UploadTooLarge"
 UNSERIALIZABLE_RESULT: Final = "UnserializableResult"
 OWN_ERRORS = frozenset({PROTOCOL_ERROR, UPLOAD_TOO_LARGE, UNSERIALIZABLE_RESULT})
-
-#: Where the server extension's HTTP API lives, under the server's base URL.
-API_ROOT = "/notebook-actions/api"
-
-
-def actions_path(kernel_id: str) -> str:
-    """The path of a kernel's exported actions (``POST {path}/{name}`` invokes one)."""
-    return f"{API_ROOT}/kernels/{kernel_id}/actions"
-
-
-MCP_ROOT = "/notebook-actions/mcp"
-
-
-def mcp_path(kernel_id: str) -> str:
-    """The path of a kernel's MCP endpoint (its exported actions as MCP tools)."""
-    return f"{MCP_ROOT}/kernels/{kernel_id}"
 
 
 # --- batching -------------------------------------------------------------------

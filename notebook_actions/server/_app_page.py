@@ -19,6 +19,7 @@ cookie and the XSRF token.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import posixpath
@@ -27,28 +28,27 @@ from typing import Any, cast
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.utils import url_escape, url_path_join
+from jupyter_server.utils import url_path_join
 from nbformat import NotebookNode
 from tornado import web
 
-from .._protocol import API_ROOT
+from .._routes import API_ROOT, APPS_ROOT, STATIC_ROOT, app_route, inline_path, notebook_path
 from ..widgets._esm import HERE as WIDGETS
 from ._app_render import render_page
-from ._body import Invocation
-from ._handlers import AUTH_RESOURCE, Extension, InvokeHandler
-from ._pool import Pool, Unavailable
+from ._errors import ServiceError
+from ._handlers import AUTH_RESOURCE, InvokeHandler
+from ._http_replies import problem_for
+from ._pool import Pool
 from ._problem import Problem
-from ._serving import notebook_path
+from ._service import ActionService, Invoke, Target
 
-APPS_ROOT = "/notebook-actions/apps"
-STATIC_ROOT = "/notebook-actions/static/apps"
 #: The files of the page's loader, served from the widgets' folder.
 LOADER_FILES = ("app.js", "http.js")
 
 
 def app_url(path: str) -> str:
     """The path of a served notebook's app page, under the base URL."""
-    return f"{APPS_ROOT}/{url_escape(notebook_path(path))}"
+    return app_route(path)
 
 
 def not_served_message(path: str) -> str:
@@ -58,8 +58,8 @@ def not_served_message(path: str) -> str:
     )
 
 
-def _served_pool(extension: Extension, path: str) -> Pool | None:
-    return extension.serving.pool(path) if extension.serving is not None else None
+def _served_pool(service: ActionService, path: str) -> Pool | None:
+    return service.serving.pool(path)
 
 
 #: Each pool's page, with the primed notebook it was made from (made again after a new prime).
@@ -72,14 +72,15 @@ class AppPageHandler(JupyterHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
-    def extension(self) -> Extension:
-        return cast(Extension, self.settings["notebook_actions"])
+    def service(self) -> ActionService:
+        return cast(ActionService, self.settings["notebook_actions"])
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         message = exc.message if isinstance(exc, Problem) else f"{status_code}: {self._reason}"
-        if isinstance(exc, Problem) and "Retry-After" in exc.extra:
-            self.set_header("Retry-After", str(exc.extra["Retry-After"]))
+        if isinstance(exc, Problem):
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
         if "text/html" not in self.request.headers.get("Accept", ""):
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"message": message}))
@@ -97,15 +98,16 @@ class AppPageHandler(JupyterHandler):
     @authorized
     async def get(self, path: str) -> None:
         path = notebook_path(path)
-        pool = _served_pool(self.extension, path)
+        pool = _served_pool(self.service, path)
         if pool is None:
             raise Problem(404, not_served_message(path))
         if pool.primed is None:
             # The first prime is still running: wait for a ready kernel as a call would.
             try:
-                (await pool.lease(self.extension.config.timeout)).release()
-            except Unavailable as err:
-                raise Problem(503, f"{path} is not ready: {err.message}", **{"Retry-After": err.retry_after}) from None
+                await pool.choose(self.service.config.timeout)
+            except ServiceError as err:
+                problem = problem_for(err)
+                raise Problem(problem.status, f"{path} is not ready: {err.message}", problem.headers) from None
         notebook = pool.primed
         assert notebook is not None
         cached = _pages.get(pool)
@@ -123,38 +125,30 @@ class AppPageHandler(JupyterHandler):
         base = self.base_url
         return {
             "path": path,
-            "invoke_url": url_path_join(base, API_ROOT, "notebooks", url_escape(path), "inline") + "/",
+            "invoke_url": url_path_join(base, inline_path(path)) + "/",
             "static_url": url_path_join(base, STATIC_ROOT) + "/",
         }
-
-
-class _ById(Invocation):
-    """An invocation of the action with this id (an exported action's route names it)."""
-
-    def message(self, name: str) -> dict[str, Any]:
-        message = super().message(name)
-        message["action"] = message.pop("name")
-        return message
 
 
 class InlineInvokeHandler(InvokeHandler):
     """``POST .../notebooks/{path}/inline/{action_id}``: the page's calls, for served pools only."""
 
-    async def kernel_id(self, kernel_id: str | None = None, path: str | None = None) -> str:
-        if path is None or _served_pool(self.extension, path) is None:
+    async def _resolve(self) -> Target:
+        path = self.path_kwargs.get("path")
+        if path is None or _served_pool(self.service, path) is None:
             raise Problem(404, not_served_message((path or "").strip("/")))
-        return await super().kernel_id(kernel_id, path)
+        return await super()._resolve()
 
-    async def exported_actions(self, kernel_id: str) -> list[dict[str, Any]]:
+    async def _exports(self, target: Target, name: str) -> bool:
         # Asked before an upload is read, to refuse a name that is not there: an id has no
         # list to be checked against (an unknown id is answered after the body, as 404).
-        return [{"name": self.path_kwargs["name"]}]
+        return True
 
     def _not_found(self, name: str, kernel_id: str) -> str:
         return "this action is not available in the served notebook's kernels: reload the page"
 
-    async def _invoke(self, name: str, invocation: Invocation) -> None:
-        await super()._invoke(name, _ById(**vars(invocation)))
+    async def _invoke(self, invoke: Invoke) -> None:
+        await super()._invoke(dataclasses.replace(invoke, by_id=True))  # the route names an id
 
 
 class LoaderHandler(web.StaticFileHandler):

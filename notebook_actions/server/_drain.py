@@ -28,7 +28,7 @@ class Draining(Problem):
     """503: the server drains; ``retry_after`` is for the ``Retry-After`` header."""
 
     def __init__(self) -> None:
-        super().__init__(503, DRAINING_MESSAGE)
+        super().__init__(503, DRAINING_MESSAGE, {"Retry-After": str(RETRY_AFTER_SECONDS)})
         self.retry_after = RETRY_AFTER_SECONDS
 
 

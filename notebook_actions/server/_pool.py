@@ -18,17 +18,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from enum import Enum
+from typing import Any
 
 from jupyter_core.utils import ensure_async
 from nbformat import NotebookNode
-from tornado import web
 
 from ._config import NotebookActions
-from ._kernels import Bridges
+from ._errors import Unavailable
+from ._kernels import Bridges, watch_restarts
 from ._priming import PrimeFailed, PrimeFailure, prime
 
-State = Literal["starting", "priming", "ready", "failed", "restarting"]
+
+class State(str, Enum):
+    """Where a pooled kernel is in its life (the status route shows the value)."""
+
+    STARTING = "starting"  # its process is starting
+    PRIMING = "priming"  # the notebook runs in it
+    READY = "ready"  # in rotation: takes requests
+    FAILED = "failed"  # its prime failed: tried again after a delay, or when the file changes
+    RESTARTING = "restarting"  # out of rotation: it died, or is primed afresh (a reload)
+
 
 #: A failed prime is tried again after this many seconds, twice as long each time, up to the maximum.
 RETRY_FIRST_SECONDS = 1.0
@@ -39,16 +49,6 @@ RETRY_AFTER_SECONDS = 5
 
 #: How often a served notebook's file is checked for changes.
 WATCH_SECONDS = 1.0
-
-
-class Unavailable(Exception):
-    """No kernel of the pool can take the request (HTTP: 503 with ``Retry-After``)."""
-
-    def __init__(self, message: str, retry_after: int, **extra: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
-        self.extra = extra
 
 
 @dataclass
@@ -67,7 +67,7 @@ class PooledKernel:
     """One kernel of a pool, as the status route shows it."""
 
     kernel_id: str | None = None
-    state: State = "starting"
+    state: State = State.STARTING
     in_flight: int = 0
     last_primed: datetime | None = None
     failure: PrimeFailure | None = None
@@ -82,16 +82,17 @@ class PooledKernel:
     reprime: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     primed: list[asyncio.Future[None]] = field(default_factory=list)
-    callbacks: list[tuple[Any, Callable[[], None], str]] = field(default_factory=list)
+    #: stops watching the kernel's restarter
+    unwatch: Callable[[], None] = field(default=lambda: None)
 
     @property
     def ready(self) -> bool:
-        return self.state == "ready"
+        return self.state == State.READY
 
     def status(self, expose: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.kernel_id,
-            "state": self.state,
+            "state": self.state.value,
             "in_flight": self.in_flight,
             "last_primed": self.last_primed.isoformat() if self.last_primed else None,
         }
@@ -117,6 +118,10 @@ class Lease:
             self._released = True
             self.kernel.in_flight -= 1
             self.pool._changed()
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Died(Exception):
@@ -177,24 +182,35 @@ class Pool:
     # --- routing ------------------------------------------------------------------
 
     async def lease(self, timeout: float) -> Lease:
-        """The ready kernel with the fewest requests in flight, waiting up to ``timeout`` for one."""
+        """The ready kernel with the fewest requests in flight, held (counted in flight)
+        until the lease is released; waits up to ``timeout`` for one to be ready."""
+        kernel = await self._least_busy(timeout)
+        self._leases += 1
+        kernel.last_leased = self._leases
+        kernel.in_flight += 1
+        return Lease(self, kernel)
+
+    async def choose(self, timeout: float) -> str:
+        """The id of the ready kernel with the fewest requests in flight, not held: for a
+        request that only reads (a listing), which routing need not count."""
+        kernel = await self._least_busy(timeout)
+        assert kernel.kernel_id is not None
+        return kernel.kernel_id
+
+    async def _least_busy(self, timeout: float) -> PooledKernel:
         deadline = time.monotonic() + timeout
         while True:
             ready = [k for k in self.kernels if k.ready]
             if ready:
-                kernel = min(ready, key=lambda k: (k.in_flight, k.last_leased))
-                self._leases += 1
-                kernel.last_leased = self._leases
-                kernel.in_flight += 1
-                return Lease(self, kernel)
+                return min(ready, key=lambda k: (k.in_flight, k.last_leased))
             if self._stopped:
                 raise Unavailable(f"{self.path} is no longer served: the server is shutting down", RETRY_AFTER_SECONDS)
-            failed = [k for k in self.kernels if k.state == "failed" and k.failure is not None]
+            failed = [k for k in self.kernels if k.state == State.FAILED and k.failure is not None]
             if len(failed) == len(self.kernels):
                 raise self._failed(failed)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                states = ", ".join(k.state for k in self.kernels)
+                states = ", ".join(k.state.value for k in self.kernels)
                 message = (
                     f"no kernel of {self.path} is ready after {timeout:g} s (kernels: {states}): "
                     "they are still starting or priming; try again shortly"
@@ -232,7 +248,7 @@ class Pool:
     def kernel_event(self, kernel: PooledKernel) -> None:
         """Someone else restarted or shut the kernel down, or its connection was lost. (The
         pool's own restarts, made in other states, say so too: those are not news.)"""
-        if kernel.state in ("ready", "failed"):
+        if kernel.state in (State.READY, State.FAILED):
             self.kernel_gone(kernel)
 
     def kernel_gone(self, kernel: PooledKernel, restarter: bool = False) -> None:
@@ -242,14 +258,14 @@ class Pool:
         if self._stopped or kernel.died:
             return
         kernel.died = True
-        if kernel.state == "ready":
+        if kernel.state == State.READY:
             # Out of rotation now: the requests that follow go to the other kernels.
-            self._set(kernel, "restarting")
+            self._set(kernel, State.RESTARTING)
         kernel.wake.set()
 
     def file_changed(self) -> None:
         for kernel in self.kernels:
-            if kernel.state == "failed":
+            if kernel.state == State.FAILED:
                 kernel.wake.set()  # try again now, with the new file
         if self.services.config.reload:
             if self._roll is not None and not self._roll.done():
@@ -262,9 +278,9 @@ class Pool:
         while True:
             self._roll_again = False
             for kernel in self.kernels:
-                if kernel.state == "failed":
+                if kernel.state == State.FAILED:
                     continue  # woken already: it primes from the new file
-                if kernel.state != "ready":
+                if kernel.state != State.READY:
                     # It may have read the old file already: let it finish, then prime it again.
                     await self._primed(kernel)
                     if not kernel.ready:
@@ -315,14 +331,14 @@ class Pool:
             kernel.attempts = 0
             kernel.failure = None
             kernel.last_primed = datetime.now(timezone.utc)
-            self._set(kernel, "ready")
+            self._set(kernel, State.READY)
             self._resolve(kernel)
             self.log.info("notebook_actions: %s is serving from kernel %s", self.path, kernel.kernel_id)
             await self._sleep(kernel, None)
             if kernel.died:
                 restart = False
             else:  # a reload: out of rotation, let its requests finish, then prime afresh
-                self._set(kernel, "restarting")
+                self._set(kernel, State.RESTARTING)
                 await self._drain(kernel)
                 restart = True
 
@@ -345,7 +361,7 @@ class Pool:
     def _fail(self, kernel: PooledKernel, failure: PrimeFailure) -> None:
         kernel.attempts += 1
         kernel.failure = failure
-        self._set(kernel, "failed")
+        self._set(kernel, State.FAILED)
         self._resolve(kernel)
         # The log is the server's own: the exception's message goes in (callers see it only
         # with expose_exception_messages).
@@ -369,23 +385,25 @@ class Pool:
             self._unwatch(kernel)
             kernel.kernel_id = None
             kernel.died = False
-            self._set(kernel, "starting")
+            self._set(kernel, State.STARTING)
             kernel.kernel_id = await self._start_kernel(notebook)
             self._watch(kernel)
         elif kernel.died:
             kernel.died = False
-            self._set(kernel, "restarting")
+            self._set(kernel, State.RESTARTING)
             await self._settled(kernel)  # the kernel's restarter brings the process back
             if kernel.kernel_id not in manager:
                 raise _Died
         elif restart:
-            self._set(kernel, "restarting")
+            self._set(kernel, State.RESTARTING)
             try:
                 await ensure_async(manager.restart_kernel(kernel.kernel_id, now=True))
-            except (KeyError, web.HTTPError):
+            except Exception:
+                if kernel.kernel_id in manager:
+                    raise
                 raise _Died from None  # shut down meanwhile: start another
             kernel.died = False  # our own restart
-        self._set(kernel, "priming")
+        self._set(kernel, State.PRIMING)
         priming = asyncio.ensure_future(
             prime(
                 manager,
@@ -452,9 +470,11 @@ class Pool:
     async def _read(self) -> NotebookNode:
         try:
             model = await ensure_async(self.services.contents_manager.get(self.path, content=True, type="notebook"))
-        except web.HTTPError as err:
+        except Exception as err:
+            # the contents manager says why in its HTTPError's log message
+            why = getattr(err, "log_message", None) or getattr(err, "status_code", None) or err
             message = (
-                f"cannot read notebook {self.path} ({err.log_message or err.status_code}): paths to serve are "
+                f"cannot read notebook {self.path} ({why}): paths to serve are "
                 "relative to the server's root directory (ServerApp.root_dir)"
             )
             raise PrimeFailed(PrimeFailure(message)) from None
@@ -467,21 +487,11 @@ class Pool:
         """A local kernel's restarter says when it died (before restarting it)."""
         assert kernel.kernel_id is not None
         km = self.services.kernel_manager.get_kernel(kernel.kernel_id)
-        if not hasattr(km, "add_restart_callback"):
-            return
-        for event in ("restart", "dead"):
-
-            def callback(kernel: PooledKernel = kernel) -> None:
-                self.kernel_gone(kernel, restarter=True)
-
-            km.add_restart_callback(callback, event)
-            kernel.callbacks.append((km, callback, event))
+        kernel.unwatch = watch_restarts(km, lambda event: self.kernel_gone(kernel, restarter=True), self.log)
 
     def _unwatch(self, kernel: PooledKernel) -> None:
-        for km, callback, event in kernel.callbacks:
-            with contextlib.suppress(Exception):
-                km.remove_restart_callback(callback, event)
-        kernel.callbacks.clear()
+        kernel.unwatch()
+        kernel.unwatch = _nothing
 
     async def _watch_file(self) -> None:
         contents = self.services.contents_manager

@@ -26,7 +26,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from ._bridge import BridgeError, NotLoaded
+from ._errors import NotLoaded, ServiceError
 from ._kernels import Bridges
 
 #: Seconds to wait for a (re)started kernel to answer before its first cell.
@@ -230,5 +230,5 @@ async def _answers(bridges: Bridges, kernel_id: str, path: str, timeout: float) 
         await bridges.get(kernel_id).ready(timeout)
     except NotLoaded:
         raise PrimeFailed(PrimeFailure(f"{path} does not load notebook-actions: {LOAD_HINT}")) from None
-    except BridgeError as err:
+    except ServiceError as err:
         raise PrimeFailed(PrimeFailure(f"the primed kernel does not answer: {err.message}")) from None

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
 
-from ._bridge import BridgeError, Recycled
+from .._routes import notebook_path
+from ._errors import ServiceError
 from ._pool import Pool, Services
-
-
-def notebook_path(path: str) -> str:
-    """A notebook's API path as routes and config may spell it (slashes, ``./``)."""
-    return posixpath.normpath(path.strip("/")).lstrip("/")
 
 
 class Serving:
@@ -48,10 +43,8 @@ class Serving:
                 return pool, kernel
         return None
 
-    def _bridge_closed(self, kernel_id: str, error: BridgeError) -> None:
+    def _bridge_closed(self, kernel_id: str, error: ServiceError) -> None:
         # A lost connection to a remote kernel is how a gateway's restart shows here.
-        if isinstance(error, Recycled):
-            return
         found = self._find(kernel_id)
         if found is not None:
             found[0].kernel_event(found[1])

@@ -8,7 +8,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ._handlers import PREFIX, BaseHandler
+from .._routes import STATUS_PATH
+from ._handlers import BaseHandler
 
 
 class StatusHandler(BaseHandler):
@@ -18,9 +19,8 @@ class StatusHandler(BaseHandler):
     @authorized
     async def get(self) -> None:
         """Every served notebook, with each kernel's state, requests in flight and last prime."""
-        serving = self.extension.serving
-        self.finish(json.dumps({"notebooks": serving.status() if serving is not None else []}))
+        self.finish(json.dumps({"notebooks": self.service.serving.status()}))
 
 
 def status_handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:
-    return [(url_path_join(base_url, f"{PREFIX}/status"), StatusHandler)]
+    return [(url_path_join(base_url, STATUS_PATH), StatusHandler)]

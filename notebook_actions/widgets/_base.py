@@ -28,7 +28,7 @@ from .._registry import registry
 from .._resolve import ACTION_GONE, NOT_AVAILABLE_HERE, Target
 from .._threads import route_our_messages_to_their_subshell
 from .._uploads import DEFAULT_MAX_UPLOAD_BYTES
-from ._esm import with_client
+from ._esm import with_buttons, with_client
 
 #: The key that wraps every message of ours among a widget's custom messages.
 ENVELOPE = "notebook_actions"
@@ -182,6 +182,9 @@ class ActionWidget(anywidget.AnyWidget):
         # (anywidget's add_traits makes subclasses too, with `_esm` a trait by then.)
         if esm is not None and not isinstance(esm, traitlets.TraitType):
             cls._esm = with_client(str(esm))
+        sheet = getattr(cls, "_css", None)  # inherited too: a subclass keeps its parent's
+        if not isinstance(sheet, traitlets.TraitType):
+            cls._css = with_buttons(str(sheet or ""))
 
     def __init__(
         self,

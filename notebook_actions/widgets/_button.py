@@ -10,7 +10,7 @@ import traitlets
 from .._action import Action
 from ._base import ActionTrait, ActionWidget, ResultCallback
 from ._esm import bundle, css
-from ._fields import humanize
+from ._fields import label as action_label
 from ._form import RESULT_VIEWS, ResultView
 
 
@@ -70,7 +70,7 @@ class ActionButton(ActionWidget):
             raise TypeError(message)
         super().__init__(
             action=shown,
-            label=label if label is not None else humanize(action.name),
+            label=label if label is not None else action_label(action),
             tooltip=tooltip,
             result_view=result_view,
             concurrent=concurrent,

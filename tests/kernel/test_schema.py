@@ -267,3 +267,11 @@ def test_form_encoding_maps_non_string_choices() -> None:
         [10, 20],
     ]
     assert "n" in testing.invoke(pick, {"n": "4", "size": "1", "many": []}, form=True).errors
+
+
+def test_the_info_names_the_file_parameters() -> None:
+    # What forms, OpenAPI and MCP read: a bytes parameter is JSON (a string), not a file.
+    def take(f: UploadedFile, many: list[UploadedFile], maybe: UploadedFile | None = None, raw: bytes = b"") -> int:
+        return 0
+
+    assert action(take).info()["files"] == {"f": False, "many": True, "maybe": False}

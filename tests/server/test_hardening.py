@@ -18,6 +18,7 @@ import requests
 
 from notebook_actions.server._body import MAX_JSON_DEPTH, MAX_PARTS
 from notebook_actions.server._bridge import KernelGone, Unsendable
+from notebook_actions.server._http_replies import problem_for
 
 from .conftest import ACTIONS, JSON, Kernel, body, invoke, multipart, server_test
 
@@ -129,7 +130,7 @@ async def test_an_uncodable_request_fails_alone_and_the_bridge_stays(jp_fetch: A
     for call, why in ((surrogate, "surrogate"), (deep, "nested")):
         with pytest.raises(Unsendable) as refused:
             await call.reply(30)
-        assert refused.value.status == 400
+        assert problem_for(refused.value).status == 400
         assert why in refused.value.message
     assert bridge.closed is None
     assert bridges(kernel).get(kernel.id) is bridge
