@@ -16,7 +16,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._protocol import COMM_TARGET, FINAL_KINDS, UPLOAD_TOO_LARGE, Buffer, pack, split
-from ._errors import Internal, KernelBusy, KernelGone, NotLoaded, ServiceError, TimedOut, TooLarge, Unsendable
+from ._errors import (
+    Internal,
+    KernelBusy,
+    KernelDied,
+    KernelGone,
+    NotLoaded,
+    ServiceError,
+    TimedOut,
+    TooLarge,
+    Unsendable,
+)
 from ._transport import KernelMessage, Transport, Unencodable
 
 __all__ = ["Bridge", "Call", "KernelBusy", "KernelGone", "NotLoaded", "TimedOut", "Unsendable", "Upload"]
@@ -232,7 +242,7 @@ class Bridge:
                     del self._sent[msg.parent_id]
             elif self.is_open and state in ("starting", "restarting", "dead"):
                 self.close(
-                    KernelGone(
+                    KernelDied(
                         f"the kernel is {state}: its actions are gone until %load_ext notebook_actions runs again"
                     )
                 )
@@ -241,7 +251,7 @@ class Bridge:
             if self.is_open and content.get("subscription") in self._topics:
                 # The kernel greets a topic only when no one was subscribed to it, and we
                 # are: a new kernel process is greeting us. The old one, and our comm, are gone.
-                self.close(KernelGone("the kernel restarted"))
+                self.close(KernelDied("the kernel restarted"))
                 return
         elif kind == "comm_close" and content.get("comm_id") == self.comm_id:
             if self._ready is not None and not self._ready.done():
@@ -374,7 +384,7 @@ class Bridge:
         if self.closed is not None:
             return
         self.closed = error
-        if self.is_open:
+        if self.is_open and not isinstance(error, KernelDied):  # a new process knows no such comm
             try:
                 self._transport.send("comm_close", {"comm_id": self.comm_id, "data": {}})
             except Exception:
@@ -393,7 +403,7 @@ class Bridge:
             if future is not None and not future.done():
                 future.set_exception(error)
                 future.add_done_callback(_retrieve)
-        self._transport.close()
+        self._transport.close(process_gone=isinstance(error, KernelDied))
         self._on_close(self)
 
     @property

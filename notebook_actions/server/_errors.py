@@ -69,5 +69,9 @@ class KernelGone(Unavailable):
     """The kernel restarted, died, was shut down, or the connection to it failed."""
 
 
+class KernelDied(KernelGone):
+    """The kernel's process ended (or was replaced by a restart): nothing of ours is left in it."""
+
+
 class KernelBusy(Unavailable):
     """The kernel did not pick the request up in time (a cell is running)."""

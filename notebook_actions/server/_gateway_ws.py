@@ -301,6 +301,6 @@ class GatewayTransport:
         socket.send(WireMessage("shell", header, content=content, buffers=list(buffers)))
         return msg_id
 
-    def close(self) -> None:
+    def close(self, process_gone: bool = False) -> None:
         if self._socket is not None:
             self._socket.close()

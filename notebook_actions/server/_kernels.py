@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._bridge import Bridge
-from ._errors import KernelGone, ServiceError
+from ._errors import KernelDied, KernelGone, ServiceError
+from ._exits import ExitWatch, ended, process_id
 from ._transport import Transport, transport_for
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
@@ -75,12 +76,20 @@ class Bridges:
             return transport_for(manager, topics, self.log)
 
         bridge = Bridge(kernel_id, make_transport, log=self.log, on_close=self._closed)
-        bridge.process = _process_id(manager)
+        bridge.process = process_id(manager)
         self._bridges[kernel_id] = bridge
         reasons = {"restart": "the kernel died and was restarted", "dead": "the kernel died"}
-        self._unwatch[bridge] = watch_restarts(
-            manager, lambda event: bridge.close(KernelGone(reasons[event])), self.log
-        )
+        unwatch = watch_restarts(manager, lambda event: bridge.close(KernelDied(reasons[event])), self.log)
+        # A local kernel's process exit fails its requests at once (the restarter polls).
+        pid = bridge.process
+        exits = ExitWatch(pid, lambda: bridge.close(KernelDied(ended(pid)))) if pid is not None else None
+
+        def stop() -> None:
+            unwatch()
+            if exits is not None:
+                exits.cancel()
+
+        self._unwatch[bridge] = stop
         return bridge
 
     def _closed(self, bridge: Bridge) -> None:
@@ -112,13 +121,8 @@ class Bridges:
             # talk to the new process. A remote kernel's process is unknown: drop it.
             process = bridge.process
             try:
-                now = _process_id(self.kernel_manager.get_kernel(kernel_id))
+                now = process_id(self.kernel_manager.get_kernel(kernel_id))
             except KeyError:
                 now = None
             if process is None or now is None or process != now:
-                bridge.close(KernelGone("the kernel was restarted"))
-
-
-def _process_id(manager: Any) -> int | None:
-    pid = getattr(getattr(manager, "provisioner", None), "pid", None)
-    return pid if isinstance(pid, int) else None
+                bridge.close(KernelDied("the kernel was restarted"))

@@ -26,6 +26,7 @@ from nbformat import NotebookNode
 
 from ._config import NotebookActions
 from ._errors import Unavailable
+from ._exits import ExitWatch, ended, process_id
 from ._kernels import Bridges, watch_restarts
 from ._priming import PrimeFailed, PrimeFailure, prime
 
@@ -46,6 +47,10 @@ RETRY_MAX_SECONDS = 60.0
 
 #: What a 503 tells callers to wait while kernels start or prime.
 RETRY_AFTER_SECONDS = 5
+
+#: How long a prime whose kernel died is given to say so itself (nbclient's DeadKernelError
+#: names the cell), before it is given up.
+DEAD_PRIME_SECONDS = 5.0
 
 #: How often a served notebook's file is checked for changes.
 WATCH_SECONDS = 1.0
@@ -71,6 +76,13 @@ class PooledKernel:
     in_flight: int = 0
     last_primed: datetime | None = None
     failure: PrimeFailure | None = None
+    #: a local kernel's process, watched for its exit (``ExitWatch``)
+    pid: int | None = None
+    exit_watch: ExitWatch | None = None
+    #: how many times the kernel was restarted or replaced (after a death, a failed prime, a
+    #: reload, or someone's restart or shutdown), and the last thing that went wrong, and when
+    restarts: int = 0
+    last_error: tuple[str, datetime] | None = None
     #: failed primes in a row, and when the next try is due (``time.monotonic()``)
     attempts: int = 0
     retry_at: float | None = None
@@ -95,7 +107,12 @@ class PooledKernel:
             "state": self.state.value,
             "in_flight": self.in_flight,
             "last_primed": self.last_primed.isoformat() if self.last_primed else None,
+            "pid": self.pid,
+            "restarts": self.restarts,
+            "last_error": None,
         }
+        if self.last_error is not None:
+            out["last_error"] = {"message": self.last_error[0], "at": self.last_error[1].isoformat()}
         if self.failure is not None:
             out["failure"] = {**self.failure.public(expose), "attempts": self.attempts}
             if self.retry_at is not None:
@@ -245,19 +262,20 @@ class Pool:
 
     # --- events from the server -----------------------------------------------------
 
-    def kernel_event(self, kernel: PooledKernel) -> None:
+    def kernel_event(self, kernel: PooledKernel, why: str) -> None:
         """Someone else restarted or shut the kernel down, or its connection was lost. (The
         pool's own restarts, made in other states, say so too: those are not news.)"""
         if kernel.state in (State.READY, State.FAILED):
-            self.kernel_gone(kernel)
+            self.kernel_gone(kernel, why)
 
-    def kernel_gone(self, kernel: PooledKernel, restarter: bool = False) -> None:
+    def kernel_gone(self, kernel: PooledKernel, why: str, restarter: bool = False) -> None:
         """The kernel died: bring it back."""
         if restarter:
             kernel.restarter = True  # (also when the pool saw the death first: wait for its restart)
         if self._stopped or kernel.died:
             return
         kernel.died = True
+        self._error(kernel, why)
         if kernel.state == State.READY:
             # Out of rotation now: the requests that follow go to the other kernels.
             self._set(kernel, State.RESTARTING)
@@ -358,9 +376,13 @@ class Pool:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._change), deadline - time.monotonic())
 
+    def _error(self, kernel: PooledKernel, message: str) -> None:
+        kernel.last_error = (message, datetime.now(timezone.utc))
+
     def _fail(self, kernel: PooledKernel, failure: PrimeFailure) -> None:
         kernel.attempts += 1
         kernel.failure = failure
+        self._error(kernel, failure.message)
         self._set(kernel, State.FAILED)
         self._resolve(kernel)
         # The log is the server's own: the exception's message goes in (callers see it only
@@ -383,19 +405,26 @@ class Pool:
         kernel.reprime = False
         if kernel.kernel_id is None or kernel.kernel_id not in manager:
             self._unwatch(kernel)
+            if kernel.kernel_id is not None:
+                kernel.restarts += 1  # a replacement
             kernel.kernel_id = None
             kernel.died = False
             self._set(kernel, State.STARTING)
             kernel.kernel_id = await self._start_kernel(notebook)
             self._watch(kernel)
         elif kernel.died:
-            kernel.died = False
+            kernel.restarts += 1
             self._set(kernel, State.RESTARTING)
             await self._settled(kernel)  # the kernel's restarter brings the process back
+            # Only now: till it is back, more news of this death (the restarter's callback
+            # after the process's exit was heard) is the same death, not another restart.
+            kernel.died = False
             if kernel.kernel_id not in manager:
                 raise _Died
         elif restart:
+            kernel.restarts += 1
             self._set(kernel, State.RESTARTING)
+            self._unwatch_process(kernel)  # its exit is ours: not news
             try:
                 await ensure_async(manager.restart_kernel(kernel.kernel_id, now=True))
             except Exception:
@@ -403,6 +432,7 @@ class Pool:
                     raise
                 raise _Died from None  # shut down meanwhile: start another
             kernel.died = False  # our own restart
+        self._watch_process(kernel)
         self._set(kernel, State.PRIMING)
         priming = asyncio.ensure_future(
             prime(
@@ -420,12 +450,18 @@ class Pool:
         died = asyncio.ensure_future(self._until_died(kernel))
         try:
             await asyncio.wait([priming, died], return_when=asyncio.FIRST_COMPLETED)
+            if not priming.done():
+                # Heard from the process's exit: a cell that ends the kernel is the notebook's
+                # failure (retried with backoff), which the prime says itself, naming the cell.
+                await asyncio.wait([priming], timeout=DEAD_PRIME_SECONDS)
         finally:
             died.cancel()
             if not priming.done():
                 priming.cancel()
                 with contextlib.suppress(BaseException):
                     await priming
+        if priming.done() and not priming.cancelled() and isinstance(priming.exception(), PrimeFailed):
+            priming.result()
         if kernel.died:
             raise _Died
         priming.result()
@@ -487,9 +523,40 @@ class Pool:
         """A local kernel's restarter says when it died (before restarting it)."""
         assert kernel.kernel_id is not None
         km = self.services.kernel_manager.get_kernel(kernel.kernel_id)
-        kernel.unwatch = watch_restarts(km, lambda event: self.kernel_gone(kernel, restarter=True), self.log)
+        reasons = {"restart": "the kernel died and was restarted", "dead": "the kernel died"}
+        kernel.unwatch = watch_restarts(
+            km, lambda event: self.kernel_gone(kernel, reasons[event], restarter=True), self.log
+        )
+
+    def _watch_process(self, kernel: PooledKernel) -> None:
+        """A local kernel's process exit is heard at once (the restarter polls, every few
+        seconds): out of rotation before a request finds it dead."""
+        assert kernel.kernel_id is not None
+        km = self.services.kernel_manager.get_kernel(kernel.kernel_id)
+        pid = process_id(km)
+        if pid is not None and kernel.exit_watch is not None and kernel.exit_watch.pid == pid:
+            return
+        self._unwatch_process(kernel)
+        kernel.pid = pid
+        if pid is not None:
+            # Its restarter, if it has one, brings it back: wait for that rather than restart it too.
+            restarter = hasattr(km, "add_restart_callback")
+
+            def exited(kernel: PooledKernel = kernel, pid: int = pid) -> None:
+                if kernel.pid == pid:
+                    kernel.pid = None
+                    self.kernel_gone(kernel, ended(pid), restarter=restarter)
+
+            kernel.exit_watch = ExitWatch(pid, exited)
+
+    def _unwatch_process(self, kernel: PooledKernel) -> None:
+        if kernel.exit_watch is not None:
+            kernel.exit_watch.cancel()
+            kernel.exit_watch = None
+        kernel.pid = None
 
     def _unwatch(self, kernel: PooledKernel) -> None:
+        self._unwatch_process(kernel)
         kernel.unwatch()
         kernel.unwatch = _nothing
 

@@ -135,7 +135,10 @@ async def prime(
         try:
             await client.wait_for_ready(timeout=STARTUP_SECONDS)
         except RuntimeError as err:
-            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}")) from None
+            # "Kernel died before replying to kernel_info": its restarter (or gateway) brings it
+            # back; a restart of the pool's own would race that one.
+            died = not await ensure_async(km.is_alive())
+            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}"), kernel_died=died) from None
         client.allow_stdin = False
         if isinstance(km, GatewayKernelManager):
             folder = kernel_manager.cwd_for_path(posixpath.dirname(path))

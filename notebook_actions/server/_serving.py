@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._routes import notebook_path
-from ._errors import ServiceError
+from ._errors import KernelDied, ServiceError
 from ._pool import Pool, Services
 
 
@@ -47,12 +47,15 @@ class Serving:
         # A lost connection to a remote kernel is how a gateway's restart shows here.
         found = self._find(kernel_id)
         if found is not None:
-            found[0].kernel_event(found[1])
+            lost = f"the connection to the kernel was lost ({error.message})"
+            found[0].kernel_event(found[1], error.message if isinstance(error, KernelDied) else lost)
 
     async def on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         """jupyter-server's kernel_actions events: a pool's kernel restarted or shut down by someone."""
         kernel_id = data.get("kernel_id")
-        if data.get("action") in ("restart", "shutdown") and isinstance(kernel_id, str):
+        action = data.get("action")
+        if action in ("restart", "shutdown") and isinstance(kernel_id, str):
             found = self._find(kernel_id)
             if found is not None:
-                found[0].kernel_event(found[1])
+                done = "restarted" if action == "restart" else "shut down"
+                found[0].kernel_event(found[1], f"the kernel was {done} through Jupyter's API")

@@ -482,18 +482,24 @@ async def test_listing_needs_read_and_calling_needs_write(mcp_url: str, bearer: 
 
 
 @server_test
-async def test_the_notebook_names_the_mcp_url(kernel: Kernel) -> None:
+async def test_the_notebook_names_the_mcp_url(kernel: Kernel, caplog: pytest.LogCaptureFixture) -> None:
     route = f"notebook-actions/mcp/kernels/{kernel.id}"
     outputs = await kernel.run('%%use_server\ndef ping() -> str:\n    return "pong"\n')
     shown = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert f"MCP tools at /{route}" in shown
     code = "from notebook_actions import curl_command, mcp_config\nprint(curl_command(ping))\nprint(mcp_config())"
     printed = "".join(str(o.get("text", "")) for o in await kernel.run(code))
-    assert "# as MCP tools: http" in printed and f"{route} " in printed
+    # The server's own URL (with its port and base URL), found from its runtime file beside the
+    # kernel's connection file: no request to this server (or any other) to ask for it.
+    server = kernel.serverapp.connection_url
+    assert server.endswith("/a%40b/") and f"# as MCP tools: {server}{route} " in printed
+    assert f"curl -X POST {server}notebook-actions/api/kernels/{kernel.id}/actions/ping" in printed
+    assert 'token ${JUPYTER_TOKEN}"' in printed
+    assert f"api/kernels/{kernel.id}" not in caplog.text
     config = json.loads(printed[printed.index('{\n  "mcpServers"') :])
     entry = config["mcpServers"]["notebook"]
     assert entry["url"].endswith(route)
-    assert entry["headers"] == {"Authorization": "Bearer <JUPYTER_TOKEN>"}
+    assert entry["headers"] == {"Authorization": "Bearer ${JUPYTER_TOKEN}"}
     printed = "".join(
         str(o.get("text", "")) for o in await kernel.run('print(mcp_config("x", notebook="a b/c.ipynb"))')
     )
