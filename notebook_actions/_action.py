@@ -36,7 +36,7 @@ class Action(Generic[F]):
         bound_kwargs: dict[str, Any] | None = None,
         threadsafe: bool = False,
     ) -> None:
-        if not callable(cast(object, func)):  # untyped callers pass anything
+        if not callable(cast("object", func)):  # untyped callers pass anything
             message = f"an action must wrap a function, not {type(func).__name__}"
             raise TypeError(message)
         functools.update_wrapper(self, func)  # __name__, __doc__, __wrapped__, __qualname__

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import secrets
 import time
 import traceback
 import types
 import weakref
+from pathlib import Path
 from typing import Any
 
 from ._action import Action
@@ -275,7 +275,7 @@ class Calls:
         self._outbox.put({"kind": "error", "id": rid, "type": kind, "message": message, "digest": ""})
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = str(Path(__file__).absolute().parent)
 
 
 def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:

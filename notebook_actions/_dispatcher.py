@@ -195,7 +195,7 @@ class Channel:
     def _runs_anywhere(self, message: Any) -> bool:
         """Whether an invoke's target is threadsafe (resolved here, on the arriving thread)."""
         try:
-            target = self._resolve(cast(InvokeRequest, message))
+            target = self._resolve(cast("InvokeRequest", message))
         except Exception:  # resolving beside a running cell failed: the main thread decides
             return False
         return isinstance(target, Target) and target.action.threadsafe
@@ -233,7 +233,7 @@ class Channel:
         kind = message.get("kind")
         try:
             if kind == "invoke":
-                self._calls.enqueue(cast(InvokeRequest, message), buffers)
+                self._calls.enqueue(cast("InvokeRequest", message), buffers)
             elif kind == "cancel":
                 self._cancel(rid, uploads=True, lanes=True)
             elif kind == "upload":

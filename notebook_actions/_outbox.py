@@ -68,6 +68,6 @@ class Outbox:
             )
             error = {"kind": "error", "id": reply.get("id"), "type": UNSERIALIZABLE_RESULT, "message": message}
             try:
-                self._send(cast(Reply, {**error, "digest": ""}), [])
+                self._send(cast("Reply", {**error, "digest": ""}), [])
             except UNCODABLE:
                 log.warning("request id %.100r cannot be sent back: its reply is dropped", reply.get("id"))

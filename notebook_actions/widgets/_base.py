@@ -74,10 +74,10 @@ class ActionTrait(traitlets.TraitType[Any, Any]):
         raise traitlets.TraitError(f"{type(obj).__name__}.{self.name}: {_not_an_action(value)}")
 
     @staticmethod
-    def _to_json(value: Action[Any] | None, widget: Any) -> dict[str, Any] | None:
+    def _to_json(value: Action[Any] | None, _widget: Any) -> dict[str, Any] | None:
         return None if value is None else action_ref(value)
 
-    def _from_json(self, value: Any, widget: Any) -> Any:
+    def _from_json(self, _value: Any, widget: Any) -> Any:
         return getattr(widget, str(self.name))  # set in the kernel only
 
 
@@ -100,10 +100,10 @@ class ActionDict(traitlets.TraitType[Any, Any]):
         return dict(value)
 
     @staticmethod
-    def _to_json(value: Mapping[str, Action[Any]], widget: Any) -> dict[str, Any]:
+    def _to_json(value: Mapping[str, Action[Any]], _widget: Any) -> dict[str, Any]:
         return {key: action_ref(item) for key, item in value.items()}
 
-    def _from_json(self, value: Any, widget: Any) -> Any:
+    def _from_json(self, _value: Any, widget: Any) -> Any:
         return getattr(widget, str(self.name))
 
 

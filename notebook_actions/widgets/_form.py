@@ -62,7 +62,7 @@ class Form(ActionWidget):
             raise ValueError(message)
         self._label_given = bool(submit_label)
         shown = self.bind(action, stateful=True, state=initial_state) if previous_state else action
-        if not isinstance(cast(object, shown), Action):  # untyped callers pass anything
+        if not isinstance(cast("object", shown), Action):  # untyped callers pass anything
             # Fail here, naming the problem, rather than in the trait's validation.
             self.bind(shown)
         super().__init__(
