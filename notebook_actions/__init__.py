@@ -71,6 +71,6 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    from .server._serve import NotebookActionsApp
+    from .server._extension_app import NotebookActionsApp
 
     return [{"module": "notebook_actions.server", "app": NotebookActionsApp}]

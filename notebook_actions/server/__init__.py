@@ -10,7 +10,7 @@ running session:
 - ``POST /notebook-actions/api/kernels/{kernel_id}/actions/{name}``
 - ``GET  /notebook-actions/api/status``: the served notebooks and their kernels
 - ``/notebook-actions/mcp/kernels/{kernel_id}``: the exported actions as MCP tools
-  (Streamable HTTP: POST, GET, DELETE; see ``_mcp_handlers``)
+  (Streamable HTTP: POST, GET, DELETE; see ``mcp._handlers``)
 
 Options: ``c.NotebookActions.<name>`` (see ``NotebookActions``). The extension loads as
 ``NotebookActionsApp``, also launched by ``jupyter notebook-actions serve``.
@@ -19,5 +19,6 @@ Options: ``c.NotebookActions.<name>`` (see ``NotebookActions``). The extension l
 from __future__ import annotations
 
 from ._config import NotebookActions
+from .http._authorizer import ServeAuthorizer
 
-__all__ = ["NotebookActions"]
+__all__ = ["NotebookActions", "ServeAuthorizer"]

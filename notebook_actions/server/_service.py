@@ -20,13 +20,13 @@ from jupyter_server.utils import url_path_join
 
 from .._protocol import ActionInfo, FileRef, InvokeRequest
 from .._routes import actions_path, notebook_path
-from ._bridge import Bridge, Call, Upload
 from ._config import NotebookActions
 from ._errors import Internal, KernelBusy, NotFound, TimedOut, Unavailable
-from ._kernels import Bridges, UnknownKernel
-from ._pool import Lease
 from ._replies import Final, Reply, Waiting, reply_from
-from ._serving import Serving
+from .kernels._bridge import Bridge, Call, Upload
+from .kernels._bridges import Bridges, UnknownKernel
+from .serving._pool import Lease
+from .serving._pools import Serving
 
 
 @dataclass

@@ -32,7 +32,7 @@ import pytest
 from jupyter_server.gateway.gateway_client import GatewayClient
 from nbclient import NotebookClient
 
-from notebook_actions.server._gateway_ws import V1
+from notebook_actions.server.kernels._gateway_ws import V1
 
 from .conftest import ACTIONS, Kernel, body
 

@@ -18,7 +18,7 @@ import pytest
 from jupyter_server.gateway.connections import GatewayWebSocketConnection
 from tornado.websocket import WebSocketClientConnection
 
-from notebook_actions.server._gateway_ws import GatewaySocket
+from notebook_actions.server.kernels._gateway_ws import GatewaySocket
 
 from ._gateways import Gateway, enterprise_gateway, gateway_argv  # noqa: F401 (fixture)
 from .conftest import Kernel, body, invoke, server_test

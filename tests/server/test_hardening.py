@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 
-from notebook_actions.server._body import MAX_JSON_DEPTH, MAX_PARTS
-from notebook_actions.server._bridge import KernelGone, Unsendable
-from notebook_actions.server._http_replies import problem_for
+from notebook_actions.server.http._body import MAX_JSON_DEPTH, MAX_PARTS
+from notebook_actions.server.http._replies import problem_for
+from notebook_actions.server.kernels._bridge import KernelGone, Unsendable
 
 from .conftest import ACTIONS, JSON, Kernel, body, invoke, multipart, server_test
 

@@ -20,7 +20,7 @@ from mcp import Client, ClientSession, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from traitlets.config import Config
 
-from notebook_actions.server._mcp_watch import Watchers
+from notebook_actions.server.mcp._watch import Watchers
 
 from .conftest import SECRETS, Kernel, server_test
 from .test_listing import NOTEBOOK, kernel_loop, notebook_kernel  # noqa: F401 (fixtures)

@@ -17,7 +17,7 @@ import httpx2
 import pytest
 from mcp import MCPError
 
-from notebook_actions.server import _pool
+from notebook_actions.server.serving import _pool
 
 from .conftest import server_test
 from .test_mcp import BOTH, CRAWL, INIT, connect, text

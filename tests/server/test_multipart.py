@@ -8,7 +8,7 @@ import random
 import pytest
 from tornado.httputil import HTTPFile, parse_multipart_form_data
 
-from notebook_actions.server._multipart import MultipartError, MultipartParser, PartData, PartEnd, PartStart
+from notebook_actions.server.http._multipart import MultipartError, MultipartParser, PartData, PartEnd, PartStart
 
 Part = tuple[str, str | None, str, bytes]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from jupyter_server.auth import Authorizer
 
-from notebook_actions.server._handlers import handlers
+from notebook_actions.server.http._handlers import handlers
 
 from .conftest import SECRETS, Kernel, body, invoke, server_test
 

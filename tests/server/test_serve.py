@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from notebook_actions.server import _pool
+from notebook_actions.server.serving import _pool
 
 from .conftest import JSON, body, server_test
 

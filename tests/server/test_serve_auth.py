@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from notebook_actions.server import NotebookActions
-from notebook_actions.server._authorizer import ServeAuthorizer
+from notebook_actions.server.http._authorizer import ServeAuthorizer
 from tests.e2e._servers import BIN
 
 from .conftest import server_test

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from notebook_actions.server import _pool
+from notebook_actions.server.serving import _pool
 
 from ._gateways import KG_VENV, Gateway, _executable, gateway_argv, start_gateway
 from .conftest import body, server_test

@@ -15,8 +15,8 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 
+from ..serving._pools import Serving
 from ._drain import Drain
-from ._serving import Serving
 
 ROUTE = "/notebook-actions/health"
 

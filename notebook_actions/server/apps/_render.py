@@ -18,7 +18,7 @@ from typing import Any
 from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 
-from ..widgets._esm import CLIENT_MARKER
+from ...widgets._esm import CLIENT_MARKER
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "notebook_actions_app"

@@ -10,9 +10,9 @@ import base64
 import json
 from typing import Any
 
-from ._errors import BadRequest, Internal, NotFound, ServiceError, TimedOut, TooLarge, Unavailable, Upstream
+from .._errors import BadRequest, Internal, NotFound, ServiceError, TimedOut, TooLarge, Unavailable, Upstream
+from .._replies import Cancelled, Chunk, Failed, Invalid, Missing, Progress, Reply, Unexpected
 from ._problem import Problem
-from ._replies import Cancelled, Chunk, Failed, Invalid, Missing, Progress, Reply, Unexpected
 
 #: Each kind of service error's status (the first class an error is an instance of).
 STATUSES: tuple[tuple[type[ServiceError], int], ...] = (

@@ -24,10 +24,10 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from nbformat import NotebookNode
 
-from ._config import NotebookActions
-from ._errors import Unavailable
-from ._exits import ExitWatch, ended, process_id
-from ._kernels import Bridges, watch_restarts
+from .._config import NotebookActions
+from .._errors import Unavailable
+from ..kernels._bridges import Bridges, watch_restarts
+from ..kernels._exits import ExitWatch, ended, process_id
 from ._priming import PrimeFailed, PrimeFailure, prime
 
 

@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._protocol import COMM_TARGET, FINAL_KINDS, UPLOAD_TOO_LARGE, Buffer, pack, split
-from ._errors import (
+from ..._protocol import COMM_TARGET, FINAL_KINDS, UPLOAD_TOO_LARGE, Buffer, pack, split
+from .._errors import (
     Internal,
     KernelBusy,
     KernelDied,

@@ -26,8 +26,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from ._errors import NotLoaded, ServiceError
-from ._kernels import Bridges
+from .._errors import NotLoaded, ServiceError
+from ..kernels._bridges import Bridges
 
 #: Seconds to wait for a (re)started kernel to answer before its first cell.
 STARTUP_SECONDS = 60

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._errors import KernelDied, KernelGone, ServiceError
 from ._bridge import Bridge
-from ._errors import KernelDied, KernelGone, ServiceError
 from ._exits import ExitWatch, ended, process_id
 from ._transport import Transport, transport_for
 

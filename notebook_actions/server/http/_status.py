@@ -8,7 +8,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .._routes import STATUS_PATH
+from ..._routes import STATUS_PATH
 from ._handlers import BaseHandler
 
 

@@ -32,15 +32,15 @@ from jupyter_server.utils import url_path_join
 from nbformat import NotebookNode
 from tornado import web
 
-from .._routes import API_ROOT, APPS_ROOT, STATIC_ROOT, app_route, inline_path, notebook_path
-from ..widgets._esm import HERE as WIDGETS
-from ._app_render import render_page
-from ._errors import ServiceError
-from ._handlers import AUTH_RESOURCE, InvokeHandler
-from ._http_replies import problem_for
-from ._pool import Pool
-from ._problem import Problem
-from ._service import ActionService, Invoke, Target
+from ..._routes import API_ROOT, APPS_ROOT, STATIC_ROOT, app_route, inline_path, notebook_path
+from ...widgets._esm import HERE as WIDGETS
+from .._errors import ServiceError
+from .._service import ActionService, Invoke, Target
+from ..http._handlers import AUTH_RESOURCE, InvokeHandler
+from ..http._problem import Problem
+from ..http._replies import problem_for
+from ..serving._pool import Pool
+from ._render import render_page
 
 #: The files of the page's loader, served from the widgets' folder.
 LOADER_FILES = ("app.js", "http.js")
@@ -157,6 +157,10 @@ class LoaderHandler(web.StaticFileHandler):
     @allow_unauthenticated
     def get(self, path: str, include_body: bool = True) -> Any:
         return super().get(path, include_body)
+
+    @allow_unauthenticated
+    def head(self, path: str) -> Any:
+        return super().head(path)
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
         if posixpath.basename(absolute_path) not in LOADER_FILES:

@@ -25,7 +25,7 @@ import zmq.asyncio
 from jupyter_client._version import protocol_version
 from jupyter_client.session import Session
 
-from .._protocol import Buffer
+from ..._protocol import Buffer
 
 DELIMITER = b"<IDS|MSG>"
 

@@ -29,9 +29,9 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketError, websocket_connect
 
-from .._protocol import Buffer
+from ..._protocol import Buffer
+from .._errors import KernelGone, Upstream
 from ._acks import acknowledge_at_once
-from ._errors import KernelGone, Upstream
 from ._transport import KernelMessage, OnLost, OnMessage, new_header
 
 #: The subprotocol of jupyter-server 2's kernel websocket; without it, the legacy one.

@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 from tornado.httputil import HTTPInputError, parse_body_arguments
 
-from .._protocol import FileRef
-from ._bridge import Upload
+from ..._protocol import FileRef
+from .._service import Invoke
+from ..kernels._bridge import Upload
 from ._multipart import MultipartError, MultipartParser, PartData, PartEnd, PartStart
 from ._problem import Problem
-from ._service import Invoke
 
 #: Form fields that belong to the transport, not to the action.
 IGNORED_FIELDS = frozenset({"_xsrf"})

@@ -8,22 +8,22 @@ from jupyter_server.gateway.connections import GatewayWebSocketConnection
 from jupyter_server.utils import url_path_join
 
 from .._routes import actions_path
-from ._acks import quick_ack_connection_class
-from ._app_page import app_handlers
 from ._config import NotebookActions
-from ._drain import Drain
-from ._gateway_client import use_websocket_clients
-from ._gateway_ws import GatewaySocket
-from ._handlers import handlers
-from ._health import health_handlers
-from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
-from ._mcp_handlers import load as load_mcp
-from ._nodelay import nodelay_connection_class
-from ._not_found import not_found_handlers
-from ._pool import Services
 from ._service import ActionService
-from ._serving import Serving
-from ._status import status_handlers
+from .apps._page import app_handlers
+from .http._drain import Drain
+from .http._handlers import handlers
+from .http._health import health_handlers
+from .http._nodelay import nodelay_connection_class
+from .http._not_found import not_found_handlers
+from .http._status import status_handlers
+from .kernels._acks import quick_ack_connection_class
+from .kernels._bridges import KERNEL_ACTIONS_SCHEMA, Bridges
+from .kernels._gateway_client import use_websocket_clients
+from .kernels._gateway_ws import GatewaySocket
+from .mcp._handlers import load as load_mcp
+from .serving._pool import Services
+from .serving._pools import Serving
 
 
 def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool = False) -> ActionService:

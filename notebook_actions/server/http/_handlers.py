@@ -23,18 +23,18 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .._routes import API_ROOT, NAME_PATTERN, TARGET_PATTERNS, api_route
+from ..._routes import API_ROOT, NAME_PATTERN, TARGET_PATTERNS, api_route
+from .._config import NotebookActions
+from .._errors import ServiceError
+from .._replies import Chunk, End, Failed, Missing, Progress, Reply, Result
+from .._service import ActionService, Invocation, Invoke, Target
 from ._body import Body, BufferedBody, Kind, MultipartBody, content_kind
-from ._config import NotebookActions
 from ._credential import no_credential_message
 from ._drain import Drain
-from ._errors import ServiceError
-from ._http_replies import chunk_event, problem_for, problem_for_reply, sse_event
 from ._not_found import method_not_allowed
 from ._openapi import openapi_document
 from ._problem import Problem
-from ._replies import Chunk, End, Failed, Missing, Progress, Reply, Result
-from ._service import ActionService, Invocation, Invoke, Target
+from ._replies import chunk_event, problem_for, problem_for_reply, sse_event
 
 AUTH_RESOURCE = "notebook_actions"
 

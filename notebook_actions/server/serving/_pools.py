@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._routes import notebook_path
-from ._errors import KernelDied, ServiceError
+from ..._routes import notebook_path
+from .._errors import KernelDied, ServiceError
 from ._pool import Pool, Services
 
 

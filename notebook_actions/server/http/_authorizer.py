@@ -18,7 +18,7 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import User
 from jupyter_server.base.handlers import JupyterHandler
 
-from ._config import NotebookActions
+from .._config import NotebookActions
 from ._handlers import AUTH_RESOURCE
 
 

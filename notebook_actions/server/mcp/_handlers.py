@@ -35,17 +35,17 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, ErrorData, JSONRPCError
 from tornado import web
 
-from .._routes import MCP_ROOT, TARGET_PATTERNS, mcp_route, notebook_path
-from ._credential import session_owner
-from ._errors import ServiceError
-from ._handlers import DRAIN_BYTES, BaseHandler, http_errors
-from ._kernels import KERNEL_ACTIONS_SCHEMA
-from ._mcp_asgi import TornadoExchange, http_scope, serve
-from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
-from ._mcp_watch import Watchers
-from ._not_found import method_not_allowed
-from ._problem import Problem
-from ._service import ActionService
+from ..._routes import MCP_ROOT, TARGET_PATTERNS, mcp_route, notebook_path
+from .._errors import ServiceError
+from .._service import ActionService
+from ..http._credential import session_owner
+from ..http._handlers import DRAIN_BYTES, BaseHandler, http_errors
+from ..http._not_found import method_not_allowed
+from ..http._problem import Problem
+from ..kernels._bridges import KERNEL_ACTIONS_SCHEMA
+from ._asgi import TornadoExchange, http_scope, serve
+from ._server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
+from ._watch import Watchers
 
 #: what MCP clients send besides what Jupyter's preflight allows
 MCP_HEADERS = "mcp-session-id, mcp-protocol-version, last-event-id"

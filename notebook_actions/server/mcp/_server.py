@@ -25,10 +25,12 @@ from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
-from .. import __version__
-from .._protocol import FileRef
-from ._errors import ServiceError
-from ._mcp_tools import (
+from ... import __version__
+from ..._protocol import FileRef
+from .._errors import ServiceError
+from .._replies import Cancelled, Chunk, End, Failed, Invalid, Missing, Progress, Result, Unexpected
+from .._service import ActionService, Invocation, Invoke, Target
+from ._tools import (
     InvalidFile,
     bytes_result,
     error_result,
@@ -37,9 +39,7 @@ from ._mcp_tools import (
     take_files,
     tool_for,
 )
-from ._mcp_watch import Watchers
-from ._replies import Cancelled, Chunk, End, Failed, Invalid, Missing, Progress, Result, Unexpected
-from ._service import ActionService, Invocation, Invoke, Target
+from ._watch import Watchers
 
 #: Where the tornado handler puts the request's ``KernelRef`` in the ASGI scope.
 SCOPE_KEY = "notebook_actions.kernel"

@@ -17,7 +17,7 @@ from typing import Any
 
 import mcp_types as types
 
-from .._protocol import ActionInfo, FieldError
+from ..._protocol import ActionInfo, FieldError
 
 #: What an MCP client sends for one file.
 FILE_SCHEMA: dict[str, Any] = {

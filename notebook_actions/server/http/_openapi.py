@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 from typing_extensions import NotRequired, TypedDict
 
-from .._protocol import ActionInfo
+from ..._protocol import ActionInfo
 from ._body import MAX_JSON_DEPTH, MAX_PARTS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")

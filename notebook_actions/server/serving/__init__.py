@@ -1,0 +1,1 @@
+"""Served notebooks: a pool of primed kernels each, healed after a restart."""
