@@ -99,7 +99,7 @@ class Client:
         self.channel = Channel(self._collect, include_traceback=include_traceback, **options)
 
     def _collect(self, reply: Outgoing, buffers: list[Buffer]) -> None:
-        self.received.append((cast(dict[str, Any], reply), [bytes(b) for b in buffers]))
+        self.received.append((cast("dict[str, Any]", reply), [bytes(b) for b in buffers]))
         self._arrived.set()
 
     def close(self) -> None:
@@ -114,9 +114,10 @@ class Client:
         buffers: list[bytes] = []
         for reply, own in replies_to(self.received, rid):
             if own:  # the outcome's buffers are all of this request's, in order
-                reply = cast(Reply, {**reply, "buffer": len(buffers)})
+                replies.append(cast("Reply", {**reply, "buffer": len(buffers)}))
                 buffers.append(bytes(own[0]))
-            replies.append(reply)
+            else:
+                replies.append(reply)
         return Outcome(replies, buffers)
 
     async def wait(self, rid: str, timeout: float = 30) -> Outcome:

@@ -47,7 +47,7 @@ def server() -> int:
 
 def haproxy_config(front: int, one: int, two: int) -> str:
     """The docs' haproxy config, with these ports for its 8000, 8001 and 8002."""
-    (block,) = re.findall(r"```haproxy\n(.*?)```", DOCS.read_text(), re.S)
+    (block,) = re.findall(r"```haproxy\n(.*?)```", DOCS.read_text(), re.DOTALL)
     for documented, port in (("8000", front), ("8001", one), ("8002", two)):
         assert f"127.0.0.1:{documented}" in block
         block = block.replace(f"127.0.0.1:{documented}", f"127.0.0.1:{port}")
