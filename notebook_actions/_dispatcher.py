@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ._action import Action
+from ._caller import CallerOf, calling_as, widget_caller
 from ._files import UploadedFile
 from ._kernel import cell_running, kernel_loop, on_main_thread
 from ._log import log
@@ -123,10 +124,11 @@ def by_registry(actions: Registry = registry, allow: Callable[[Action[Any]], boo
 class Channel:
     """One client connection's view of the dispatcher. ``receive`` is thread-safe.
 
-    ``resolve`` says what an invoke runs (default: ``by_registry(actions, allow)``).
-    ``serial``: invokes run one at a time, in the order they arrived (a widget's
-    queue); a cancel drops a queued one. ``batch_replies``: replies ready together
-    leave as one ``batch`` message (the server's comm).
+        ``resolve`` says what an invoke runs (default: ``by_registry(actions, allow)``).
+        ``serial``: invokes run one at a time, in the order they arrived (a widget's
+        queue); a cancel drops a queued one. ``batch_replies``: replies ready together
+        leave as one ``batch`` message (the server's comm). ``caller`` says who made an invoke
+    (``current_user()``): by default the server's user (a widget's caller), whatever it says.
     """
 
     def __init__(
@@ -140,11 +142,13 @@ class Channel:
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         allow: Callable[[Action[Any]], bool] | None = None,
         actions: Registry = registry,
+        caller: CallerOf = widget_caller,
     ) -> None:
         if resolve is not None and (allow is not None or actions is not registry):
             message = "pass either resolve or allow/actions: resolve replaces the registry lookup they configure"
             raise TypeError(message)
         self._send = send
+        self._caller = caller
         self._resolve = resolve or by_registry(actions, allow)
         self._registry = actions  # what a "list" request lists: the exported actions
         self._serial = serial
@@ -296,6 +300,7 @@ class Channel:
         lane = Channel(
             self._send,
             resolve=self._resolve,
+            caller=self._caller,
             serial=self._serial,
             include_traceback=self._include_traceback,
             batch_replies=self._batch_replies,
@@ -423,7 +428,8 @@ class Channel:
                 rid = next(iter(self._queue))
                 message, buffers = self._queue.pop(rid)
                 try:
-                    self._invoke(message, buffers)
+                    with calling_as(self._caller(message)):  # current_user() in the action and its task
+                        self._invoke(message, buffers)
                 except Exception as err:  # a bug of ours: this call fails, the queue goes on
                     self._error(rid, err)
         finally:
