@@ -84,7 +84,7 @@ def server_user_name() -> str:
 CallerOf = Callable[[InvokeRequest], Caller]
 
 
-def widget_caller(message: InvokeRequest) -> Caller:
+def widget_caller(_message: InvokeRequest) -> Caller:
     """A widget's caller: the server's user, whatever the message says."""
     name = server_user_name()
     return Caller(name=name, display_name=name, groups=None, anonymous=False, via="widget")
@@ -98,7 +98,7 @@ def server_caller(message: InvokeRequest) -> Caller:
     info: Any = message.get("caller")
     if not isinstance(info, dict):
         return ANONYMOUS
-    via = cast(Via, info.get("via"))
+    via = cast("Via", info.get("via"))
     groups = info.get("groups")
     name = info.get("name")
     if not isinstance(name, str) or via not in get_args(Via):

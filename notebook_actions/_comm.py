@@ -17,7 +17,7 @@ from ._threads import route_our_messages_to_their_subshell
 READY: Ready = {"kind": "ready", "id": "", "protocol": 1}
 
 
-def open_channel(comm: Any, open_msg: dict[str, Any]) -> None:
+def open_channel(comm: Any, _open_msg: dict[str, Any]) -> None:
     def send(data: Outgoing, buffers: list[Buffer]) -> None:
         comm.send(data, buffers=buffers)
 
@@ -28,14 +28,14 @@ def open_channel(comm: Any, open_msg: dict[str, Any]) -> None:
     announce = _announcer(comm)
     registry.listeners.append(announce)
 
-    def close(msg: Any) -> None:
+    def close(_msg: Any) -> None:
         channel.close()
         if announce in registry.listeners:
             registry.listeners.remove(announce)
 
     comm.on_close(close)
     # The bridge sends on a subshell of its own: threadsafe actions answer there.
-    route_our_messages_to_their_subshell(comm, lambda data: True)
+    route_our_messages_to_their_subshell(comm, lambda _data: True)
     comm.send(READY)
 
 

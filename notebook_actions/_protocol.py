@@ -51,8 +51,8 @@ class InvokeRequest(TypedDict):
     action: NotRequired[str]
     name: NotRequired[str]
     args: NotRequired[dict[str, Any]]
-    # "form": values arrive as strings (HTML form semantics: "3" -> 3, "on" -> True,
-    # a missing checkbox -> False, "" -> None/default). "json": values are JSON values.
+    # In a form's encoding values arrive as strings (HTML form semantics: "3" -> 3, "on" -> True,
+    # a missing checkbox -> False, "" -> None/default); in JSON's, they are JSON values.
     encoding: NotRequired[Literal["json", "form"]]
     files: NotRequired[dict[str, list[FileRef]]]
     caller: NotRequired[CallerInfo]
@@ -79,15 +79,6 @@ class ListRequest(TypedDict):
     kind: Literal["list"]
     id: str
 
-
-class Batch(TypedDict):
-    """Several messages in one transport message; buffer indices are batch-wide."""
-
-    kind: Literal["batch"]
-    messages: list[dict[str, Any]]
-
-
-Request = InvokeRequest | CancelRequest | UploadChunk | ListRequest
 
 # --- replies --------------------------------------------------------------------
 
@@ -311,7 +302,7 @@ def split(message: Any, buffers: Sequence[Buffer]) -> list[tuple[dict[str, Any],
 def replies_to(messages: Iterable[tuple[Any, Sequence[Buffer]]], rid: str) -> list[tuple[Reply, list[Buffer]]]:
     """The replies to request ``rid`` among transport messages, in order, batches unpacked."""
     return [
-        (cast(Reply, reply), own)
+        (cast("Reply", reply), own)
         for message, buffers in messages
         for reply, own in split(message, buffers)
         if reply.get("id") == rid

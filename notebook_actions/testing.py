@@ -100,11 +100,11 @@ class Client:
         if max_upload_bytes is not None:
             options["max_upload_bytes"] = max_upload_bytes
         if caller is not None:  # current_user() in the actions it calls (default: this process's user)
-            options["caller"] = lambda message: caller
+            options["caller"] = lambda _message: caller
         self.channel = Channel(self._collect, include_traceback=include_traceback, **options)
 
     def _collect(self, reply: Outgoing, buffers: list[Buffer]) -> None:
-        self.received.append((cast(dict[str, Any], reply), [bytes(b) for b in buffers]))
+        self.received.append((cast("dict[str, Any]", reply), [bytes(b) for b in buffers]))
         self._arrived.set()
 
     def close(self) -> None:
@@ -119,9 +119,10 @@ class Client:
         buffers: list[bytes] = []
         for reply, own in replies_to(self.received, rid):
             if own:  # the outcome's buffers are all of this request's, in order
-                reply = cast(Reply, {**reply, "buffer": len(buffers)})
+                replies.append(cast("Reply", {**reply, "buffer": len(buffers)}))
                 buffers.append(bytes(own[0]))
-            replies.append(reply)
+            else:
+                replies.append(reply)
         return Outcome(replies, buffers)
 
     async def wait(self, rid: str, timeout: float = 30) -> Outcome:

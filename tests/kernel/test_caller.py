@@ -78,7 +78,11 @@ async def test_a_widget_channel_ignores_a_caller_in_its_message() -> None:
 async def test_the_servers_channel_takes_the_caller_the_server_set() -> None:
     got: list[dict[str, object]] = []
     channel = Channel(lambda reply, buffers: got.append(dict(reply)), caller=server_caller)
-    act = action(lambda: current_user())
+
+    def who() -> Caller:
+        return current_user()
+
+    act = action(who)
     message, _ = testing.invoke_message(act)
     info = {"name": "alice", "display_name": "Alice", "groups": ["staff"], "anonymous": False, "via": "app"}
     channel.receive({**message, "caller": info})
