@@ -133,6 +133,8 @@ class AppPageHandler(JupyterHandler):
 class InlineInvokeHandler(InvokeHandler):
     """``POST .../notebooks/{path}/inline/{action_id}``: the page's calls, for served pools only."""
 
+    via = "app"
+
     async def _resolve(self) -> Target:
         path = self.path_kwargs.get("path")
         if path is None or _served_pool(self.service, path) is None:
