@@ -40,6 +40,7 @@ from .._errors import ServiceError
 from .._service import ActionService
 from ..http._credential import session_owner
 from ..http._handlers import DRAIN_BYTES, BaseHandler, http_errors
+from ..http._identity import caller_of
 from ..http._not_found import method_not_allowed
 from ..http._problem import Problem
 from ..kernels._bridges import KERNEL_ACTIONS_SCHEMA
@@ -255,11 +256,12 @@ class McpHandler(BaseHandler):
         self._exchange = TornadoExchange(self, bytes(self._body))
         service = self.service
         notebook = notebook_path(path) if path is not None else None
+        caller = caller_of(self, "mcp")
         if notebook is not None and service.served(notebook):
-            ref = KernelRef(service, None, notebook, self._exchange.gone)  # each use leases a kernel
+            ref = KernelRef(service, None, notebook, self._exchange.gone, caller)  # each use leases a kernel
         else:
             kid = await service.kernel_id(kernel_id=kernel_id, notebook=notebook)
-            ref = KernelRef(service, kid, None, self._exchange.gone)
+            ref = KernelRef(service, kid, None, self._exchange.gone, caller)
             if self.request.method == "GET":
                 # Open the kernel's comm now, so the kernel can say when its tools change.
                 with contextlib.suppress(ServiceError):
