@@ -8,6 +8,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ._app_page import app_url
 from ._handlers import PREFIX, BaseHandler
 
 
@@ -17,7 +18,10 @@ class StatusHandler(BaseHandler):
     async def get(self) -> None:
         """Every served notebook, with each kernel's state, requests in flight and last prime."""
         serving = self.extension.serving
-        self.finish(json.dumps({"notebooks": serving.status() if serving is not None else []}))
+        notebooks = serving.status() if serving is not None else []
+        for notebook in notebooks:  # one click from JupyterLab to the notebook's app page
+            notebook["app_url"] = url_path_join(self.base_url, app_url(notebook["path"]))
+        self.finish(json.dumps({"notebooks": notebooks}))
 
 
 def status_handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:

@@ -118,6 +118,7 @@ def test_the_page_shows_the_notebook_as_an_app(server: Serve) -> None:
     assert len(re.findall(r'class="na-app-widget"', page)) == 2  # the Form and the View, live
     config = page_config(page)
     assert config["invoke_url"] == f"/notebook-actions/api/notebooks/{TODO}/inline/"
+    assert server.status()[TODO]["app_url"] == f"/{PAGE}"  # one click from JupyterLab
     kinds = sorted("render_action" in m["state"] for m in config["models"].values())
     assert kinds == [False, True]
     assert all(m["_esm"] in config["modules"] for m in config["models"].values())
