@@ -58,3 +58,36 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
     page.reload()
     TodoView(page).expect_list([(kept[0], False), (kept[1], False), ("from the phone", False)])
     screenshot(page, "app-page-todo")
+
+
+UPLOADS = "notebooks/uploads_and_streaming.ipynb"
+
+
+@pytest.fixture(scope="module")
+def uploads_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    yield from start_serve(tmp_path_factory.mktemp("app-page-uploads"), UPLOADS, kernels=1)
+
+
+def test_an_upload_streamed_progress_and_cancel_work_over_http(page: Page, uploads_server: Serve) -> None:
+    page.goto(f"{uploads_server.url}notebook-actions/apps/{UPLOADS}?token={uploads_server.token}")
+    expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+
+    summarise = Form.of(page, "summarise_csv")
+    csv = b"city,temp\nOslo,4.5\nLima,19.5\n"
+    summarise.field("data").set_input_files({"name": "weather.csv", "mimeType": "text/csv", "buffer": csv})
+    summarise.submit()
+    expect(summarise.result).to_contain_text('"rows": 2')
+    expect(summarise.result).to_contain_text('"temp": 12')
+
+    crunch = Form.of(page, "crunch")
+    crunch.fill(steps="3", seconds_per_step="0.01")
+    crunch.submit()
+    expect(crunch.stream).to_contain_text("done")  # the chunk after the Progress reports
+
+    crunch.fill(steps="1000", seconds_per_step="0.05")
+    crunch.submit()
+    expect(crunch.progress).to_contain_text("of 1000")  # Progress, as server-sent events
+    crunch.cancel.click()
+    expect(crunch.status).to_have_text("Cancelled.")
+    # The request ended (the server then cancels the call in the kernel), so the lease is free.
+    uploads_server.wait_for(lambda now: now[UPLOADS]["kernels"][0]["in_flight"] == 0, timeout=10)

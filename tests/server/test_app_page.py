@@ -60,9 +60,9 @@ def page_config(page: str) -> dict[str, Any]:
     return dict(json.loads(found.group(1)))
 
 
-def start_serve(tmp: Path) -> Iterator[Serve]:
-    """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` in a copy of
-    notebooks/, until the generator is closed; its pool ready."""
+def start_serve(tmp: Path, notebook: str = TODO, kernels: int = 2) -> Iterator[Serve]:
+    """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` (or another
+    notebook) in a copy of notebooks/, until the generator is closed; its pool ready."""
     work = tmp / "work"
     shutil.copytree(NOTEBOOKS, work / "notebooks", ignore=shutil.ignore_patterns("*.sqlite3", ".ipynb_checkpoints"))
     port, token = free_port(), secrets.token_hex(16)
@@ -70,8 +70,8 @@ def start_serve(tmp: Path) -> Iterator[Serve]:
         str(BIN / "jupyter"),
         "notebook-actions",
         "serve",
-        TODO,
-        "--kernels=2",
+        notebook,
+        f"--kernels={kernels}",
         f"--port={port}",
         "--ip=127.0.0.1",
         "--ServerApp.port_retries=0",
@@ -90,7 +90,7 @@ def start_serve(tmp: Path) -> Iterator[Serve]:
         )
     serve = Serve(process, port, token, log)
     try:
-        serve.wait_for(ready(TODO, 2))
+        serve.wait_for(ready(notebook, kernels))
         yield serve
     finally:
         serve.stop()
