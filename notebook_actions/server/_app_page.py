@@ -33,7 +33,8 @@ from tornado import web
 
 from .._protocol import API_ROOT
 from ..widgets._esm import HERE as WIDGETS
-from ._app_render import render_page
+from ._app_calls import render_views
+from ._app_render import prerendered, render_page, view_marker
 from ._body import Invocation
 from ._handlers import AUTH_RESOURCE, Extension, InvokeHandler
 from ._pool import Pool, Unavailable
@@ -62,8 +63,11 @@ def _served_pool(extension: Extension, path: str) -> Pool | None:
     return extension.serving.pool(path) if extension.serving is not None else None
 
 
-#: Each pool's page, with the primed notebook it was made from (made again after a new prime).
-_pages: weakref.WeakKeyDictionary[Pool, tuple[NotebookNode, str]] = weakref.WeakKeyDictionary()
+#: Each pool's page and its views, with the primed notebook they were made from (made again
+#: after a new prime).
+_pages: weakref.WeakKeyDictionary[Pool, tuple[NotebookNode, str, dict[str, tuple[str, str]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class AppPageHandler(JupyterHandler):
@@ -110,10 +114,23 @@ class AppPageHandler(JupyterHandler):
         assert notebook is not None
         cached = _pages.get(pool)
         if cached is not None and cached[0] is notebook:
-            page = cached[1]
+            _, page, views = cached
         else:
-            page = render_page(notebook, title=posixpath.basename(path), config=self._config(path))
-            _pages[pool] = (notebook, page)
+            page, views = render_page(notebook, title=posixpath.basename(path), config=self._config(path))
+            _pages[pool] = (notebook, page, views)
+        # The views as they are now, rendered in a pool kernel (the saved HTML is the prime's).
+        options = self.extension.config
+        fresh = await render_views(
+            pool,
+            self.extension.bridges,
+            {model_id: render_id for model_id, (render_id, _) in views.items()},
+            timeout=options.timeout,
+            log=self.log,
+        )
+        for model_id, (_, saved) in views.items():
+            html_now = fresh.get(model_id)
+            shown = prerendered(saved if html_now is None else html_now, fresh=html_now is not None)
+            page = page.replace(view_marker(model_id), shown, 1)
         self.xsrf_token  # noqa: B018 (sets the _xsrf cookie the page's calls send back)
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "text/html; charset=utf-8")

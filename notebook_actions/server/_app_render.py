@@ -68,6 +68,26 @@ def app_widgets(notebook: NotebookNode) -> dict[str, Any]:
     return {"models": models, "modules": modules}
 
 
+def view_marker(model_id: str) -> str:
+    """Where a view's HTML goes in the page: filled on each page load (``prerendered``)."""
+    return f"<!--notebook-actions-view:{model_id}-->"
+
+
+def prerendered(html: str, *, fresh: bool) -> str:
+    """A view's HTML in the page, before (and without) JavaScript; the loader takes it over."""
+    return f'<div class="na-app-prerender" data-fresh="{str(fresh).lower()}">{html}</div>'
+
+
+def page_views(widgets: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The page's views: their render action's id and the HTML the prime saved, by model id."""
+    views = {}
+    for model_id, model in widgets["models"].items():
+        ref = model["state"].get("render_action")
+        if isinstance(ref, dict) and isinstance(ref.get("id"), str):
+            views[model_id] = (ref["id"], str(model["state"].get("value") or ""))
+    return views
+
+
 def _page_notebook(notebook: NotebookNode, live: set[str]) -> NotebookNode:
     """A copy without what visitors do not see: errors, stderr, code cells with nothing shown."""
     shown = copy.deepcopy(notebook)
@@ -88,9 +108,13 @@ def _page_notebook(notebook: NotebookNode, live: set[str]) -> NotebookNode:
     return shown
 
 
-def render_page(notebook: NotebookNode, *, title: str, config: dict[str, Any]) -> str:
-    """The app page's HTML; ``config`` goes to the loader (URLs, the XSRF token, the widgets)."""
+def render_page(
+    notebook: NotebookNode, *, title: str, config: dict[str, Any]
+) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The app page's HTML, and its views (``page_views``), whose markers the page handler
+    fills on each load; ``config`` goes to the loader (its URLs)."""
     widgets = app_widgets(notebook)
+    views = page_views(widgets)
     exporter = HTMLExporter(  # type: ignore[no-untyped-call]
         extra_template_basedirs=[str(TEMPLATES)],
         template_name=TEMPLATE_NAME,
@@ -103,6 +127,7 @@ def render_page(notebook: NotebookNode, *, title: str, config: dict[str, Any]) -
         "notebook_actions_app": {**config, **widgets},
         "notebook_actions_static_note": STATIC_NOTE,
         "notebook_actions_css": (TEMPLATES / TEMPLATE_NAME / "app.css").read_text(encoding="utf-8"),
+        "notebook_actions_views": {model_id: view_marker(model_id) for model_id in views},
     }
     body, _ = exporter.from_notebook_node(_page_notebook(notebook, set(widgets["models"])), resources=resources)
-    return body
+    return body, views

@@ -179,6 +179,13 @@ def test_the_pages_ids_reach_every_kernel_of_the_pool_and_a_reprimed_one(server:
         "second",
         "third",
     ]
+    # Each page load renders the view afresh in a pool kernel, into the page itself (before
+    # and without JavaScript), not the prime's snapshot.
+    page = request(server, PAGE, accept="text/html")[2].decode()
+    prerender = re.search(r'<div class="na-app-prerender" data-fresh="true">(.*?)</div>\n?</div>', page, re.S)
+    assert prerender, page[:3000]
+    assert all(f"<span class='todo-title'>{t}</span>" in prerender.group(1) for t in ("first", "second", "third"))
+
     code, _, body = request(server, add[: -len(form["action"]["id"])] + "x" * 22, body={"title": "t"})
     assert code == 404
     assert "reload the page" in json.loads(body)["message"]
