@@ -29,6 +29,7 @@ SCENARIOS: list[tuple[str, str, str]] = [
     ("7", "s7_scale", "HTTP latency with 1/10/100 actions and 1/4 kernels"),
     ("8", "s8_threadsafe", "a threadsafe action while a CPU-bound cell runs vs the kernel idle"),
     ("9", "s9_serve", "served pools of 1/2/4 kernels: CPU-bound throughput, startup, healing"),
+    ("10", "s10_gateway", "calls through Enterprise Gateway: the delayed-ACK stall, fix off/on vs a patched EG"),
 ]
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -49,6 +49,15 @@ def kernel_id() -> str | None:
     return match.group(1) if match else None
 
 
+# JupyterLab styles an output's tables for numbers (right-aligned cells, a fixed layout,
+# centred), which squeezes signatures into a narrow column and wraps them: inline styles
+# (a <style> element would not survive the sanitizer of an untrusted notebook) make it a
+# left-aligned listing whose signatures stay on one line.
+_TABLE = "table-layout:auto;margin:4px 0;border-collapse:collapse"
+_CELL = "text-align:left;vertical-align:top;padding:2px 16px 2px 0"
+_SIGNATURE = "white-space:nowrap"
+
+
 class Registered:
     """The cell's output: what was registered and how to reach it."""
 
@@ -75,12 +84,14 @@ class Registered:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        td = f'<td style="{_CELL}">'
         rows = "".join(
-            f"<tr><td><code>{html.escape(a.signature_text)}</code>{html.escape(_mark(a))}</td>"
-            f"<td><code>Form({html.escape(a.name)})</code></td>"
-            f"<td><code>POST {html.escape(self.route + a.name)}</code></td></tr>"
+            f'<tr>{td}<code style="{_SIGNATURE}">{html.escape(a.signature_text)}</code>{html.escape(_mark(a))}</td>'
+            f"{td}<code>Form({html.escape(a.name)})</code></td>"
+            f"{td}<code>POST {html.escape(self.route + a.name)}</code></td></tr>"
             for a in self.actions
         )
+        head_row = "".join(f'<th style="{_CELL}">{name}</th>' for name in ("action", "widget", "HTTP"))
         removed = "".join(f"<li>removed <code>{html.escape(n)}</code></li>" for n in self.removed)
         removed += "".join(f"<li>note: {html.escape(n)}</li>" for n in self.notes)
         mcp = ""
@@ -91,7 +102,7 @@ class Registered:
             head = f"{len(self.actions)} server action(s) registered"
         return (
             f'<div class="notebook-actions-registered"><strong>{head}</strong>'
-            f"<table><tr><th>action</th><th>widget</th><th>HTTP</th></tr>{rows}</table>"
+            f'<table style="{_TABLE}"><tr>{head_row}</tr>{rows}</table>'
             f"<ul>{removed}</ul>{mcp}</div>"
         )
 

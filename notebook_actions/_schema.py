@@ -241,11 +241,16 @@ class Signature:
             raise InvalidArguments(
                 [_error("", [], f"arguments must be an object of named values, not {type(raw).__name__}", "type")]
             )
-        data = self._from_form(raw) if form else raw
+        repeated: list[FieldError] = []
+        data = self._from_form(raw, repeated) if form else raw
         try:
             model = self.model.model_validate(data)
         except ValidationError as err:
-            raise InvalidArguments(self._field_errors(err)) from None
+            shown = {e["field"] for e in repeated}  # left out of `data`, so "missing" too
+            errors = self._field_errors(err, form=form)
+            raise InvalidArguments(repeated + [e for e in errors if e["field"] not in shown]) from None
+        if repeated:
+            raise InvalidArguments(repeated)
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for index, p in enumerate(self.params):
@@ -256,8 +261,10 @@ class Signature:
                 kwargs[p.name] = value
         return args, kwargs
 
-    def _from_form(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """HTML form semantics: strings in, repeated names as lists, checkboxes absent when off."""
+    def _from_form(self, raw: dict[str, Any], repeated: list[FieldError]) -> dict[str, Any]:
+        """HTML form semantics: strings in, repeated names as lists, checkboxes absent when off,
+        an empty field of a required parameter missing (its asterisk promised as much: JSON's
+        ``""`` stays a string). A name sent several times for one value goes to ``repeated``."""
         data: dict[str, Any] = {}
         known = {p.name: p for p in self.params}
         for key, value in raw.items():
@@ -266,7 +273,11 @@ class Signature:
                 data[key] = value  # reported as unexpected by validation
                 continue
             if isinstance(value, list) and not p.is_many:
-                value = value[-1] if value else ""
+                if len(value) > 1:
+                    message = f"{key!r} was sent {len(value)} times, but takes one value: send it once."
+                    repeated.append(_error(key, [], message, "repeated_field"))
+                    continue
+                value = value[0] if value else ""
             if not isinstance(value, list) and p.is_many:
                 value = [] if value == "" else [value]
             if p.form_choices:
@@ -275,7 +286,7 @@ class Signature:
                     if isinstance(value, list)
                     else p.form_choices.get(value, value)
                 )
-            if value == "" and (p.optional or not p.is_str):
+            if value == "" and (p.optional or p.required or not p.is_str):
                 if p.is_bool:
                     value = False
                 elif p.optional:
@@ -288,7 +299,7 @@ class Signature:
                 data[p.name] = False  # an unticked checkbox sends nothing
         return data
 
-    def _field_errors(self, err: ValidationError) -> list[FieldError]:
+    def _field_errors(self, err: ValidationError, *, form: bool = False) -> list[FieldError]:
         names = ", ".join(p.name for p in self.params) or "no arguments"
         errors: list[FieldError] = []
         for e in err.errors(include_url=False, include_input=False, include_context=False):
@@ -298,6 +309,8 @@ class Signature:
                 message = "This field is required."
             elif e["type"] == "extra_forbidden" and len(loc) == 1:
                 message = f"Unexpected argument {field!r}: {self.name} takes {names}."
+            elif form and e["type"] in _FORM_WORDING:
+                message = _FORM_WORDING[e["type"]]
             else:
                 message = e["msg"]
             errors.append(_error(field, loc[1:], message, e["type"]))
@@ -317,6 +330,16 @@ class Signature:
                 f"pydantic models or bytes ({err})"
             )
             raise UnserializableResult(message) from None
+
+
+#: What a person typing into a form is told instead of pydantic's words for a programmer
+#: ("Input should be a valid integer, unable to parse string as an integer").
+_FORM_WORDING = {
+    "int_parsing": "Enter a whole number.",
+    "int_from_float": "Enter a whole number.",
+    "float_parsing": "Enter a number.",
+    "decimal_parsing": "Enter a number.",
+}
 
 
 def _error(field: str, loc: list[Any], message: str, kind: str) -> FieldError:

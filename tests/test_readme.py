@@ -66,6 +66,17 @@ def test_make_commands_exist() -> None:
         assert done.returncode == 0, done.stderr
 
 
+def test_the_tests_run_from_make_tests_venv() -> None:
+    # `make lab` alone installs no pytest: the README says to run `make test` first.
+    (block,) = [body for body in blocks("bash", section("Development")) if "pytest" in body]
+    setup, command = block.strip().splitlines()
+    assert setup == "make test"
+    args = shlex.split(command)
+    assert args[0] == ".venv/bin/python"
+    done = subprocess.run([*args, "--collect-only", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def curl_blocks(text: str = README) -> list[str]:
     return [body for body in blocks("bash", text) if body.lstrip().startswith("curl")]
 

@@ -467,7 +467,7 @@ async def test_field_errors_errors_and_files_show_in_their_own_row(browser: Brow
     await page.get_by_label("Copies 1").fill("many")
     await page.get_by_role("button", name="Save 1").click()
     first = page.locator(f"{root} #row-1")
-    await expect(first.locator(".na-field-error")).to_contain_text("valid integer")  # next to that row's input
+    await expect(first.locator(".na-field-error")).to_have_text("Enter a whole number.")  # next to that row's input
     await expect(page.get_by_label("Copies 1")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator(f"{root} #row-2 .na-field-error")).to_have_count(0)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.gateway.connections import GatewayWebSocketConnection
+from jupyter_server.utils import url_escape, url_path_join
 
 from ._acks import quick_ack_connection_class
 from ._app_page import app_handlers
 from ._config import NotebookActions
 from ._gateway_client import use_websocket_clients
 from ._gateway_ws import GatewaySocket
-from ._handlers import Extension, handlers
+from ._handlers import PREFIX, Extension, handlers
+from ._health import health_handlers
 from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
 from ._mcp_handlers import load as load_mcp
 from ._nodelay import nodelay_connection_class
@@ -35,7 +37,7 @@ def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool =
     web_app = serverapp.web_app
     extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
     base_url = web_app.settings["base_url"]
-    web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url))
+    web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url) + health_handlers(base_url))
     web_app.add_handlers(".*$", app_handlers(base_url))
     load_mcp(serverapp, config.max_body_bytes)
     web_app.add_handlers(".*$", not_found_handlers(base_url))  # last: after every route of ours
@@ -52,4 +54,7 @@ def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool =
     # Pools start once the server's event loop runs.
     serverapp.io_loop.add_callback(serving.start)
     serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/", base_url)
+    for path in serving.pools:
+        actions = url_path_join(base_url, PREFIX, "notebooks", url_escape(path), "actions")
+        serverapp.log.info("notebook_actions | serving %s: its actions at %s", path, actions)
     return extension

@@ -104,6 +104,15 @@ class NotebookActions(LoggingConfigurable):
         own authorizer whatever this says.""",
     )
 
+    drain_timeout = Float(
+        30.0,
+        config=True,
+        help="""Seconds `jupyter notebook-actions serve` waits, after SIGTERM, for the requests
+        in flight to finish before it shuts its pools down and exits. Meanwhile the readiness
+        route (notebook-actions/health) answers 503 and new requests get 503 with Retry-After.
+        A second SIGTERM stops at once.""",
+    )
+
     @validate("max_body_bytes", "max_upload_bytes", "upload_chunk_bytes", "kernels_per_notebook")
     def _positive_int(self, proposal: dict[str, Any]) -> int:
         value = int(proposal["value"])
@@ -112,7 +121,7 @@ class NotebookActions(LoggingConfigurable):
             raise TraitError(message)
         return value
 
-    @validate("timeout", "prime_timeout")
+    @validate("timeout", "prime_timeout", "drain_timeout")
     def _positive_float(self, proposal: dict[str, Any]) -> float:
         value = float(proposal["value"])
         if value <= 0:

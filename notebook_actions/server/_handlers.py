@@ -26,6 +26,7 @@ from ._body import Body, BufferedBody, Invocation, Kind, MultipartBody, content_
 from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut
 from ._config import NotebookActions
 from ._credential import no_credential_message
+from ._drain import Drain, Draining
 from ._kernels import Bridges, UnknownKernel
 from ._not_found import method_not_allowed
 from ._openapi import openapi_document
@@ -61,6 +62,8 @@ class Extension:
         self.config = config
         self.bridges = bridges
         self.serving = serving
+        #: whether the server still takes requests, and those in flight (``_drain``)
+        self.drain = Drain()
 
 
 class BaseHandler(APIHandler):
@@ -71,6 +74,8 @@ class BaseHandler(APIHandler):
     method_hint = ""
     _lease: Lease | None = None
     _retry_after: int | None = None  # seconds, for a 503 of a served notebook
+    #: a draining server refuses this route's new requests, and waits for those in flight
+    drains = True
 
     @property
     def extension(self) -> Extension:
@@ -79,6 +84,21 @@ class BaseHandler(APIHandler):
     @property
     def conf(self) -> NotebookActions:
         return self.extension.config
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        if self.drains:
+            try:
+                self.extension.drain.admit(self)
+            except Draining as err:
+                self._retry_after = err.retry_after
+                raise
+        await super().prepare()
+
+    def clear(self) -> None:
+        # An error's answer starts from a cleared response: Retry-After must survive it.
+        super().clear()
+        if self._retry_after is not None:
+            self.set_header("Retry-After", str(self._retry_after))
 
     def no_credential(self) -> Problem:
         return Problem(403, no_credential_message(self, self.token_scheme))
@@ -125,6 +145,7 @@ class BaseHandler(APIHandler):
     def _release(self) -> None:
         if self._lease is not None:
             self._lease.release()
+        self.extension.drain.release(self)
 
     # --- which kernel -------------------------------------------------------------
 

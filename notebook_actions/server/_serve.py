@@ -9,6 +9,7 @@ the notebooks on the command line served (as ``voila NOTEBOOK`` serves one).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from jupyter_core.application import JupyterApp
 from jupyter_server.extension.application import ExtensionApp
@@ -54,10 +55,16 @@ class ServeServerApp(ServerApp):
     """The server of ``jupyter notebook-actions serve``: its positional arguments are the
     notebooks to serve, relative to the root directory (a plain server would open the first
     one, relative to the current directory); its token reaches only notebook-actions' routes
-    (see ``ServeAuthorizer``)."""
+    (see ``ServeAuthorizer``); it runs as root too (``allow_root`` is on by default)."""
 
     aliases = Dict({**server_aliases, **SERVE_ALIASES})
     flags = Dict({**server_flags, **SERVE_FLAGS})
+
+    @default("allow_root")
+    def _allow_root(self) -> bool:
+        # A service, commonly run in a container as root; Jupyter's refusal guards a browser UI,
+        # which this server has none of. --ServerApp.allow_root=False still refuses.
+        return True
 
     @default("authorizer_class")
     def _serve_authorizer(self) -> type[ServeAuthorizer]:
@@ -73,6 +80,23 @@ class ServeServerApp(ServerApp):
         if page is not None and self.default_url.rstrip("/").endswith(NotebookActionsApp.extension_url):
             self.default_url = page
         super().init_webapp()
+
+    def _signal_stop(self, sig: Any, frame: Any) -> None:
+        # SIGTERM drains first (see _drain): no new requests, those in flight finish.
+        extension = getattr(self, "web_app", None) and self.web_app.settings.get("notebook_actions")
+        if not isinstance(extension, Extension) or extension.drain.draining:
+            super()._signal_stop(sig, frame)  # a second signal: stop at once
+            return
+        extension.drain.draining = True  # the readiness route says so at once
+        self.log.critical("received signal %s: draining, then stopping", sig)
+        self.io_loop.add_callback_from_signal(self._drain_then_stop, extension)
+
+    async def _drain_then_stop(self, extension: Extension) -> None:
+        timeout = extension.config.drain_timeout
+        left = await extension.drain.drain(timeout)
+        if left:
+            self.log.warning("notebook_actions | %d request(s) still in flight after %g s: stopping", left, timeout)
+        self.stop()
 
 
 class NotebookActionsApp(ExtensionApp):

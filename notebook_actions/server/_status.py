@@ -13,6 +13,8 @@ from ._handlers import PREFIX, BaseHandler
 
 
 class StatusHandler(BaseHandler):
+    drains = False  # a draining server still says how it is
+
     @web.authenticated
     @authorized
     async def get(self) -> None:

@@ -251,7 +251,11 @@ export class Runs {
       onUploadProgress: (p) => {
         block.dataset.state = "uploading";
         showProgress(`Uploading ${p.file}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)}`, p.loaded, p.total);
-        if (p.loaded >= p.total) progressBox.hidden = true;
+        if (p.loaded >= p.total) {
+          // Every byte is in the kernel: what remains is the action's own work.
+          progressBox.hidden = true;
+          block.dataset.state = "processing";
+        }
         this.update();
       },
     };
@@ -321,7 +325,9 @@ export class Runs {
         ? "Uploading…"
         : waitingFor
           ? `${waitingFor[0].toUpperCase()}${waitingFor.slice(1)}…`
-          : "Working…";
+          : pending.some((r) => r.block.dataset.state === "processing")
+            ? "Processing…"
+            : "Working…";
       if (waiting) text += ` (${waiting} queued)`;
     } else {
       const last = this.options.output.querySelector("[data-revealed='true']");

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -60,6 +62,34 @@ def test_output_lists_what_was_registered_and_how_to_reach_it(
     assert "add(a: int, b: int = 2)" in out
     assert "Form(add)" in out
     assert "/notebook-actions/api/kernels/" in out and "/actions/add" in out
+
+
+def test_the_html_summary_is_a_left_aligned_listing_whatever_the_front_ends_table_style(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, CELL)
+    actions = [a for a in (shell.user_ns.get(n) for n in ("add", "fetch")) if a is not None]
+    parser = _Styles()
+    parser.feed(Registered(actions, [])._repr_html_())
+    # JupyterLab right-aligns table cells, fixes the layout and centres the table: the
+    # inline styles (which its sanitizer keeps) win over that.
+    [table] = parser.styles["table"]
+    assert "table-layout:auto" in table and "margin:4px 0" in table
+    cells = parser.styles["th"] + parser.styles["td"]
+    assert len(cells) == 3 * (1 + len(actions)) and all("text-align:left" in c for c in cells), cells
+    signatures = [c for c in parser.styles["code"] if c]
+    assert len(signatures) == len(actions) and all("white-space:nowrap" in c for c in signatures)
+
+
+class _Styles(HTMLParser):
+    """The style attribute of every element, by tag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.styles: dict[str, list[str]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.styles.setdefault(tag, []).append(dict(attrs).get("style") or "")
 
 
 def test_the_summary_names_upload_parameters_by_their_public_type(

@@ -161,6 +161,42 @@ def test_form_encoding_follows_html_form_semantics() -> None:
     }
 
 
+def test_form_encoding_an_empty_required_field_is_missing_and_a_repeated_one_an_error() -> None:
+    @action
+    def greet(name: str, greeting: str = "Hello", nickname: str | None = None) -> str:
+        return f"{greeting}, {name} ({nickname})"
+
+    # The asterisk's promise: an empty required field is missing; JSON's "" is a string.
+    assert testing.invoke(greet, {"name": ""}, form=True).errors == {"name": "This field is required."}
+    assert testing.invoke(greet, {"name": ""}).value == "Hello,  (None)"
+    # Not required: an empty text field is "" (what was typed), an Optional one None.
+    assert testing.invoke(greet, {"name": "a", "greeting": "", "nickname": ""}, form=True).value == ", a (None)"
+    # One value sent twice: neither is picked, the field says so (and the others still do).
+    outcome = testing.invoke(greet, {"name": ["a", "b"], "greeting": ["x"], "oops": "1"}, form=True)
+    assert set(outcome.errors or {}) == {"name", "oops"}
+    assert (outcome.errors or {})["name"] == "'name' was sent 2 times, but takes one value: send it once."
+    assert testing.invoke(greet, {"name": ["a", "b"]}, form=True).errors == {
+        "name": "'name' was sent 2 times, but takes one value: send it once."
+    }
+
+
+def test_form_input_that_is_not_a_number_is_told_so_in_a_persons_words() -> None:
+    @action
+    def order(copies: int, weight: float, price: Decimal = Decimal(1)) -> str:
+        return f"{copies} {weight} {price}"
+
+    sent = {"copies": "1.5", "weight": "heavy", "price": "cheap"}
+    assert testing.invoke(order, sent, form=True).errors == {
+        "copies": "Enter a whole number.",
+        "weight": "Enter a number.",
+        "price": "Enter a number.",
+    }
+    # A program sending JSON gets pydantic's exact words.
+    errors = testing.invoke(order, {"copies": 1.5, "weight": "heavy"}).errors or {}
+    assert errors["copies"].startswith("Input should be a valid integer")
+    assert errors["weight"].startswith("Input should be a valid number")
+
+
 def test_json_schema_describes_the_parameters() -> None:
     @action
     def f(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Kernel, body, invoke, server_test
+from .conftest import Kernel, body, invoke, multipart, server_test
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -34,6 +34,29 @@ async def test_urlencoded_form_uses_form_semantics(jp_fetch: Any, kernel: Kernel
     # an unticked checkbox sends nothing; an empty number field means "use the default"
     r = await jp_fetch(*kernel.url("actions", "echo"), method="POST", body="text=hi&times=", headers={**FORM})
     assert body(r) == {"value": {"text": "hi", "times": 1, "loud": False, "tags": []}}
+
+
+@server_test
+async def test_an_empty_required_form_field_is_missing_and_a_repeated_one_is_422(jp_fetch: Any, kernel: Kernel) -> None:
+    url = kernel.url("actions", "echo")
+    missing = {"field": "text", "loc": [], "message": "This field is required.", "type": "missing"}
+    # `curl -d text=`: the required text is missing, as an empty form field, not "".
+    r = await jp_fetch(*url, method="POST", body="text=&times=2", headers={**FORM}, raise_error=False)
+    assert r.code == 422
+    assert body(r)["errors"] == [missing]
+    data, headers = multipart([("text", ""), ("times", "2")], [])
+    r = await jp_fetch(*url, method="POST", body=data, headers=headers, raise_error=False)
+    assert r.code == 422
+    assert body(r)["errors"] == [missing]
+    # JSON's "" is a string like any other.
+    r = await invoke(jp_fetch, kernel, "echo", {"text": ""})
+    assert body(r) == {"value": {"text": "", "times": 1, "loud": False, "tags": []}}
+    # `-d text=a -d text=b` for one text: a 422 naming it, not the last one silently.
+    r = await jp_fetch(*url, method="POST", body="text=a&text=b", headers={**FORM}, raise_error=False)
+    assert r.code == 422
+    [error] = body(r)["errors"]
+    assert error["field"] == "text" and error["type"] == "repeated_field"
+    assert error["message"] == "'text' was sent 2 times, but takes one value: send it once."
 
 
 @server_test

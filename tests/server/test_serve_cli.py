@@ -119,7 +119,6 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Serve]]:
             f"--port={port}",
             "--ip=127.0.0.1",
             "--ServerApp.port_retries=0",
-            "--ServerApp.allow_root=True",  # containers and CI often run as root
             f"--IdentityProvider.token={token}",
             *options,
         ]
@@ -141,8 +140,12 @@ TODO = "notebooks/todo_app.ipynb"
 
 
 def test_the_readme_command_serves_the_todo_app_and_heals_a_killed_kernel(serve: Callable[..., Serve]) -> None:
-    server = serve()
+    server = serve()  # as the README says it: no --allow-root, though containers and CI run as root
     now = server.wait_for(ready(TODO, 2))
+    # It prints the notebook's URL, the one the README and the notebook name.
+    assert f"serving {TODO}: its actions at /notebook-actions/api/notebooks/{TODO}/actions" in server.log.read_text()
+    notebook = json.loads((NOTEBOOKS / "todo_app.ipynb").read_text())
+    assert any(COMMAND.split(" --")[0] in "".join(cell["source"]) for cell in notebook["cells"])
     kernel_ids = [k["id"] for k in now[TODO]["kernels"]]
     # A path the server does not serve (say, relative to the notebooks' folder): a server with
     # no UI names what it serves, rather than advising to open the notebook in Jupyter.
@@ -159,6 +162,8 @@ def test_the_readme_command_serves_the_todo_app_and_heals_a_killed_kernel(serve:
     assert added == {"value": "Added 'Water the plants'"}
     assert [todo["title"] for todo in listed["value"]] == ["Water the plants"]
     assert {a["name"] for a in actions["actions"]} == {"add_todo", "list_todos"}
+    # What HTTP and MCP callers read of an action: no view is "above" for them.
+    assert all("above" not in action["doc"] for action in actions["actions"])
     assert actions["kernel_id"] in kernel_ids
     assert all(a["url"].endswith(f"/{TODO}/actions/{a['name']}") for a in actions["actions"])
     assert [(n["path"], [k["state"] for k in n["kernels"]]) for n in state["notebooks"]] == [(TODO, ["ready", "ready"])]
@@ -198,7 +203,7 @@ def test_serve_takes_the_root_dir_base_url_and_reload(serve: Callable[..., Serve
 
 def test_serve_without_a_notebook_says_what_to_do(tmp_path: Path) -> None:
     env = isolated_env(tmp_path / "home", {})
-    for args, expected in ((["serve", "--ServerApp.allow_root=True"], "name at least one notebook"), ([], "usage")):
+    for args, expected in ((["serve"], "name at least one notebook"), ([], "usage")):
         done = subprocess.run(
             [str(BIN / "jupyter"), "notebook-actions", *args],
             cwd=tmp_path,
