@@ -37,8 +37,15 @@ def _live(model: dict[str, Any]) -> bool:
     return model.get("model_module") == "anywidget" and isinstance(esm, str) and CLIENT_MARKER in esm
 
 
+#: How ``%%use_server``'s listing of the actions it registered starts: for the notebook's
+#: author (kernel ids, curl routes), not for visitors.
+REGISTERED = '<div class="notebook-actions-registered">'
+
+
 def _visible(output: NotebookNode) -> bool:
     if output.get("output_type") == "error":
+        return False
+    if str((output.get("data") or {}).get("text/html", "")).startswith(REGISTERED):
         return False
     return not (output.get("output_type") == "stream" and output.get("name") == "stderr")
 

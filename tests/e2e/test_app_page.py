@@ -61,11 +61,16 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
 
 
 UPLOADS = "notebooks/uploads_and_streaming.ipynb"
+QUICKSTART = "notebooks/quickstart.ipynb"
+CUSTOM = "notebooks/custom_widget.ipynb"
+SECRETS = "notebooks/secrets.ipynb"
 
 
 @pytest.fixture(scope="module")
 def uploads_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    yield from start_serve(tmp_path_factory.mktemp("app-page-uploads"), UPLOADS, kernels=1)
+    yield from start_serve(
+        tmp_path_factory.mktemp("app-page-examples"), UPLOADS, QUICKSTART, CUSTOM, SECRETS, kernels=1
+    )
 
 
 def test_an_upload_streamed_progress_and_cancel_work_over_http(page: Page, uploads_server: Serve) -> None:
@@ -91,3 +96,27 @@ def test_an_upload_streamed_progress_and_cancel_work_over_http(page: Page, uploa
     expect(crunch.status).to_have_text("Cancelled.")
     # The request ended (the server then cancels the call in the kernel), so the lease is free.
     uploads_server.wait_for(lambda now: now[UPLOADS]["kernels"][0]["in_flight"] == 0, timeout=10)
+
+
+def test_the_other_examples_work_as_app_pages(page: Page, uploads_server: Serve) -> None:
+    def open_app(notebook: str) -> None:
+        page.goto(f"{uploads_server.url}notebook-actions/apps/{notebook}?token={uploads_server.token}")
+        expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+        expect(page.locator(".na-app-failure")).to_have_count(0)
+
+    open_app(QUICKSTART)
+    greet = Form.of(page, "greet")  # an inline action closing over "Hello"
+    greet.fill(name="Ada")
+    greet.submit()
+    expect(greet.result).to_have_text("Hello, Ada!")
+    add = Form.of(page, "add_todo")
+    add.submit()
+    expect(add.error("title")).to_be_visible()  # the per-field error, from the pool's 422
+
+    open_app(CUSTOM)  # an ActionWidget subclass, through callAction
+    page.locator("button.vote-up").click()
+    expect(page.locator("output")).to_have_text(" 1 up, 0 down")
+
+    open_app(SECRETS)
+    assert "demo-key-0000-not-a-real-secret" not in page.content()
+    screenshot(page, "app-page-secrets")

@@ -60,7 +60,7 @@ def page_config(page: str) -> dict[str, Any]:
     return dict(json.loads(found.group(1)))
 
 
-def start_serve(tmp: Path, notebook: str = TODO, kernels: int = 2) -> Iterator[Serve]:
+def start_serve(tmp: Path, *notebooks: str, kernels: int = 2) -> Iterator[Serve]:
     """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` (or another
     notebook) in a copy of notebooks/, until the generator is closed; its pool ready."""
     work = tmp / "work"
@@ -70,7 +70,7 @@ def start_serve(tmp: Path, notebook: str = TODO, kernels: int = 2) -> Iterator[S
         str(BIN / "jupyter"),
         "notebook-actions",
         "serve",
-        notebook,
+        *(notebooks or (TODO,)),
         f"--kernels={kernels}",
         f"--port={port}",
         "--ip=127.0.0.1",
@@ -90,7 +90,8 @@ def start_serve(tmp: Path, notebook: str = TODO, kernels: int = 2) -> Iterator[S
         )
     serve = Serve(process, port, token, log)
     try:
-        serve.wait_for(ready(notebook, kernels))
+        for notebook in notebooks or (TODO,):
+            serve.wait_for(ready(notebook, kernels))
         yield serve
     finally:
         serve.stop()
@@ -112,6 +113,7 @@ def test_the_page_shows_the_notebook_as_an_app(server: Serve) -> None:
     page = body.decode()
     assert "<h1" in page and "A to-do app on SQLite" in page  # markdown, rendered
     assert "sqlite3.connect" not in page and "def todo_list" not in page  # code hidden
+    assert "server action(s) registered" not in page  # %%use_server's listing is for the author
     assert "prefers-color-scheme: dark" in page
     # Nothing from outside the server: no script, style or font from another origin.
     assert not re.search(r"""<(?:script|link|img)[^>]+(?:src|href)=["']?(?:https?:)?//""", page)
@@ -189,3 +191,11 @@ def test_the_pages_ids_reach_every_kernel_of_the_pool_and_a_reprimed_one(server:
     code, _, body = request(server, add[: -len(form["action"]["id"])] + "x" * 22, body={"title": "t"})
     assert code == 404
     assert "reload the page" in json.loads(body)["message"]
+
+
+def test_fifty_page_loads_leave_the_pool_as_it_was(server: Serve) -> None:
+    for _ in range(50):
+        code, _, _ = request(server, PAGE, accept="text/html")
+        assert code == 200
+    kernels = server.status()[TODO]["kernels"]
+    assert [(k["state"], k["in_flight"]) for k in kernels] == [("ready", 0), ("ready", 0)]
