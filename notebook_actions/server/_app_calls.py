@@ -50,3 +50,39 @@ async def render_views(
             calls[model_id].cancel()
             log.warning("notebook_actions: a view of %s did not render for a page: %r", pool.path, outcome)
     return fresh
+
+
+async def call_action(
+    pool: Pool,
+    bridges: Bridges,
+    message: dict[str, Any],
+    buffers: list[bytes],
+    *,
+    timeout: float,
+) -> dict[str, Any]:
+    """One call of a no-JavaScript form: its final reply (a stream's chunks gathered into a
+    ``result`` of their list), or an ``error`` reply that says why there was none."""
+    try:
+        lease = await pool.lease(timeout)
+    except Unavailable as err:
+        return {"kind": "error", "type": "Unavailable", "message": err.message, "digest": ""}
+    try:
+        bridge = bridges.get(lease.kernel_id)
+        await bridge.ready(timeout)
+        call = bridge.request(message, buffers)
+        chunks: list[Any] = []
+        while True:
+            reply, _ = await call.reply(timeout)
+            kind = reply.get("kind")
+            if kind == "chunk":
+                if "progress" not in reply:
+                    chunks.append(reply.get("value"))
+            elif kind == "end":
+                return {"kind": "result", "value": chunks}
+            elif kind != "waiting":
+                return dict(reply)
+    except (BridgeError, UnknownKernel) as err:
+        message_text = err.message if isinstance(err, BridgeError) else str(err)
+        return {"kind": "error", "type": type(err).__name__, "message": message_text, "digest": ""}
+    finally:
+        lease.release()

@@ -75,20 +75,25 @@ def app_widgets(notebook: NotebookNode) -> dict[str, Any]:
     return {"models": models, "modules": modules}
 
 
-def view_marker(model_id: str) -> str:
-    """Where a view's HTML goes in the page: filled on each page load (``prerendered``)."""
-    return f"<!--notebook-actions-view:{model_id}-->"
+def widget_marker(model_id: str) -> str:
+    """Where a live widget's HTML before JavaScript goes: filled on each page load."""
+    return f"<!--notebook-actions-widget:{model_id}-->"
 
 
-def prerendered(html: str, *, fresh: bool) -> str:
-    """A view's HTML in the page, before (and without) JavaScript; the loader takes it over."""
-    return f'<div class="na-app-prerender" data-fresh="{str(fresh).lower()}">{html}</div>'
+def prerendered(no_script: str, *, view_html: str | None = None, fresh: bool = True) -> str:
+    """A widget as the page shows it before (and without) JavaScript, which the loader then
+    replaces with the live widget; a view's HTML as rendered for this load goes along (inert,
+    in a template) for the live view to start from."""
+    if view_html is None:
+        return f'<div class="na-app-prerender">{no_script}</div>'
+    template = f'<template class="na-app-view-html">{view_html}</template>'
+    return f'<div class="na-app-prerender" data-fresh="{str(fresh).lower()}">{no_script}{template}</div>'
 
 
-def page_views(widgets: dict[str, Any]) -> dict[str, tuple[str, str]]:
+def page_views(models: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """The page's views: their render action's id and the HTML the prime saved, by model id."""
     views = {}
-    for model_id, model in widgets["models"].items():
+    for model_id, model in models.items():
         ref = model["state"].get("render_action")
         if isinstance(ref, dict) and isinstance(ref.get("id"), str):
             views[model_id] = (ref["id"], str(model["state"].get("value") or ""))
@@ -121,7 +126,6 @@ def render_page(
     """The app page's HTML, and its views (``page_views``), whose markers the page handler
     fills on each load; ``config`` goes to the loader (its URLs)."""
     widgets = app_widgets(notebook)
-    views = page_views(widgets)
     exporter = HTMLExporter(  # type: ignore[no-untyped-call]
         extra_template_basedirs=[str(TEMPLATES)],
         template_name=TEMPLATE_NAME,
@@ -134,7 +138,7 @@ def render_page(
         "notebook_actions_app": {**config, **widgets},
         "notebook_actions_static_note": STATIC_NOTE,
         "notebook_actions_css": (TEMPLATES / TEMPLATE_NAME / "app.css").read_text(encoding="utf-8"),
-        "notebook_actions_views": {model_id: view_marker(model_id) for model_id in views},
+        "notebook_actions_markers": {model_id: widget_marker(model_id) for model_id in widgets["models"]},
     }
     body, _ = exporter.from_notebook_node(_page_notebook(notebook, set(widgets["models"])), resources=resources)
-    return body, views
+    return body, widgets["models"]

@@ -80,7 +80,14 @@ async function main() {
     let entry = mounted.get(id);
     if (!entry) {
       const state = { ...spec.state };
-      if (prerender instanceof HTMLElement && prerender.dataset.fresh === "true") state.value = prerender.innerHTML;
+      const rendered = prerender?.querySelector(":scope > template.na-app-view-html");
+      if (
+        rendered instanceof HTMLTemplateElement &&
+        prerender instanceof HTMLElement &&
+        prerender.dataset.fresh === "true"
+      ) {
+        state.value = rendered.innerHTML;
+      }
       const model = new HttpModel(state, transport);
       if (spec._css) addStyle(spec._css, config.modules[spec._css] ?? "");
       const widget = (async () => {

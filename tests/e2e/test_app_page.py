@@ -47,6 +47,7 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
         background = visitor.evaluate("getComputedStyle(document.documentElement).backgroundColor")
         assert background == "rgb(18, 21, 27)"  # dark, as the visitor's system asks
         add = Form.of(visitor, "add")
+        expect(visitor.locator(".na-app")).to_have_attribute("aria-busy", "false")
         width = visitor.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, "the page scrolls sideways on a phone"
         add.fill(title="from the phone")
@@ -120,3 +121,24 @@ def test_the_other_examples_work_as_app_pages(page: Page, uploads_server: Serve)
     open_app(SECRETS)
     assert "demo-key-0000-not-a-real-secret" not in page.content()
     screenshot(page, "app-page-secrets")
+
+
+def test_without_javascript_the_forms_post_and_redirect_back(browser: Browser, server: Serve) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}?token={server.token}")
+        form = page.locator("form.na-app-form")
+        form.get_by_label("Title").fill("no script")
+        form.get_by_role("button", name="Add").click()
+        expect(page.locator(".na-app-flash")).to_have_text("Added 'no script'")  # after the 303, on the page
+        row = page.locator("li.todo").filter(has_text="no script")
+        expect(row).to_have_class(re.compile(r"\bopen\b"))
+        row.get_by_role("button", name="Done").click()  # the row's form, its own action
+        expect(page.locator("li.todo").filter(has_text="no script")).to_have_class(re.compile(r"\bdone\b"))
+        page.locator("li.todo").filter(has_text="no script").get_by_role("button", name="Delete").click()  # formaction
+        expect(page.locator(".na-app-flash")).to_contain_text("Deleted #")
+        expect(page.locator("li.todo").filter(has_text="no script")).to_have_count(0)
+        screenshot(page, "app-page-no-javascript")
+    finally:
+        context.close()

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,7 +185,10 @@ def test_the_pages_ids_reach_every_kernel_of_the_pool_and_a_reprimed_one(server:
     # Each page load renders the view afresh in a pool kernel, into the page itself (before
     # and without JavaScript), not the prime's snapshot.
     page = request(server, PAGE, accept="text/html")[2].decode()
-    prerender = re.search(r'<div class="na-app-prerender" data-fresh="true">(.*?)</div>\n?</div>', page, re.S)
+    view_html = (
+        r'<div class="na-app-prerender" data-fresh="true">.*?<template class="na-app-view-html">(.*?)</template>'
+    )
+    prerender = re.search(view_html, page, re.S)
     assert prerender, page[:3000]
     assert all(f"<span class='todo-title'>{t}</span>" in prerender.group(1) for t in ("first", "second", "third"))
 
@@ -199,3 +203,30 @@ def test_fifty_page_loads_leave_the_pool_as_it_was(server: Serve) -> None:
         assert code == 200
     kernels = server.status()[TODO]["kernels"]
     assert [(k["state"], k["in_flight"]) for k in kernels] == [("ready", 0), ("ready", 0)]
+
+
+def test_a_form_posted_without_javascript_redirects_back_with_its_errors_and_values(server: Serve) -> None:
+    page = request(server, PAGE, accept="text/html")[2].decode()
+    action = re.search(r"<form class='na-app-form' method='post' action=\"([^\"]+)\"", page)
+    assert action, page[:3000]
+    too_long = "x" * 201
+    body = urllib.parse.urlencode({"title": too_long, "_xsrf": "ignored with a token"}).encode()
+    headers = {"Authorization": f"token {server.token}", "Content-Type": "application/x-www-form-urlencoded"}
+    opener = urllib.request.build_opener(_NoRedirect)
+    post = urllib.request.Request(server.url + action.group(1).lstrip("/"), data=body, headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(post, timeout=60)
+    assert answer.value.code == 303
+    assert answer.value.headers["Location"] == f"/{PAGE}"
+    cookie = next(c for c in answer.value.headers.get_all("Set-Cookie") if c.startswith("notebook_actions_flash="))
+    cookie = cookie.split(";")[0]
+    answer.value.close()
+    back = urllib.request.Request(server.url + PAGE, headers={**headers, "Cookie": cookie, "Accept": "text/html"})
+    with opener.open(back, timeout=60) as reply:
+        shown = reply.read().decode()
+    # The error next to its field, and what the visitor typed, kept.
+    field = re.search(r"<div class='na-field' data-field=\"title\">(.*?)</div>", shown, re.S)
+    assert field, shown[:3000]
+    assert f'value="{too_long}"' in field.group(1)
+    assert "na-field-error" in field.group(1) and "200 characters" in field.group(1)
+    assert "Added" not in shown
