@@ -218,7 +218,9 @@ def test_a_form_posted_without_javascript_redirects_back_with_its_errors_and_val
         opener.open(post, timeout=60)
     assert answer.value.code == 303
     assert answer.value.headers["Location"] == f"/{PAGE}"
-    cookie = next(c for c in answer.value.headers.get_all("Set-Cookie") if c.startswith("notebook_actions_flash="))
+    cookie = next(
+        c for c in answer.value.headers.get_all("Set-Cookie") or [] if c.startswith("notebook_actions_flash=")
+    )
     cookie = cookie.split(";")[0]
     answer.value.close()
     back = urllib.request.Request(server.url + PAGE, headers={**headers, "Cookie": cookie, "Accept": "text/html"})
