@@ -18,6 +18,10 @@ from ._jupyter import screenshot
 from ._todo import TodoView, exercise
 from ._widgets import Form
 
+WIDER_THAN_THE_PAGE = """() => Array.from(document.querySelectorAll("*"))
+  .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 6).map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
@@ -49,7 +53,8 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
         add = Form.of(visitor, "add")
         expect(visitor.locator(".na-app")).to_have_attribute("aria-busy", "false")
         width = visitor.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, "the page scrolls sideways on a phone"
+        wide = visitor.evaluate(WIDER_THAN_THE_PAGE)
+        assert width <= 390, f"the page scrolls sideways on a phone: {wide}"
         add.fill(title="from the phone")
         add.submit()
         expect(add.result).to_have_text("Added 'from the phone'")
