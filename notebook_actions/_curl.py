@@ -4,44 +4,21 @@ from __future__ import annotations
 
 import json
 import shlex
-import urllib.request
 from typing import Any
 
 from ._action import Action
 from ._magic import kernel_id
-from ._protocol import actions_path, mcp_path
-
-PLACEHOLDER_URL = "http://localhost:8888/"
-
-
-def _server_url(kid: str) -> str:
-    """The URL of the running Jupyter server that owns this kernel (asked over loopback)."""
-    try:
-        from jupyter_server.serverapp import list_running_servers
-
-        servers = list(list_running_servers())
-    except Exception:  # no runtime dir, no jupyter_server: fall back to the placeholder
-        return PLACEHOLDER_URL
-    for server in servers:
-        url = str(server.get("url", ""))
-        request = urllib.request.Request(
-            f"{url}api/kernels/{kid}", headers={"Authorization": f"token {server.get('token', '')}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=1) as response:
-                if response.status == 200:
-                    return url
-        except Exception:  # another server, or one that is gone
-            continue
-    return PLACEHOLDER_URL
+from ._routes import actions_path, mcp_route
+from ._server_url import PLACEHOLDER_URL, TOKEN_PLACEHOLDER, server_url
 
 
 def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str:
     """A curl command for ``action`` with ``args`` as its JSON body, after a comment with the
     kernel's MCP URL (before, so that flags appended to the command still reach curl).
 
-    The token is left as ``$JUPYTER_TOKEN`` (``jupyter server list`` shows it), so it
-    never lands in the saved notebook.
+    The token is left as ``${JUPYTER_TOKEN}`` (``jupyter server list`` shows it), so it
+    never lands in the saved notebook. The server's URL comes from its runtime files (see
+    ``_server_url``): nothing is asked over HTTP.
     """
     if not action.exported:
         message = (
@@ -50,13 +27,13 @@ def curl_command(action: Action[Any], args: dict[str, Any] | None = None) -> str
         )
         raise ValueError(message)
     kid = kernel_id()
-    url = _server_url(kid) if kid else PLACEHOLDER_URL
-    route = f"{url.rstrip('/')}{actions_path(kid or '<kernel_id>')}/{action.name}"
-    mcp = f"{url.rstrip('/')}{mcp_path(kid or '<kernel_id>')}"
+    url = server_url() if kid else PLACEHOLDER_URL
+    route = f"{url.rstrip('/')}{actions_path(kid)}/{action.name}"
+    mcp = f"{url.rstrip('/')}{mcp_route(kid)}"
     command = " \\\n  ".join(
         [
             f"curl -X POST {shlex.quote(route)}",
-            '-H "Authorization: token $JUPYTER_TOKEN"',
+            f'-H "Authorization: token {TOKEN_PLACEHOLDER}"',
             "-H 'Content-Type: application/json'",
             f"-d {shlex.quote(json.dumps(args or {}))}",
         ]

@@ -14,8 +14,8 @@ from IPython.display import display
 
 from ._action import Action
 from ._kernel import supports_subshells
-from ._protocol import actions_path, mcp_path
 from ._registry import registry
+from ._routes import actions_path, mcp_route
 
 THREADSAFE_FLAG = "--threadsafe"
 
@@ -66,8 +66,8 @@ class Registered:
         self.removed = removed
         self.notes = notes or []
         kid = kernel_id()
-        self.route = actions_path(kid or "<kernel_id>") + "/"
-        self.mcp = mcp_path(kid or "<kernel_id>")
+        self.route = actions_path(kid) + "/"
+        self.mcp = mcp_route(kid)
 
     def __repr__(self) -> str:
         if not self.actions:

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 from typing import Any
 
-from ._curl import PLACEHOLDER_URL, _server_url
 from ._magic import kernel_id
-from ._protocol import MCP_ROOT, mcp_path
-
-#: What the client's config holds instead of the token (``jupyter server list`` shows it),
-#: so the token never lands in the saved notebook.
-TOKEN_PLACEHOLDER = "<JUPYTER_TOKEN>"
-
-
-def mcp_route(kid: str | None = None, notebook: str | None = None) -> str:
-    """The MCP endpoint's path under the server's base URL."""
-    if notebook is not None:
-        return f"{MCP_ROOT}/notebooks/{urllib.parse.quote(notebook.strip('/'))}"
-    return mcp_path(kid or "<kernel_id>")
+from ._routes import mcp_route
+from ._server_url import PLACEHOLDER_URL, TOKEN_PLACEHOLDER, server_url
 
 
 class McpConfig:
@@ -38,13 +26,13 @@ class McpConfig:
 def mcp_config(name: str = "notebook", *, notebook: str | None = None) -> McpConfig:
     """The ``mcpServers`` entry for this kernel's exported actions, for clients such as
     Claude, VS Code or Cursor: the endpoint's URL and an ``Authorization`` header whose
-    token is left as ``<JUPYTER_TOKEN>``.
+    token is left as ``${JUPYTER_TOKEN}``.
 
     ``notebook="path/to/nb.ipynb"`` (relative to the server's root) points at the
     notebook instead of this kernel: the URL then stays valid when the notebook gets a
     new kernel.
     """
     kid = kernel_id()
-    url = (_server_url(kid) if kid else PLACEHOLDER_URL).rstrip("/") + mcp_route(kid, notebook)
+    url = (server_url() if kid else PLACEHOLDER_URL).rstrip("/") + mcp_route(kid, notebook)
     entry = {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {TOKEN_PLACEHOLDER}"}}
     return McpConfig({"mcpServers": {name: entry}})

@@ -27,6 +27,22 @@ class FileRef(TypedDict):
     upload: NotRequired[str]
 
 
+#: The front door a call came through.
+Via = Literal["widget", "http", "mcp", "app"]
+
+
+class CallerInfo(TypedDict):
+    """Who makes a call, as the server authenticated them (``current_user()`` in the action).
+    Only the server's comm carries it; the kernel ignores it on any other channel."""
+
+    name: str
+    display_name: str
+    #: None when the identity source does not say
+    groups: list[str] | None
+    anonymous: bool
+    via: Via
+
+
 class InvokeRequest(TypedDict):
     kind: Literal["invoke"]
     id: str
@@ -35,10 +51,11 @@ class InvokeRequest(TypedDict):
     action: NotRequired[str]
     name: NotRequired[str]
     args: NotRequired[dict[str, Any]]
-    # "form": values arrive as strings (HTML form semantics: "3" -> 3, "on" -> True,
-    # a missing checkbox -> False, "" -> None/default). "json": values are JSON values.
+    # In a form's encoding values arrive as strings (HTML form semantics: "3" -> 3, "on" -> True,
+    # a missing checkbox -> False, "" -> None/default); in JSON's, they are JSON values.
     encoding: NotRequired[Literal["json", "form"]]
     files: NotRequired[dict[str, list[FileRef]]]
+    caller: NotRequired[CallerInfo]
 
 
 class CancelRequest(TypedDict):
@@ -62,15 +79,6 @@ class ListRequest(TypedDict):
     kind: Literal["list"]
     id: str
 
-
-class Batch(TypedDict):
-    """Several messages in one transport message; buffer indices are batch-wide."""
-
-    kind: Literal["batch"]
-    messages: list[dict[str, Any]]
-
-
-Request = InvokeRequest | CancelRequest | UploadChunk | ListRequest
 
 # --- replies --------------------------------------------------------------------
 
@@ -165,6 +173,9 @@ class ActionInfo(TypedDict):
     threadsafe: bool  # may answer while a cell runs (``@action(threadsafe=True)``)
     params: dict[str, Any]  # JSON Schema of the arguments object
     returns: dict[str, Any]  # JSON Schema of the result (or of each chunk when streaming)
+    # The parameters that take files (``UploadedFile``), each with whether it takes several:
+    # what forms, OpenAPI and MCP read, rather than guessing from the JSON Schema.
+    files: dict[str, bool]
 
 
 class ActionsReply(TypedDict):
@@ -229,22 +240,6 @@ UPLOAD_TOO_LARGE: Final = "UploadTooLarge"
 UNSERIALIZABLE_RESULT: Final = "UnserializableResult"
 OWN_ERRORS = frozenset({PROTOCOL_ERROR, UPLOAD_TOO_LARGE, UNSERIALIZABLE_RESULT})
 
-#: Where the server extension's HTTP API lives, under the server's base URL.
-API_ROOT = "/notebook-actions/api"
-
-
-def actions_path(kernel_id: str) -> str:
-    """The path of a kernel's exported actions (``POST {path}/{name}`` invokes one)."""
-    return f"{API_ROOT}/kernels/{kernel_id}/actions"
-
-
-MCP_ROOT = "/notebook-actions/mcp"
-
-
-def mcp_path(kernel_id: str) -> str:
-    """The path of a kernel's MCP endpoint (its exported actions as MCP tools)."""
-    return f"{MCP_ROOT}/kernels/{kernel_id}"
-
 
 # --- batching -------------------------------------------------------------------
 
@@ -307,7 +302,7 @@ def split(message: Any, buffers: Sequence[Buffer]) -> list[tuple[dict[str, Any],
 def replies_to(messages: Iterable[tuple[Any, Sequence[Buffer]]], rid: str) -> list[tuple[Reply, list[Buffer]]]:
     """The replies to request ``rid`` among transport messages, in order, batches unpacked."""
     return [
-        (cast(Reply, reply), own)
+        (cast("Reply", reply), own)
         for message, buffers in messages
         for reply, own in split(message, buffers)
         if reply.get("id") == rid

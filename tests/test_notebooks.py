@@ -139,7 +139,7 @@ def test_quickstart_outputs(executed: Callable[[str], tuple[Any, Path]]) -> None
     assert "add_todo(title: str, priority: Literal['low', 'normal', 'high'] = 'normal'" in registered
     curl = next(o for o in outputs if "curl -X POST" in o)
     assert "/notebook-actions/api/kernels/" in curl and "/actions/add_todo" in curl
-    assert "$JUPYTER_TOKEN" in curl and '"title": "Buy milk"' in curl
+    assert "${JUPYTER_TOKEN}" in curl and '"title": "Buy milk"' in curl
     report = output_of(nb, '{"title": "Write report"')
     assert "'title': 'Write report'" in report and "datetime.date(2026, 12, 1)" not in report
     errors = output_of(nb, '{"title": "", "priority": "urgent"}')

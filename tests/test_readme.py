@@ -163,7 +163,7 @@ def test_mcp_client_with_the_printed_config_lists_and_calls(readme_server: dict[
     from mcp.client.streamable_http import streamable_http_client
 
     (entry,) = json.loads(readme_server["MCP_CONFIG"])["mcpServers"].values()
-    headers = {k: v.replace("<JUPYTER_TOKEN>", readme_server["JUPYTER_TOKEN"]) for k, v in entry["headers"].items()}
+    headers = {k: v.replace("${JUPYTER_TOKEN}", readme_server["JUPYTER_TOKEN"]) for k, v in entry["headers"].items()}
     assert entry["url"].startswith(readme_server["JUPYTER_URL"])
 
     async def use() -> tuple[list[str], Any]:

@@ -66,6 +66,7 @@ def test_objects_with_html_reprs_render_as_html() -> None:
 def test_the_views_module_joins_what_it_imports_once_and_parses(tmp_path: Path) -> None:
     esm = View(lambda: "")._esm
     assert [line for line in esm.splitlines() if line.startswith("// --- ")] == [
+        "// --- keys.js",
         "// --- ui.js",
         "// --- submit.js",
         "// --- view.js",

@@ -5,25 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.gateway.connections import GatewayWebSocketConnection
-from jupyter_server.utils import url_escape, url_path_join
+from jupyter_server.utils import url_path_join
 
+from .._routes import actions_path
 from ._acks import quick_ack_connection_class
 from ._app_page import app_handlers
 from ._config import NotebookActions
+from ._drain import Drain
 from ._gateway_client import use_websocket_clients
 from ._gateway_ws import GatewaySocket
-from ._handlers import PREFIX, Extension, handlers
+from ._handlers import handlers
 from ._health import health_handlers
 from ._kernels import KERNEL_ACTIONS_SCHEMA, Bridges
 from ._mcp_handlers import load as load_mcp
 from ._nodelay import nodelay_connection_class
 from ._not_found import not_found_handlers
 from ._pool import Services
+from ._service import ActionService
 from ._serving import Serving
 from ._status import status_handlers
 
 
-def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool = False) -> Extension:
+def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool = False) -> ActionService:
     """Add the routes to ``serverapp`` and serve the configured notebooks, and ``notebooks``
     (``headless``: the server is serve's, with no UI)."""
     config = NotebookActions(parent=serverapp)
@@ -35,11 +38,19 @@ def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool =
     services = Services(serverapp.kernel_manager, serverapp.contents_manager, bridges, config, serverapp.log)
     serving = Serving(services, list(config.serve), config.kernels_per_notebook, headless=headless)
     web_app = serverapp.web_app
-    extension = web_app.settings["notebook_actions"] = Extension(config, bridges, serving)
+    service = web_app.settings["notebook_actions"] = ActionService(
+        config,
+        serverapp.kernel_manager,
+        serverapp.session_manager,
+        bridges,
+        serving,
+        base_url=web_app.settings["base_url"],
+    )
     base_url = web_app.settings["base_url"]
+    web_app.settings["notebook_actions_drain"] = Drain()
     web_app.add_handlers(".*$", handlers(base_url) + status_handlers(base_url) + health_handlers(base_url))
     web_app.add_handlers(".*$", app_handlers(base_url))
-    load_mcp(serverapp, config.max_body_bytes)
+    load_mcp(serverapp, service)
     web_app.add_handlers(".*$", not_found_handlers(base_url))  # last: after every route of ours
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=bridges.on_kernel_action)
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=serving.on_kernel_action)
@@ -55,6 +66,6 @@ def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool =
     serverapp.io_loop.add_callback(serving.start)
     serverapp.log.info("notebook_actions | HTTP endpoints at %snotebook-actions/api/", base_url)
     for path in serving.pools:
-        actions = url_path_join(base_url, PREFIX, "notebooks", url_escape(path), "actions")
+        actions = url_path_join(base_url, actions_path(notebook=path))
         serverapp.log.info("notebook_actions | serving %s: its actions at %s", path, actions)
-    return extension
+    return service

@@ -1,88 +1,84 @@
-"""Calls the app page's server makes itself: its views' renders, on each page load.
+"""Calls the app page's server makes itself, through the service every front door uses: its
+views' renders on each page load, and the actions of forms posted without JavaScript.
 
 A page load renders every ``View`` of the page afresh in one kernel of the pool (each holds
-a ``render_action``), so the page shows the data as it is now, before any JavaScript runs.
-One lease for all of a page's views, released as soon as they rendered. (When the
-transport-neutral service of issue 18 lands, this becomes a use of it.)
+a ``render_action``), so the page shows the data as it is now, before any JavaScript runs:
+one lease for all of a page's views, released as soon as they rendered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
-from ._bridge import BridgeError
-from ._kernels import Bridges, UnknownKernel
-from ._pool import Pool, Unavailable
+from ._errors import ServiceError
+from ._replies import Chunk, End, Final, Invalid, Result
+from ._service import ActionService, Invoke
 
 
 async def render_views(
-    pool: Pool, bridges: Bridges, render_ids: dict[str, str], *, timeout: float, log: logging.Logger
+    service: ActionService, path: str, render_ids: dict[str, str], *, log: logging.Logger
 ) -> dict[str, str]:
     """Each view's fresh HTML by model id; a view that could not render is left out (the
     page then shows the prime's HTML, and the loader tries again)."""
     if not render_ids:
         return {}
     try:
-        lease = await pool.lease(timeout)
-    except Unavailable:
+        async with service.using(notebook=path) as target:
+            calls = {
+                model_id: service.invoke(target, Invoke(action_id, by_id=True))
+                for model_id, action_id in render_ids.items()
+            }
+            replies = await asyncio.gather(*(call.next() for call in calls.values()), return_exceptions=True)
+    except ServiceError as err:
+        log.warning("notebook_actions: the views of %s could not render for a page: %s", path, err.message)
         return {}
-    try:
-        bridge = bridges.get(lease.kernel_id)
-        await bridge.ready(timeout)
-        calls = {
-            model_id: bridge.request({"kind": "invoke", "action": action_id, "args": {}})
-            for model_id, action_id in render_ids.items()
-        }
-        replies = await asyncio.gather(*(call.reply(timeout) for call in calls.values()), return_exceptions=True)
-    except (BridgeError, UnknownKernel) as err:
-        log.warning("notebook_actions: the views of %s could not render for a page: %s", pool.path, err)
-        return {}
-    finally:
-        lease.release()
     fresh: dict[str, str] = {}
-    for model_id, outcome in zip(calls, replies, strict=True):
-        reply: Any = outcome[0] if isinstance(outcome, tuple) else None
-        if isinstance(reply, dict) and reply.get("kind") == "result" and isinstance(reply.get("value"), str):
-            fresh[model_id] = reply["value"]
+    for model_id, reply in zip(calls, replies, strict=True):
+        if isinstance(reply, Result) and isinstance(reply.value, str):
+            fresh[model_id] = reply.value
         else:
             calls[model_id].cancel()
-            log.warning("notebook_actions: a view of %s did not render for a page: %r", pool.path, outcome)
+            log.warning("notebook_actions: a view of %s did not render for a page: %r", path, reply)
     return fresh
 
 
-async def call_action(
-    pool: Pool,
-    bridges: Bridges,
-    message: dict[str, Any],
-    buffers: list[bytes],
-    *,
-    timeout: float,
-) -> dict[str, Any]:
-    """One call of a no-JavaScript form: its final reply (a stream's chunks gathered into a
-    ``result`` of their list), or an ``error`` reply that says why there was none."""
+@dataclass
+class Outcome:
+    """How a form's call ended: a result (a stream's chunks as a list), or per-field errors,
+    or a final reply that is neither (``reply``), or a service error."""
+
+    value: Any = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    reply: Final | None = None
+    error: ServiceError | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.error is not None or (self.reply is not None and not isinstance(self.reply, Result | Invalid)):
+            return "error"
+        return "invalid" if isinstance(self.reply, Invalid) else "result"
+
+
+async def call_action(service: ActionService, path: str, invoke: Invoke) -> Outcome:
+    """One call of a form posted without JavaScript, to its end."""
     try:
-        lease = await pool.lease(timeout)
-    except Unavailable as err:
-        return {"kind": "error", "type": "Unavailable", "message": err.message, "digest": ""}
-    try:
-        bridge = bridges.get(lease.kernel_id)
-        await bridge.ready(timeout)
-        call = bridge.request(message, buffers)
-        chunks: list[Any] = []
-        while True:
-            reply, _ = await call.reply(timeout)
-            kind = reply.get("kind")
-            if kind == "chunk":
-                if "progress" not in reply:
-                    chunks.append(reply.get("value"))
-            elif kind == "end":
-                return {"kind": "result", "value": chunks}
-            elif kind != "waiting":
-                return dict(reply)
-    except (BridgeError, UnknownKernel) as err:
-        message_text = err.message if isinstance(err, BridgeError) else str(err)
-        return {"kind": "error", "type": type(err).__name__, "message": message_text, "digest": ""}
-    finally:
-        lease.release()
+        async with service.using(notebook=path) as target:
+            chunks: list[Any] = []
+            async for reply in service.invoke(target, invoke):
+                if isinstance(reply, Chunk):
+                    chunks.append(reply.value)
+                elif isinstance(reply, End):
+                    return Outcome(value=chunks, reply=reply)
+                elif isinstance(reply, Result):
+                    return Outcome(value=reply.value, reply=reply)
+                elif isinstance(reply, Invalid):
+                    errors = [{"field": e.get("field", ""), "message": str(e.get("message", ""))} for e in reply.errors]
+                    return Outcome(errors=errors, reply=reply)
+                elif isinstance(reply, Final):
+                    return Outcome(reply=reply)
+    except ServiceError as err:
+        return Outcome(error=err)
+    return Outcome(error=None, reply=None)

@@ -152,16 +152,15 @@ def static_form(state: dict[str, Any], post_url: str, xsrf: str, flash: dict[str
         parts.append(_control(spec, typed.get(name)))
         if spec.get("help"):
             parts.append(f"<small class='na-help'>{html.escape(str(spec['help']))}</small>")
-        for message in errors.get(name, []):
-            parts.append(f"<p class='na-field-error' role='alert'>{html.escape(message)}</p>")
+        parts.extend(f"<p class='na-field-error' role='alert'>{html.escape(m)}</p>" for m in errors.get(name, []))
         parts.append("</div>")
     label = str(state.get("submit_label") or humanize(str(action.get("name", "Submit"))))
     parts.append(f"<button type='submit' class='na-submit'>{html.escape(label)}</button>")
-    for key in state.get("actions") or {}:
-        parts.append(
-            f"<button type='submit' class='na-submit'{_attr('formaction', post_url + key)}>"
-            f"{html.escape(humanize(key))}</button>"
-        )
+    submit = "<button type='submit' class='na-submit'"
+    parts.extend(
+        f"{submit}{_attr('formaction', post_url + key)}>{html.escape(humanize(key))}</button>"
+        for key in state.get("actions") or {}
+    )
     parts.append("</form>")
     parts.append(_flash_block(flash))
     return "".join(parts)

@@ -19,6 +19,7 @@ cookie and the XSRF token.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import posixpath
@@ -27,33 +28,33 @@ from typing import Any, cast
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.utils import url_escape, url_path_join
+from jupyter_server.utils import url_path_join
 from nbformat import NotebookNode
 from tornado import web
 
-from .._protocol import API_ROOT
+from .._routes import API_ROOT, APPS_ROOT, STATIC_ROOT, app_route, inline_path, notebook_path
 from ..widgets._esm import HERE as WIDGETS
 from ._app_calls import call_action, render_views
 from ._app_forms import FLASH_COOKIE, FLASH_TEXT, result_text, static_form, view_forms
 from ._app_render import app_widgets, page_views, prerendered, render_page, widget_marker
-from ._body import IGNORED_FIELDS, Invocation
-from ._handlers import AUTH_RESOURCE, Extension, InvokeHandler
-from ._pool import Pool, Unavailable
+from ._body import IGNORED_FIELDS
+from ._errors import ServiceError
+from ._handlers import AUTH_RESOURCE, InvokeHandler
+from ._http_replies import problem_for
+from ._pool import Pool
 from ._problem import Problem
-from ._replies import error_for
-from ._serving import notebook_path
+from ._replies import Failed
+from ._service import ActionService, Invoke, Target
 
-APPS_ROOT = "/notebook-actions/apps"
 #: ``{app page}/_post/{model_id}/{key}``: where a form posts without JavaScript.
 POST_SEGMENT = "_post"
-STATIC_ROOT = "/notebook-actions/static/apps"
 #: The files of the page's loader, served from the widgets' folder.
 LOADER_FILES = ("app.js", "http.js")
 
 
 def app_url(path: str) -> str:
     """The path of a served notebook's app page, under the base URL."""
-    return f"{APPS_ROOT}/{url_escape(notebook_path(path))}"
+    return app_route(path)
 
 
 def not_served_message(path: str) -> str:
@@ -63,12 +64,12 @@ def not_served_message(path: str) -> str:
     )
 
 
-def _served_pool(extension: Extension, path: str) -> Pool | None:
-    return extension.serving.pool(path) if extension.serving is not None else None
+def _served_pool(service: ActionService, path: str) -> Pool | None:
+    return service.serving.pool(path)
 
 
-#: Each pool's page and its views, with the primed notebook they were made from (made again
-#: after a new prime).
+#: Each pool's page and its live widgets' models, with the primed notebook they were made
+#: from (made again after a new prime).
 _pages: weakref.WeakKeyDictionary[Pool, tuple[NotebookNode, str, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
@@ -78,14 +79,15 @@ class AppPageHandler(JupyterHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
-    def extension(self) -> Extension:
-        return cast(Extension, self.settings["notebook_actions"])
+    def service(self) -> ActionService:
+        return cast(ActionService, self.settings["notebook_actions"])
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         message = exc.message if isinstance(exc, Problem) else f"{status_code}: {self._reason}"
-        if isinstance(exc, Problem) and "Retry-After" in exc.extra:
-            self.set_header("Retry-After", str(exc.extra["Retry-After"]))
+        if isinstance(exc, Problem):
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
         if "text/html" not in self.request.headers.get("Accept", ""):
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"message": message}))
@@ -103,15 +105,16 @@ class AppPageHandler(JupyterHandler):
     @authorized
     async def get(self, path: str) -> None:
         path = notebook_path(path)
-        pool = _served_pool(self.extension, path)
+        pool = _served_pool(self.service, path)
         if pool is None:
             raise Problem(404, not_served_message(path))
         if pool.primed is None:
             # The first prime is still running: wait for a ready kernel as a call would.
             try:
-                (await pool.lease(self.extension.config.timeout)).release()
-            except Unavailable as err:
-                raise Problem(503, f"{path} is not ready: {err.message}", **{"Retry-After": err.retry_after}) from None
+                await pool.choose(self.service.config.timeout)
+            except ServiceError as err:
+                problem = problem_for(err)
+                raise Problem(problem.status, f"{path} is not ready: {err.message}", problem.headers) from None
         notebook = pool.primed
         assert notebook is not None
         cached = _pages.get(pool)
@@ -122,13 +125,8 @@ class AppPageHandler(JupyterHandler):
             _pages[pool] = (notebook, page, models)
         # The views as they are now, rendered in a pool kernel (the saved HTML is the prime's).
         views = page_views(models)
-        fresh = await render_views(
-            pool,
-            self.extension.bridges,
-            {model_id: render_id for model_id, (render_id, _) in views.items()},
-            timeout=self.extension.config.timeout,
-            log=self.log,
-        )
+        render_ids = {model_id: render_id for model_id, (render_id, _) in views.items()}
+        fresh = await render_views(self.service, path, render_ids, log=self.log)
         flash = self._take_flash(path)
         xsrf = self.xsrf_token.decode()  # (also sets the _xsrf cookie the page's calls send back)
         posts = url_path_join(self.base_url, app_url(path), POST_SEGMENT)
@@ -165,7 +163,7 @@ class AppPageHandler(JupyterHandler):
         base = self.base_url
         return {
             "path": path,
-            "invoke_url": url_path_join(base, API_ROOT, "notebooks", url_escape(path), "inline") + "/",
+            "invoke_url": url_path_join(base, inline_path(path)) + "/",
             "static_url": url_path_join(base, STATIC_ROOT) + "/",
         }
 
@@ -177,7 +175,7 @@ class AppPostHandler(AppPageHandler):
     @authorized
     async def post(self, path: str, model_id: str, key: str) -> None:
         path = notebook_path(path)
-        pool = _served_pool(self.extension, path)
+        pool = _served_pool(self.service, path)
         if pool is None:
             raise Problem(404, not_served_message(path))
         models = app_widgets(pool.primed)["models"] if pool.primed is not None else {}
@@ -190,66 +188,58 @@ class AppPostHandler(AppPageHandler):
             if name not in IGNORED_FIELDS:
                 decoded = [value.decode("utf-8", "replace") for value in values]
                 args[name] = decoded[0] if len(decoded) == 1 else decoded
-        files: dict[str, list[dict[str, Any]]] = {}
+        files: dict[str, list[Any]] = {}
         buffers: list[bytes] = []
         for name, uploads in self.request.files.items():
             for upload in uploads:
                 if upload.filename or upload.body:  # (an empty file input sends an empty part)
-                    ref_ = {"name": upload.filename, "content_type": upload.content_type, "buffer": len(buffers)}
-                    files.setdefault(name, []).append(ref_)
+                    file_ref = {"name": upload.filename, "content_type": upload.content_type, "buffer": len(buffers)}
+                    files.setdefault(name, []).append(file_ref)
                     buffers.append(upload.body)
-        message: dict[str, Any] = {"kind": "invoke", "action": ref["id"], "args": args, "encoding": "form"}
-        if files:
-            message["files"] = files
-        reply = await call_action(pool, self.extension.bridges, message, buffers, timeout=self.extension.config.timeout)
+        invoke = Invoke(ref["id"], args, "form", files, buffers, by_id=True)
+        outcome = await call_action(self.service, path, invoke)
         secret = {f.get("name") for f in state.get("fields") or [] if f.get("control") == "password"}
         flash: dict[str, Any] = {
             "path": path,
             "widget": model_id,
-            "kind": reply.get("kind"),
+            "kind": outcome.kind,
             "values": {k: v[:1000] for k, v in args.items() if isinstance(v, str) and k not in secret},
         }
-        if reply.get("kind") == "result":
-            flash["text"] = result_text(reply.get("value"))[:FLASH_TEXT]
-        elif reply.get("kind") == "invalid":
-            flash["errors"] = [
-                {"field": e.get("field", ""), "message": str(e.get("message", ""))[:300]}
-                for e in reply.get("errors") or []
-            ][:20]
+        if outcome.kind == "result":
+            flash["text"] = result_text(outcome.value)[:FLASH_TEXT]
+        elif outcome.kind == "invalid":
+            flash["errors"] = [{"field": e["field"], "message": e["message"][:300]} for e in outcome.errors][:20]
+        elif outcome.error is not None:
+            flash["text"] = outcome.error.message
+        elif isinstance(outcome.reply, Failed):
+            flash["text"] = outcome.reply.public(self.service.config.expose_exception_messages)[0]
         else:
-            expose = self.extension.config.expose_exception_messages
-            flash["text"] = error_for(reply, expose, "this action is not available any more: reload the page").message
+            flash["text"] = "this action is not available any more: reload the page"
         self.set_signed_cookie(FLASH_COOKIE, json.dumps(flash), path=self._flash_path(path), httponly=True)
         self.redirect(self._flash_path(path), status=303)
-
-
-class _ById(Invocation):
-    """An invocation of the action with this id (an exported action's route names it)."""
-
-    def message(self, name: str) -> dict[str, Any]:
-        message = super().message(name)
-        message["action"] = message.pop("name")
-        return message
 
 
 class InlineInvokeHandler(InvokeHandler):
     """``POST .../notebooks/{path}/inline/{action_id}``: the page's calls, for served pools only."""
 
-    async def kernel_id(self, kernel_id: str | None = None, path: str | None = None) -> str:
-        if path is None or _served_pool(self.extension, path) is None:
-            raise Problem(404, not_served_message((path or "").strip("/")))
-        return await super().kernel_id(kernel_id, path)
+    via = "app"
 
-    async def exported_actions(self, kernel_id: str) -> list[dict[str, Any]]:
+    async def _resolve(self) -> Target:
+        path = self.path_kwargs.get("path")
+        if path is None or _served_pool(self.service, path) is None:
+            raise Problem(404, not_served_message((path or "").strip("/")))
+        return await super()._resolve()
+
+    async def _exports(self, target: Target, name: str) -> bool:
         # Asked before an upload is read, to refuse a name that is not there: an id has no
         # list to be checked against (an unknown id is answered after the body, as 404).
-        return [{"name": self.path_kwargs["name"]}]
+        return True
 
     def _not_found(self, name: str, kernel_id: str) -> str:
         return "this action is not available in the served notebook's kernels: reload the page"
 
-    async def _invoke(self, name: str, invocation: Invocation) -> None:
-        await super()._invoke(name, _ById(**vars(invocation)))
+    async def _invoke(self, invoke: Invoke) -> None:
+        await super()._invoke(dataclasses.replace(invoke, by_id=True))  # the route names an id
 
 
 class LoaderHandler(web.StaticFileHandler):
@@ -258,6 +248,10 @@ class LoaderHandler(web.StaticFileHandler):
     @allow_unauthenticated
     def get(self, path: str, include_body: bool = True) -> Any:
         return super().get(path, include_body)
+
+    @allow_unauthenticated  # jupyter-server refuses to load a handler with an undecorated method
+    def head(self, path: str) -> Any:  # when allow_unauthenticated_access is off
+        return super().head(path)
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
         if posixpath.basename(absolute_path) not in LOADER_FILES:

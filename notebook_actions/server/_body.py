@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from email.message import Message
 from typing import Any, Literal
 
 from tornado.httputil import HTTPInputError, parse_body_arguments
 
 from .._protocol import FileRef
-from ._bridge import Bridge, Upload
+from ._bridge import Upload
 from ._multipart import MultipartError, MultipartParser, PartData, PartEnd, PartStart
 from ._problem import Problem
+from ._service import Invoke
 
 #: Form fields that belong to the transport, not to the action.
 IGNORED_FIELDS = frozenset({"_xsrf"})
@@ -28,20 +29,6 @@ Kind = Literal["json", "urlencoded", "multipart", "empty"]
 
 #: A multipart body may have at most this many fields, and this many files (as Starlette).
 MAX_PARTS = 1000
-
-
-@dataclass
-class Invocation:
-    args: Any = field(default_factory=dict)
-    encoding: Literal["json", "form"] = "json"
-    files: dict[str, list[FileRef]] = field(default_factory=dict)
-    buffers: list[bytes] = field(default_factory=list)
-
-    def message(self, name: str) -> dict[str, Any]:
-        message: dict[str, Any] = {"kind": "invoke", "name": name, "args": self.args, "encoding": self.encoding}
-        if self.files:
-            message["files"] = self.files
-        return message
 
 
 def content_kind(content_type: str | None) -> tuple[Kind, Message]:
@@ -78,12 +65,12 @@ class BufferedBody:
             message = f"the request body is larger than the limit of {self.limit} bytes"
             raise Problem(413, message)
 
-    def finish(self) -> Invocation:
+    def finish(self, name: str) -> Invoke:
         data = bytes(self._data)
         if self.kind == "json":
             if not data.strip():
-                return Invocation()
-            return Invocation(decode_json(data))
+                return Invoke(name)
+            return Invoke(name, decode_json(data))
         if self.kind == "empty":
             if data.strip():
                 message = (
@@ -91,7 +78,7 @@ class BufferedBody:
                     "application/x-www-form-urlencoded or multipart/form-data"
                 )
                 raise Problem(415, message)
-            return Invocation()
+            return Invoke(name)
         if data.lstrip()[:1] in (b"{", b"["):
             message = (
                 "the body looks like JSON but came as application/x-www-form-urlencoded "
@@ -104,7 +91,7 @@ class BufferedBody:
             fields = {name: [value.decode("utf-8") for value in values] for name, values in arguments.items()}
         except (HTTPInputError, UnicodeDecodeError) as err:
             raise Problem(400, f"the urlencoded body cannot be read: {err}") from None
-        return Invocation(_form_args(fields), "form")
+        return Invoke(name, _form_args(fields), "form")
 
     def abort(self) -> None:
         pass
@@ -113,15 +100,16 @@ class BufferedBody:
 class MultipartBody:
     """A multipart/form-data body, streamed: fields kept, files sent on to the kernel."""
 
-    def __init__(self, boundary: str, bridge: Bridge, *, field_limit: int, chunk_bytes: int, timeout: float) -> None:
+    def __init__(
+        self, boundary: str, upload: Callable[[str, str], Upload], *, field_limit: int, chunk_bytes: int
+    ) -> None:
         try:
             self._parser = MultipartParser(boundary.encode("latin-1"))
         except (MultipartError, UnicodeEncodeError) as err:
             raise Problem(400, str(err)) from None
-        self._bridge = bridge
+        self._new_upload = upload
         self._field_limit = field_limit
         self._chunk = chunk_bytes
-        self._timeout = timeout
         self._fields: dict[str, list[str]] = {}
         self._field_bytes = 0
         self._files: dict[str, list[FileRef]] = {}
@@ -201,19 +189,19 @@ class MultipartBody:
 
     def _start_upload(self, part: PartStart) -> Upload:
         if self._upload is None:
-            self._upload = self._bridge.upload(part.filename or "file", part.content_type, timeout=self._timeout)
+            self._upload = self._new_upload(part.filename or "file", part.content_type)
             self._uploads.append(self._upload)
         return self._upload
 
-    def finish(self) -> Invocation:
+    def finish(self, name: str) -> Invoke:
         try:
             self._parser.close()
         except MultipartError as err:
             raise Problem(400, str(err)) from None
-        return Invocation(_form_args(self._fields), "form", self._files, self._buffers)
+        return Invoke(name, _form_args(self._fields), "form", self._files, self._buffers)
 
     def abort(self) -> None:
-        """The invocation will not be sent: the kernel may hold uploads no one will take."""
+        """The invocation will not be sent: the kernel drops the uploads no one will take."""
         for upload in self._uploads:
             upload.abort()
 

@@ -16,8 +16,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._protocol import COMM_TARGET, FINAL_KINDS, UPLOAD_TOO_LARGE, Buffer, pack, split
-from ._problem import Problem
+from ._errors import (
+    Internal,
+    KernelBusy,
+    KernelDied,
+    KernelGone,
+    NotLoaded,
+    ServiceError,
+    TimedOut,
+    TooLarge,
+    Unsendable,
+)
 from ._transport import KernelMessage, Transport, Unencodable
+
+__all__ = ["Bridge", "Call", "KernelBusy", "KernelGone", "NotLoaded", "TimedOut", "Unsendable", "Upload"]
 
 Reply = tuple[dict[str, Any], list[Buffer]]
 #: A message waiting to leave: the message, its files, and the request it carries, if any.
@@ -43,41 +55,6 @@ THREADSAFE_HINT = (
 )
 
 
-class BridgeError(Problem):
-    """The kernel cannot answer the request; the subclass says why, and with which status."""
-
-    default_status = 503
-
-    def __init__(self, message: str) -> None:
-        super().__init__(self.default_status, message)
-
-
-class NotLoaded(BridgeError):
-    default_status = 404
-
-
-class Unsendable(BridgeError):
-    """The request cannot be put on the wire (nothing of it was sent); others go on."""
-
-    default_status = 400
-
-
-class KernelGone(BridgeError):
-    """The kernel restarted, died, was shut down, or the connection to it failed."""
-
-
-class Recycled(KernelGone):
-    """Closed on purpose while idle (to drop uploads no one took): use a new bridge."""
-
-
-class KernelBusy(BridgeError):
-    """The kernel did not pick the request up in time (a cell is running)."""
-
-
-class TimedOut(BridgeError):
-    default_status = 504
-
-
 class Call:
     """One request in flight; the kernel's replies to it queue here, in order."""
 
@@ -90,7 +67,7 @@ class Call:
         self.started = False  # the kernel has begun handling the message that carried it
         self.waiting: str | None = None  # why the kernel said it waits (a running cell)
         self.finished = False
-        self.failure: BridgeError | None = None
+        self.failure: ServiceError | None = None
         self._waiter: asyncio.Future[bool] | None = None
 
     def _push(self, reply: dict[str, Any], buffers: list[Buffer]) -> None:
@@ -100,7 +77,7 @@ class Call:
             self.finished = True
         self._wake(False)
 
-    def _fail(self, error: BridgeError) -> None:
+    def _fail(self, error: ServiceError) -> None:
         if not self.finished:
             self.finished = True
             self.failure = error
@@ -111,8 +88,9 @@ class Call:
         if waiter is not None and not waiter.done():
             waiter.set_result(expired)
 
-    async def reply(self, timeout: float) -> Reply:
-        """The next reply; ``TimedOut`` or ``KernelBusy`` after ``timeout`` seconds without one."""
+    async def reply(self, timeout: float, *, budget: float | None = None) -> Reply:
+        """The next reply; ``TimedOut`` or ``KernelBusy`` after ``timeout`` seconds without one
+        (saying ``budget`` seconds, when this wait is what is left of a longer one)."""
         if not self.replies:
             if self.failure is None:
                 loop = asyncio.get_running_loop()
@@ -124,13 +102,13 @@ class Call:
                     timer.cancel()
                     self._waiter = None
                 if expired and not self.replies:
-                    raise self._timeout(timeout)
+                    raise self._timeout(timeout if budget is None else budget)
             if not self.replies:
                 assert self.failure is not None
                 raise self.failure
         return self.replies.popleft()
 
-    def _timeout(self, timeout: float) -> BridgeError:
+    def _timeout(self, timeout: float) -> ServiceError:
         if self.started:
             return TimedOut(f"the action did not finish within {timeout:g} s: it was cancelled in the kernel")
         if self.waiting is not None:
@@ -181,9 +159,7 @@ class Bridge:
         #: the kernel subshell our messages go to (threadsafe actions answer there), if any
         self.subshell_id: str | None = None
         self.is_open = False
-        self.closed: BridgeError | None = None
-        #: uploads the kernel holds that no invoke will take: close the comm when idle
-        self.dirty = False
+        self.closed: ServiceError | None = None
         #: the kernel's process id when the bridge was made, where known
         self.process: int | None = None
         #: comm messages sent with requests, and requests sent (batching makes these differ)
@@ -232,7 +208,7 @@ class Bridge:
             self.subshell_id = await self._transport.open_subshell()
             self._transport.send("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET, "data": {}})
             await self._ready
-        except BridgeError as err:
+        except ServiceError as err:
             self.close(err)
             raise
         except Exception as err:
@@ -266,7 +242,7 @@ class Bridge:
                     del self._sent[msg.parent_id]
             elif self.is_open and state in ("starting", "restarting", "dead"):
                 self.close(
-                    KernelGone(
+                    KernelDied(
                         f"the kernel is {state}: its actions are gone until %load_ext notebook_actions runs again"
                     )
                 )
@@ -275,7 +251,7 @@ class Bridge:
             if self.is_open and content.get("subscription") in self._topics:
                 # The kernel greets a topic only when no one was subscribed to it, and we
                 # are: a new kernel process is greeting us. The old one, and our comm, are gone.
-                self.close(KernelGone("the kernel restarted"))
+                self.close(KernelDied("the kernel restarted"))
                 return
         elif kind == "comm_close" and content.get("comm_id") == self.comm_id:
             if self._ready is not None and not self._ready.done():
@@ -307,6 +283,7 @@ class Bridge:
         if call is None:
             return  # a reply to a request given up on
         if kind == "waiting":  # handed to the kernel's main thread, which is busy: not started
+            call._push(reply, buffers)
             call.started = False
             call.waiting = str(reply.get("message") or "a cell is running")
             return
@@ -370,7 +347,6 @@ class Bridge:
     def _refuse(self, call: Call, err: Unencodable) -> None:
         self._calls.pop(call.id, None)
         call._fail(Unsendable(f"the request cannot be sent to the kernel: {err}"))
-        self._maybe_recycle()
 
     def _send_now(self, data: dict[str, Any], buffers: Sequence[Buffer]) -> None:
         """Send one message on its own (upload chunks: their buffer is always buffer 0)."""
@@ -388,16 +364,9 @@ class Bridge:
     def _cancel(self, call: Call) -> None:
         if self._calls.pop(call.id, None) is not None and self.closed is None:
             self._queue({"kind": "cancel", "id": call.id}, [], None)
-        self._maybe_recycle()
 
     def _forget(self, call: Call) -> None:
         self._calls.pop(call.id, None)
-        self._maybe_recycle()
-
-    def _maybe_recycle(self) -> None:
-        if self.dirty and not self._calls and self.closed is None:
-            # The kernel drops a comm's unfinished uploads when the comm closes.
-            self.close(Recycled("the bridge was recycled"))
 
     # --- uploads ------------------------------------------------------------------
 
@@ -410,12 +379,12 @@ class Bridge:
 
     # --- closing ------------------------------------------------------------------
 
-    def close(self, error: BridgeError) -> None:
+    def close(self, error: ServiceError) -> None:
         """Fail every request in flight with ``error`` and close the comm and connection."""
         if self.closed is not None:
             return
         self.closed = error
-        if self.is_open:
+        if self.is_open and not isinstance(error, KernelDied):  # a new process knows no such comm
             try:
                 self._transport.send("comm_close", {"comm_id": self.comm_id, "data": {}})
             except Exception:
@@ -434,7 +403,7 @@ class Bridge:
             if future is not None and not future.done():
                 future.set_exception(error)
                 future.add_done_callback(_retrieve)
-        self._transport.close()
+        self._transport.close(process_gone=isinstance(error, KernelDied))
         self._on_close(self)
 
     @property
@@ -459,6 +428,7 @@ class Upload:
         self._acked = 0
         self.size = 0
         self.done = False
+        self._aborted = False
 
     async def write(self, chunk: Buffer, *, final: bool = False) -> None:
         while self._sent - self._acked >= self._window:
@@ -477,21 +447,26 @@ class Upload:
 
     async def _ack(self) -> None:
         reply, _ = await self._call.reply(self._timeout)
+        while reply.get("kind") == "waiting":  # (chunks are taken where they arrive: not expected)
+            reply, _ = await self._call.reply(self._timeout)
         if reply.get("kind") == "uploaded":
             self._acked += 1
             return
         self.abort()
         if reply.get("type") == UPLOAD_TOO_LARGE:
-            raise Problem(413, str(reply.get("message", "the file is too large")))
-        raise Problem(500, f"the kernel refused the upload: {reply.get('type')}")
+            raise TooLarge(str(reply.get("message", "the file is too large")))
+        raise Internal(f"the kernel refused the upload: {reply.get('type')}")
 
     def abort(self) -> None:
-        """The upload will not be used: the kernel may hold part of it, so recycle the comm."""
-        pending = self.bridge._calls.pop(self.id, None) is not None
+        """The upload will not be used: the kernel drops what it holds of it (the
+        protocol's cancel of the upload's id), and the bridge goes on serving."""
+        if self._aborted:
+            return
+        self._aborted = True
+        self.bridge._calls.pop(self.id, None)
         self._call._fail(KernelGone("the upload was abandoned"))  # wake a write waiting for an ack
-        if pending or self.done:
-            self.bridge.dirty = True
-            self.bridge._maybe_recycle()
+        if self._sent and self.bridge.closed is None:
+            self.bridge._queue({"kind": "cancel", "id": self.id}, [], None)
 
 
 def _batches(outbox: list[Queued]) -> list[list[Queued]]:

@@ -31,7 +31,7 @@ from tornado.websocket import WebSocketClientConnection, WebSocketError, websock
 
 from .._protocol import Buffer
 from ._acks import acknowledge_at_once
-from ._bridge import BridgeError, KernelGone
+from ._errors import KernelGone, Upstream
 from ._transport import KernelMessage, OnLost, OnMessage, new_header
 
 #: The subprotocol of jupyter-server 2's kernel websocket; without it, the legacy one.
@@ -257,10 +257,8 @@ def _retrieve(future: Any) -> None:
         future.exception()
 
 
-class GatewayRefused(BridgeError):
+class GatewayRefused(Upstream):
     """The gateway refused the connection (its token or headers): the server's config is wrong."""
-
-    default_status = 502
 
 
 class GatewayTransport:
@@ -303,6 +301,6 @@ class GatewayTransport:
         socket.send(WireMessage("shell", header, content=content, buffers=list(buffers)))
         return msg_id
 
-    def close(self) -> None:
+    def close(self, process_gone: bool = False) -> None:
         if self._socket is not None:
             self._socket.close()

@@ -8,37 +8,37 @@ the kernel as messages to its ``notebook_actions`` comm target.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from email.message import Message
 from http.client import responses
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, TypeVar, cast
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_escape, url_path_join
+from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .._protocol import API_ROOT
-from ._body import Body, BufferedBody, Invocation, Kind, MultipartBody, content_kind
-from ._bridge import Bridge, BridgeError, Call, KernelBusy, Recycled, Reply, TimedOut
+from .._protocol import Via
+from .._routes import API_ROOT, NAME_PATTERN, TARGET_PATTERNS, api_route
+from ._body import Body, BufferedBody, Kind, MultipartBody, content_kind
 from ._config import NotebookActions
 from ._credential import no_credential_message
-from ._drain import Drain, Draining
-from ._kernels import Bridges, UnknownKernel
+from ._drain import Drain
+from ._errors import ServiceError
+from ._http_replies import chunk_event, problem_for, problem_for_reply, sse_event
+from ._identity import caller_of
 from ._not_found import method_not_allowed
 from ._openapi import openapi_document
-from ._pool import Lease, Unavailable
 from ._problem import Problem
-from ._replies import chunk_event, chunk_value, error_for, sse_event
-
-if TYPE_CHECKING:
-    from ._serving import Serving
+from ._replies import Chunk, End, Failed, Missing, Progress, Reply, Result
+from ._service import ActionService, Invocation, Invoke, Target
 
 AUTH_RESOURCE = "notebook_actions"
-PREFIX = API_ROOT
 
 #: A body found too large while it is already on its way is read and dropped, up to this
 #: many bytes past the limit, so that the client gets to read the 413; a body refused for
@@ -50,20 +50,21 @@ FLUSH_BYTES = 64 << 10
 #: ...and a client that falls this many replies behind the kernel is cut off.
 MAX_BACKLOG = 10_000
 
-_KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
-_NOTEBOOK = r"notebooks/(?P<path>.+)"
-_NAME = r"(?P<name>[^/]+)"
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
-class Extension:
-    """What the handlers share: the options, the bridges and the served notebooks."""
+def http_errors(method: F) -> F:
+    """The service's errors, raised in ``method``, as HTTP answers (``problem_for``)."""
 
-    def __init__(self, config: NotebookActions, bridges: Bridges, serving: Serving | None = None) -> None:
-        self.config = config
-        self.bridges = bridges
-        self.serving = serving
-        #: whether the server still takes requests, and those in flight (``_drain``)
-        self.drain = Drain()
+    @functools.wraps(method)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except ServiceError as err:
+            raise problem_for(err) from None
+
+    return cast(F, wrapper)
 
 
 class BaseHandler(APIHandler):
@@ -72,33 +73,27 @@ class BaseHandler(APIHandler):
     token_scheme = "token"
     #: what a 405's message adds to "use GET" (say, what the other method does)
     method_hint = ""
-    _lease: Lease | None = None
-    _retry_after: int | None = None  # seconds, for a 503 of a served notebook
+    #: the kernel the request reaches (a served notebook's lease held until it finishes)
+    _target: Target | None = None
     #: a draining server refuses this route's new requests, and waits for those in flight
     drains = True
 
     @property
-    def extension(self) -> Extension:
-        return cast(Extension, self.settings["notebook_actions"])
+    def service(self) -> ActionService:
+        return cast(ActionService, self.settings["notebook_actions"])
 
     @property
     def conf(self) -> NotebookActions:
-        return self.extension.config
+        return self.service.config
+
+    @property
+    def drain(self) -> Drain:
+        return cast(Drain, self.settings["notebook_actions_drain"])
 
     async def prepare(self) -> None:  # type: ignore[override]
         if self.drains:
-            try:
-                self.extension.drain.admit(self)
-            except Draining as err:
-                self._retry_after = err.retry_after
-                raise
+            self.drain.admit(self)  # (Draining: 503 with Retry-After)
         await super().prepare()
-
-    def clear(self) -> None:
-        # An error's answer starts from a cleared response: Retry-After must survive it.
-        super().clear()
-        if self._retry_after is not None:
-            self.set_header("Retry-After", str(self._retry_after))
 
     def no_credential(self) -> Problem:
         return Problem(403, no_credential_message(self, self.token_scheme))
@@ -122,6 +117,8 @@ class BaseHandler(APIHandler):
         body: dict[str, Any] = {"message": responses.get(status_code, "Unknown HTTP Error")}
         if isinstance(exc, Problem):
             body = exc.body()
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
         elif status_code == 405 and isinstance(exc, web.HTTPError) and not exc.log_message:  # tornado's
             body["message"] = method_not_allowed(self)
         elif isinstance(exc, web.HTTPError):  # raised by jupyter-server or tornado
@@ -130,8 +127,6 @@ class BaseHandler(APIHandler):
             body["reason"] = exc.reason
         elif exc is not None:
             body["message"] = "Unhandled error in the notebook-actions server extension (see the server log)"
-        if self._retry_after is not None:
-            self.set_header("Retry-After", str(self._retry_after))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
@@ -143,97 +138,21 @@ class BaseHandler(APIHandler):
         self._release()
 
     def _release(self) -> None:
-        if self._lease is not None:
-            self._lease.release()
-        self.extension.drain.release(self)
+        if self._target is not None:
+            self._target.release()
+        self.drain.release(self)
 
-    # --- which kernel -------------------------------------------------------------
+    def _route(self, kernel_id: str, path: str | None) -> str:
+        return api_route(kernel_id) if path is None else api_route(notebook=path)
 
-    def _route(self, kernel_id: str | None, path: str | None) -> str:
-        if path is not None:
-            return f"{PREFIX}/notebooks/{url_escape(path.strip('/'))}"
-        return f"{PREFIX}/kernels/{kernel_id}"
-
-    async def kernel_id(self, kernel_id: str | None = None, path: str | None = None) -> str:
-        if path is not None:
-            path = path.strip("/")
-            serving = self.extension.serving
-            pool = serving.pool(path) if serving is not None else None
-            if pool is not None:
-                # A served notebook: its pool's least busy ready kernel, held until we finish
-                # if we invoke (a GET may be a long-lived stream: it would hold it for nothing).
-                try:
-                    self._lease = await pool.lease(self.conf.timeout)
-                except Unavailable as err:
-                    self._retry_after = err.retry_after
-                    raise Problem(503, err.message, **err.extra) from None
-                if self.request.method != "POST":
-                    self._lease.release()
-                return self._lease.kernel_id
-            try:
-                model: dict[str, Any] = await self.session_manager.get_session(path=path)  # type: ignore[no-untyped-call]
-            except web.HTTPError:
-                raise Problem(404, self._no_session(path)) from None
-            kid = (model.get("kernel") or {}).get("id")
-            if not isinstance(kid, str):
-                raise Problem(404, f"the session of notebook {path!r} has no kernel: start one")
-            kernel_id = kid
-        assert kernel_id is not None
-        if kernel_id not in self.kernel_manager:
-            message = f"no running kernel {kernel_id} on this server: GET /api/kernels lists the running ones"
-            raise Problem(404, message)
-        state = getattr(self.kernel_manager.get_kernel(kernel_id), "execution_state", None)
-        if state == "dead":
-            raise Problem(503, f"kernel {kernel_id} is dead: restart it, then run its cells again")
-        return kernel_id
-
-    def _no_session(self, path: str) -> str:
-        """What to do about a notebook path that is neither served nor open in a session."""
-        serving = self.extension.serving
-        served = [
-            f"{p} (GET {url_path_join(self.base_url, PREFIX, 'notebooks', url_escape(p), 'actions')})"
-            for p in (serving.pools if serving is not None else ())
-        ]
-        if serving is not None and serving.headless:
-            # serve's server: no UI to open a notebook in, and Jupyter's APIs are off by default
-            return f"notebook {path!r} is not served here: this server serves {', '.join(served)}"
-        message = (
-            f"no running session for notebook {path!r}: open it in Jupyter (or start one "
-            "with POST /api/sessions), then run %load_ext notebook_actions in it"
+    def _not_found(self, name: str, kernel_id: str) -> str:
+        return (
+            f"no exported action {name!r} in kernel {kernel_id}: run the %%use_server cell that "
+            "defines it (after %load_ext notebook_actions)"
         )
-        return f"{message}; this server also serves {', '.join(served)}" if served else message
-
-    async def bridge(self, kernel_id: str) -> Bridge:
-        bridges = self.extension.bridges
-        for _ in range(3):
-            try:
-                bridge = bridges.get(kernel_id)
-            except UnknownKernel:
-                raise Problem(404, f"no running kernel {kernel_id} on this server") from None
-            try:
-                await bridge.ready(self.conf.timeout)
-            except Recycled:
-                continue  # closed between requests on purpose: take the next one
-            return bridge
-        raise Problem(503, "could not connect to the kernel: try again")
-
-    async def reply(self, call: Call, timeout: float) -> Reply:
-        try:
-            return await call.reply(max(timeout, 0.0))
-        except (TimedOut, KernelBusy):
-            call.cancel()
-            raise
-
-    async def exported_actions(self, kernel_id: str) -> list[dict[str, Any]]:
-        bridge = await self.bridge(kernel_id)
-        call = bridge.request({"kind": "list"})
-        reply, _ = await self.reply(call, self.conf.timeout)
-        if reply.get("kind") != "actions":
-            raise Problem(500, f"the kernel answered a list request with {reply.get('kind')!r}")
-        return list(reply.get("actions") or [])
 
 
-def _public(info: dict[str, Any], url: str) -> dict[str, Any]:
+def _public(info: Any, url: str) -> dict[str, Any]:
     """What an HTTP caller sees of an action: no ids, they address actions by name."""
     keys = ("name", "doc", "signature", "streaming", "threadsafe", "params", "returns")
     return {**{key: info[key] for key in keys if key in info}, "url": url}
@@ -244,28 +163,28 @@ class ActionsHandler(BaseHandler):
 
     @web.authenticated
     @authorized
+    @http_errors
     async def get(self, kernel_id: str | None = None, path: str | None = None) -> None:
         """The exported actions of a kernel, with the JSON Schemas of their arguments and results."""
-        kid = await self.kernel_id(kernel_id, path)
-        route = url_path_join(self.base_url, self._route(kid, path))
-        actions = await self.exported_actions(kid)
-        body = {"kernel_id": kid, "actions": [_public(a, f"{route}/actions/{a['name']}") for a in actions]}
-        self.finish(json.dumps(body))
+        target = await self.service.target(kernel_id=kernel_id, notebook=path)
+        route = url_path_join(self.base_url, self._route(target.kernel_id, path))
+        actions = await self.service.actions(target, fresh=True)
+        listing = [_public(a, f"{route}/actions/{name}") for name, a in actions.items()]
+        self.finish(json.dumps({"kernel_id": target.kernel_id, "actions": listing}))
 
 
 class OpenAPIHandler(BaseHandler):
     @web.authenticated
     @authorized
+    @http_errors
     async def get(self, kernel_id: str | None = None, path: str | None = None) -> None:
         """An OpenAPI 3.1 document of a kernel's exported actions."""
-        kid = await self.kernel_id(kernel_id, path)
-        actions = await self.exported_actions(kid)
+        target = await self.service.target(kernel_id=kernel_id, notebook=path)
+        kid = target.kernel_id
+        actions = await self.service.actions(target, fresh=True)
         title = f"notebook-actions: {path.strip('/')}" if path is not None else f"notebook-actions: kernel {kid}"
         document = openapi_document(
-            actions,  # type: ignore[arg-type]
-            base_url=self.base_url,
-            route=self._route(kid, path),
-            title=title,
+            list(actions.values()), base_url=self.base_url, route=self._route(kid, path), title=title
         )
         self.finish(json.dumps(document))
 
@@ -277,8 +196,7 @@ class InvokeHandler(BaseHandler):
     method_hint = " with the action's arguments (GET .../actions lists the actions and their arguments)"
 
     _body: Body | None = None
-    _bridge: Bridge | None = None
-    _call: Call | None = None
+    _invocation: Invocation | None = None
     _limit = 0
     _drain_until = 0
     _received = 0
@@ -287,6 +205,8 @@ class InvokeHandler(BaseHandler):
     #: (up to a bound) before it is given, so that the connection stays usable.
     _refusal: Problem | None = None
     _gone = False
+    #: the front door its calls come through (``current_user().via``)
+    via: Via = "http"
     #: An answer now comes before the body is read (tornado's XSRF check, prepare(), a
     #: refusal while the body arrives): tornado then closes the connection.
     _early = True
@@ -305,7 +225,10 @@ class InvokeHandler(BaseHandler):
             raise web.HTTPError(403, f"User is not authorized to {action} on resource: {AUTH_RESOURCE}.")
         kind, content_type = self._limits()
         try:
-            await self._accept(kind, content_type)
+            try:
+                await self._accept(kind, content_type)
+            except ServiceError as err:
+                raise problem_for(err) from None
         except Problem as problem:
             if problem.status != 413:  # a body of any size may come: drop a bounded amount
                 self._drain_until = min(self._drain_until, DRAIN_BYTES)
@@ -363,23 +286,30 @@ class InvokeHandler(BaseHandler):
             raise Problem(413, message)
         options = self.conf
         kwargs = self.path_kwargs
-        kid = await self.kernel_id(kwargs.get("kernel_id"), kwargs.get("path"))
-        self._bridge = await self.bridge(kid)
+        # held until the request finishes: a served notebook's routing counts it in flight
+        target = self._target = await self._resolve()
         if kind == "multipart":
             # Say 404 before a large upload travels to the kernel for nothing.
-            names = {a["name"] for a in await self.exported_actions(kid)}
-            if kwargs["name"] not in names:
-                raise Problem(404, self._not_found(kwargs["name"], kid))
+            if not await self._exports(target, kwargs["name"]):
+                raise Problem(404, self._not_found(kwargs["name"], target.kernel_id))
             boundary = content_type.get_param("boundary")
             self._body = MultipartBody(
                 boundary if isinstance(boundary, str) else "",
-                self._bridge,
+                functools.partial(self.service.upload, target),
                 field_limit=options.max_body_bytes,
                 chunk_bytes=options.upload_chunk_bytes,
-                timeout=options.timeout,
             )
         else:
             self._body = BufferedBody(kind, self._limit)
+
+    async def _resolve(self) -> Target:
+        """The kernel the request is for, held until it finishes."""
+        kwargs = self.path_kwargs
+        return await self.service.target(kernel_id=kwargs.get("kernel_id"), notebook=kwargs.get("path"), hold=True)
+
+    async def _exports(self, target: Target, name: str) -> bool:
+        """Whether the kernel exports the action ``name`` (asked before an upload is read)."""
+        return name in await self.service.actions(target, fresh=True)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self._early:
@@ -387,12 +317,6 @@ class InvokeHandler(BaseHandler):
             # request on a connection that is about to close, and sees it reset.
             self.set_header("Connection", "close")
         super().write_error(status_code, **kwargs)
-
-    def _not_found(self, name: str, kernel_id: str) -> str:
-        return (
-            f"no exported action {name!r} in kernel {kernel_id}: run the %%use_server cell that "
-            "defines it (after %load_ext notebook_actions)"
-        )
 
     async def data_received(self, chunk: bytes) -> None:
         if self._failed:
@@ -412,6 +336,8 @@ class InvokeHandler(BaseHandler):
             await self._body.feed(chunk)
         except Problem as problem:
             self._fail(problem)
+        except ServiceError as err:
+            self._fail(problem_for(err))
         except Exception:
             self.log.exception("notebook_actions: reading a request body failed")
             self._fail(Problem(500, "reading the request body failed (see the server log)"))
@@ -427,10 +353,10 @@ class InvokeHandler(BaseHandler):
     def on_connection_close(self) -> None:
         super().on_connection_close()
         self._gone = True
-        if self._body is not None and self._call is None:
-            self._body.abort()
-        if self._call is not None:
-            self._call.cancel()  # the caller left: stop the action in the kernel
+        if self._body is not None and self._invocation is None:
+            self._body.abort()  # the kernel drops the files sent so far
+        if self._invocation is not None:
+            self._invocation.cancel()  # the caller left: stop the action in the kernel
 
     @web.authenticated
     @authorized
@@ -440,62 +366,65 @@ class InvokeHandler(BaseHandler):
             return
         if self._refusal is not None:
             raise self._refusal
-        assert self._body is not None and self._bridge is not None
+        assert self._body is not None and self._target is not None
         try:
-            invocation = self._body.finish()
+            invoke = self._body.finish(name)
         except Problem:
             self._body.abort()
             raise
+        invoke.caller = caller_of(self, self.via)
         try:
-            await self._invoke(name, invocation)
+            try:
+                await self._invoke(invoke)
+            except ServiceError as err:
+                raise problem_for(err) from None
         except Problem:
             if self._gone:
                 return  # nobody to tell
             raise
 
-    async def _invoke(self, name: str, invocation: Invocation) -> None:
-        assert self._bridge is not None and self._body is not None
+    async def _invoke(self, invoke: Invoke) -> None:
+        assert self._target is not None and self._body is not None
         timeout = self.conf.timeout
         started = time.monotonic()
         try:
-            call = self._call = self._bridge.request(invocation.message(name), invocation.buffers)
-        except BridgeError:
+            invocation = self._invocation = self.service.invoke(self._target, invoke)
+        except ServiceError:
             self._body.abort()
             raise
-        reply, buffers = await self.reply(call, timeout)
+        reply = await invocation.next(timeout)
         if self._gone:
             return
-        kind = reply.get("kind")
-        if kind not in ("chunk", "end"):
-            if kind == "not_found" or (kind == "error" and not reply.get("digest")):
+        if not isinstance(reply, (Chunk, Progress, End)):
+            if isinstance(reply, Missing) or (isinstance(reply, Failed) and not reply.digest):
                 self._body.abort()  # uploads the kernel did not take
-            self._final(reply, buffers, self._bridge.kernel_id, name)
+            self._final(reply, invoke.name)
             return
         if "text/event-stream" in self.request.headers.get("Accept", ""):
-            await self._stream(call, reply, buffers)
+            await self._stream(invocation, reply)
             return
         chunks = []
-        while kind == "chunk":
-            if "progress" not in reply:
-                chunks.append(chunk_value(reply, buffers))
-            reply, buffers = await self.reply(call, timeout - (time.monotonic() - started))
-            kind = reply.get("kind")
-        if kind == "end":
+        while isinstance(reply, (Chunk, Progress)):
+            if isinstance(reply, Chunk):
+                chunks.append(reply.json_value)
+            reply = await invocation.next(timeout - (time.monotonic() - started))
+        if isinstance(reply, End):
             self.finish(json.dumps({"value": chunks}))
         else:
-            self._final(reply, buffers, self._bridge.kernel_id, name)
+            self._final(reply, invoke.name)
 
-    def _final(self, reply: dict[str, Any], buffers: list[Any], kernel_id: str, name: str) -> None:
-        kind = reply.get("kind")
-        if kind == "result":
-            if "buffer" in reply and buffers:
-                self.finish(bytes(buffers[0]), set_content_type="application/octet-stream")
+    def _final(self, reply: Reply, name: str) -> None:
+        if isinstance(reply, Result):
+            if reply.data is not None:
+                self.finish(reply.data, set_content_type="application/octet-stream")
             else:
-                self.finish(json.dumps({"value": reply.get("value")}))
+                self.finish(json.dumps({"value": reply.value}))
             return
-        raise error_for(reply, self.conf.expose_exception_messages, self._not_found(name, kernel_id))
+        assert self._target is not None
+        not_found = self._not_found(name, self._target.kernel_id)
+        raise problem_for_reply(reply, self.conf.expose_exception_messages, not_found)
 
-    async def _stream(self, call: Call, reply: dict[str, Any], buffers: list[Any]) -> None:
+    async def _stream(self, invocation: Invocation, reply: Reply) -> None:
         """Server-sent events: one per chunk as it comes, then ``end`` (or ``error``)."""
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
@@ -506,37 +435,36 @@ class InvokeHandler(BaseHandler):
         timeout = self.conf.timeout
         unflushed = 0
         while True:
-            kind = reply.get("kind")
-            if kind == "chunk":
-                name = "progress" if "progress" in reply else "chunk"
-                event = sse_event(name, chunk_event(reply, buffers))
+            if isinstance(reply, (Chunk, Progress)):
+                event = sse_event(*chunk_event(reply))
                 unflushed += len(event)
                 self.write(event)
-            elif kind == "end":
+            elif isinstance(reply, End):
                 self.write(sse_event("end", {}))
                 break
             else:
-                err = error_for(reply, self.conf.expose_exception_messages, "the action is gone")
+                err = problem_for_reply(reply, self.conf.expose_exception_messages, "the action is gone")
                 self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break
-            if not call.replies or unflushed >= FLUSH_BYTES or len(call.replies) > MAX_BACKLOG:
+            if not invocation.backlog or unflushed >= FLUSH_BYTES or invocation.backlog > MAX_BACKLOG:
                 # Wait for the client to take what was written (what it has not read yet
                 # stays in memory here, and so does what the kernel sends meanwhile).
-                if not await self._flushed(call, timeout):
+                if not await self._flushed(invocation, timeout):
                     return
                 unflushed = 0
             if self._gone:
                 return
             try:
-                reply, buffers = await self.reply(call, timeout)
-            except Problem as err:
+                reply = await invocation.next(timeout)
+            except ServiceError as error:
+                err = problem_for(error)
                 self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break
             if self._gone:  # on_connection_close ran while we awaited
                 return  # type: ignore[unreachable]
         self.finish(set_content_type="text/event-stream")
 
-    async def _flushed(self, call: Call, timeout: float) -> bool:
+    async def _flushed(self, invocation: Invocation, timeout: float) -> bool:
         """Whether the client took the stream's events so far; if it stopped reading for
         ``timeout`` seconds, or fell too far behind, the action is cancelled and the
         connection closed."""
@@ -545,10 +473,10 @@ class InvokeHandler(BaseHandler):
         await asyncio.wait([flushing], timeout=timeout)
         if flushing.done() and flushing.exception() is not None:
             return False  # the caller left (and the action is cancelled)
-        if flushing.done() and len(call.replies) <= MAX_BACKLOG:
+        if flushing.done() and invocation.backlog <= MAX_BACKLOG:
             return True
         self.log.warning("notebook_actions: a stream's client stopped reading: the action is cancelled")
-        call.cancel()
+        invocation.cancel()
         stream = getattr(self.request.connection, "stream", None)
         if stream is not None:
             stream.close()
@@ -557,10 +485,11 @@ class InvokeHandler(BaseHandler):
 
 def handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:
     routes: list[tuple[str, type[BaseHandler]]] = []
-    for target in (_KERNEL, _NOTEBOOK):
+    for target in TARGET_PATTERNS:
+        route = f"{API_ROOT}/{target}"
         routes += [
-            (f"{PREFIX}/{target}/actions/{_NAME}", InvokeHandler),
-            (f"{PREFIX}/{target}/actions", ActionsHandler),
-            (f"{PREFIX}/{target}/openapi.json", OpenAPIHandler),
+            (f"{route}/actions/{NAME_PATTERN}", InvokeHandler),
+            (f"{route}/actions", ActionsHandler),
+            (f"{route}/openapi.json", OpenAPIHandler),
         ]
     return [(url_path_join(base_url, pattern), handler) for pattern, handler in routes]

@@ -15,18 +15,17 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 
-from ._handlers import Extension
+from ._drain import Drain
+from ._serving import Serving
 
 ROUTE = "/notebook-actions/health"
 
 
-def ready(extension: Extension) -> bool:
+def ready(drain: Drain, serving: Serving) -> bool:
     """Whether the server takes requests, and every served notebook has a ready kernel."""
-    if extension.drain.draining:
+    if drain.draining:
         return False
-    serving = extension.serving
-    pools = serving.pools.values() if serving is not None else ()
-    return all(any(kernel.ready for kernel in pool.kernels) for pool in pools)
+    return all(any(kernel.ready for kernel in pool.kernels) for pool in serving.pools.values())
 
 
 class HealthHandler(JupyterHandler):
@@ -43,8 +42,8 @@ class HealthHandler(JupyterHandler):
         self.finish("unavailable\n")
 
     def _answer(self, head: bool) -> None:
-        extension = cast(Extension, self.settings["notebook_actions"])
-        ok = ready(extension)
+        drain = cast(Drain, self.settings["notebook_actions_drain"])
+        ok = ready(drain, self.settings["notebook_actions"].serving)
         self.set_status(200 if ok else 503)
         self.finish(b"" if head else ("ready\n" if ok else "unavailable\n"))
 

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._bridge import Bridge, BridgeError, KernelGone
+from ._bridge import Bridge
+from ._errors import KernelDied, KernelGone, ServiceError
+from ._exits import ExitWatch, ended, process_id
 from ._transport import Transport, transport_for
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
@@ -16,6 +18,32 @@ class UnknownKernel(LookupError):
     pass
 
 
+def watch_restarts(manager: Any, on_event: Callable[[str], None], log: logging.Logger) -> Callable[[], None]:
+    """Call ``on_event("restart")`` or ``on_event("dead")`` when a local kernel's restarter
+    sees it die (before it restarts it); returns what stops watching. A remote kernel has
+    no restarter here: nothing is watched."""
+    if not hasattr(manager, "add_restart_callback"):
+        return lambda: None
+    callbacks: list[tuple[Callable[[], None], str]] = []
+    for event in ("restart", "dead"):
+
+        def callback(event: str = event) -> None:
+            on_event(event)
+
+        manager.add_restart_callback(callback, event)
+        callbacks.append((callback, event))
+
+    def unwatch() -> None:
+        for callback, event in callbacks:
+            try:
+                manager.remove_restart_callback(callback, event)
+            except Exception:
+                log.debug("notebook_actions: removing a restart callback failed", exc_info=True)
+        callbacks.clear()
+
+    return unwatch
+
+
 class Bridges:
     """Every bridge of this server, by kernel id."""
 
@@ -23,9 +51,9 @@ class Bridges:
         self.kernel_manager = kernel_manager
         self.log = log
         self._bridges: dict[str, Bridge] = {}
-        self._restart_callbacks: dict[str, list[tuple[Any, Callable[[], None], str]]] = {}
+        self._unwatch: dict[Bridge, Callable[[], None]] = {}  # each bridge's restart watch
         #: called with the kernel id and the reason whenever a bridge closes
-        self.on_close: list[Callable[[str, BridgeError], None]] = []
+        self.on_close: list[Callable[[str, ServiceError], None]] = []
 
     def __contains__(self, kernel_id: str) -> bool:
         return kernel_id in self._bridges
@@ -48,33 +76,26 @@ class Bridges:
             return transport_for(manager, topics, self.log)
 
         bridge = Bridge(kernel_id, make_transport, log=self.log, on_close=self._closed)
-        bridge.process = _process_id(manager)
+        bridge.process = process_id(manager)
         self._bridges[kernel_id] = bridge
-        self._watch(kernel_id, manager, bridge)
+        reasons = {"restart": "the kernel died and was restarted", "dead": "the kernel died"}
+        unwatch = watch_restarts(manager, lambda event: bridge.close(KernelDied(reasons[event])), self.log)
+        # A local kernel's process exit fails its requests at once (the restarter polls).
+        pid = bridge.process
+        exits = ExitWatch(pid, lambda: bridge.close(KernelDied(ended(pid)))) if pid is not None else None
+
+        def stop() -> None:
+            unwatch()
+            if exits is not None:
+                exits.cancel()
+
+        self._unwatch[bridge] = stop
         return bridge
-
-    def _watch(self, kernel_id: str, manager: Any, bridge: Bridge) -> None:
-        # A local kernel's restarter reports automatic restarts and deaths.
-        if not hasattr(manager, "add_restart_callback"):
-            return
-        callbacks: list[tuple[Any, Callable[[], None], str]] = []
-        for event, reason in (("restart", "the kernel died and was restarted"), ("dead", "the kernel died")):
-
-            def callback(bridge: Bridge = bridge, reason: str = reason) -> None:
-                bridge.close(KernelGone(reason))
-
-            manager.add_restart_callback(callback, event)
-            callbacks.append((manager, callback, event))
-        self._restart_callbacks[kernel_id] = callbacks
 
     def _closed(self, bridge: Bridge) -> None:
         if self._bridges.get(bridge.kernel_id) is bridge:
             del self._bridges[bridge.kernel_id]
-        for manager, callback, event in self._restart_callbacks.pop(bridge.kernel_id, []):
-            try:
-                manager.remove_restart_callback(callback, event)
-            except Exception:
-                self.log.debug("notebook_actions: removing a restart callback failed", exc_info=True)
+        self._unwatch.pop(bridge, lambda: None)()
         for listener in self.on_close:
             if bridge.closed is not None:
                 listener(bridge.kernel_id, bridge.closed)
@@ -83,10 +104,6 @@ class Bridges:
         bridge = self._bridges.get(kernel_id)
         if bridge is not None:
             bridge.close(KernelGone(reason))
-
-    def close_all(self) -> None:
-        for bridge in list(self._bridges.values()):
-            bridge.close(KernelGone("the server is shutting down"))
 
     async def on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         """jupyter-server's kernel_actions events: drop the bridge of a kernel that went away."""
@@ -104,13 +121,8 @@ class Bridges:
             # talk to the new process. A remote kernel's process is unknown: drop it.
             process = bridge.process
             try:
-                now = _process_id(self.kernel_manager.get_kernel(kernel_id))
+                now = process_id(self.kernel_manager.get_kernel(kernel_id))
             except KeyError:
                 now = None
             if process is None or now is None or process != now:
-                bridge.close(KernelGone("the kernel was restarted"))
-
-
-def _process_id(manager: Any) -> int | None:
-    pid = getattr(getattr(manager, "provisioner", None), "pid", None)
-    return pid if isinstance(pid, int) else None
+                bridge.close(KernelDied("the kernel was restarted"))

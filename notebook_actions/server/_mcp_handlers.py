@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator
 from http.client import responses
 from typing import Any, cast
 from urllib.parse import urlparse
@@ -36,21 +35,19 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, ErrorData, JSONRPCError
 from tornado import web
 
-from .._protocol import MCP_ROOT
-from ._bridge import Bridge
+from .._routes import MCP_ROOT, TARGET_PATTERNS, mcp_route, notebook_path
 from ._credential import session_owner
-from ._handlers import DRAIN_BYTES, BaseHandler
+from ._errors import ServiceError
+from ._handlers import DRAIN_BYTES, BaseHandler, http_errors
+from ._identity import caller_of
 from ._kernels import KERNEL_ACTIONS_SCHEMA
 from ._mcp_asgi import TornadoExchange, http_scope, serve
 from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
 from ._mcp_watch import Watchers
 from ._not_found import method_not_allowed
-from ._pool import Pool, Unavailable
 from ._problem import Problem
+from ._service import ActionService
 
-PREFIX = MCP_ROOT
-_KERNEL = r"kernels/(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
-_NOTEBOOK = r"notebooks/(?P<path>.+)"
 #: what MCP clients send besides what Jupyter's preflight allows
 MCP_HEADERS = "mcp-session-id, mcp-protocol-version, last-event-id"
 
@@ -59,13 +56,15 @@ class McpSessions:
     """One SDK session manager per URL (and per response mode), so a session lives at
     the URL that made it. A kernel's managers, and their sessions, end with the kernel."""
 
-    def __init__(self, max_body_bytes: int) -> None:
+    def __init__(self, service: ActionService) -> None:
+        self.service = service
         self.watchers = Watchers()
         self.server = ToolServer(self.watchers)
+        service.on_actions_changed.append(self.watchers.announce)
         #: the key of the hashes that sessions are bound to (see ``session_owner``)
         self.owner_key = secrets.token_bytes(32)
         # the tornado handler enforces the limit first; this is the SDK's own check
-        self._max_body_bytes = max_body_bytes
+        self._max_body_bytes = service.config.max_body_bytes
         self._managers: dict[tuple[str, bool], tuple[asyncio.Future[StreamableHTTPSessionManager], asyncio.Event]] = {}
         self._tasks: set[asyncio.Future[None]] = set()
 
@@ -102,10 +101,12 @@ class McpSessions:
         if not isinstance(kernel_id, str):
             return
         if data.get("action") == "shutdown":
-            self.stop(f"kernels/{kernel_id}")
+            self.stop(mcp_route(kernel_id))
             self.watchers.forget_kernel(kernel_id)
+            self.service.forget(kernel_id)
         elif data.get("action") == "restart":
-            self.watchers.kernel(kernel_id).changed()
+            self.service.forget(kernel_id)
+            self.service.actions_changed(kernel_id)
 
 
 def _accepts_sse(accept: str) -> bool:
@@ -227,6 +228,7 @@ class McpHandler(BaseHandler):
             self._exchange.gone.set()
 
     @web.authenticated
+    @http_errors
     async def post(self, kernel_id: str | None = None, path: str | None = None) -> None:
         """A JSON-RPC message from the client; the answer as JSON or server-sent events."""
         if self._too_large:
@@ -236,11 +238,13 @@ class McpHandler(BaseHandler):
         await self._serve(kernel_id, path)
 
     @web.authenticated
+    @http_errors
     async def get(self, kernel_id: str | None = None, path: str | None = None) -> None:
         """The session's stream of server-to-client messages (tool list changes)."""
         await self._serve(kernel_id, path)
 
     @web.authenticated
+    @http_errors
     async def delete(self, kernel_id: str | None = None, path: str | None = None) -> None:
         """End the session."""
         await self._serve(kernel_id, path)
@@ -248,22 +252,21 @@ class McpHandler(BaseHandler):
         if session_id and self._exchange is not None and self._exchange.status == 200:
             self.mcp.watchers.forget_session(session_id)
 
-    def _pool(self, path: str | None) -> Pool | None:
-        serving = self.extension.serving
-        return serving.pool(path) if path is not None and serving is not None else None
-
     async def _serve(self, kernel_id: str | None, path: str | None) -> None:
         self._exchange = TornadoExchange(self, bytes(self._body))
-        pool = self._pool(path)
-        ref = self._kernel_ref(None, pool) if pool is not None else None
-        if ref is None:
-            kid = await self.kernel_id(kernel_id, path)
-            ref = self._kernel_ref(kid, None)
+        service = self.service
+        notebook = notebook_path(path) if path is not None else None
+        caller = caller_of(self, "mcp")
+        if notebook is not None and service.served(notebook):
+            ref = KernelRef(service, None, notebook, self._exchange.gone, caller)  # each use leases a kernel
+        else:
+            kid = await service.kernel_id(kernel_id=kernel_id, notebook=notebook)
+            ref = KernelRef(service, kid, None, self._exchange.gone, caller)
             if self.request.method == "GET":
                 # Open the kernel's comm now, so the kernel can say when its tools change.
-                with contextlib.suppress(Problem):
-                    self.mcp.watchers.kernel(kid).attach(await self.bridge(kid))
-        url = f"notebooks/{path.strip('/')}" if path is not None else f"kernels/{ref.kernel_id}"
+                with contextlib.suppress(ServiceError):
+                    service.watch(await service.target(kernel_id=kid))
+        url = mcp_route(ref.kernel_id, notebook)
         json_only = not _accepts_sse(self.request.headers.get("Accept", ""))
         manager = await self.mcp.manager(url, json_only)
         # A session belongs to the credential that made it (the SDK compares this).
@@ -283,42 +286,15 @@ class McpHandler(BaseHandler):
         finally:
             self.mcp.watchers.stream_closed(session_id)
 
-    def _kernel_ref(self, kernel_id: str | None, pool: Pool | None) -> KernelRef:
-        assert self._exchange is not None
-        return KernelRef(
-            kernel_id,
-            lambda: self._leased(pool) if pool is not None else self._running(cast(str, kernel_id)),
-            self.conf.timeout,
-            self.conf.expose_exception_messages,
-            self._exchange.gone,
-        )
-
-    @contextlib.asynccontextmanager
-    async def _running(self, kernel_id: str) -> AsyncIterator[Bridge]:
-        yield await self.bridge(kernel_id)
-
-    @contextlib.asynccontextmanager
-    async def _leased(self, pool: Pool) -> AsyncIterator[Bridge]:
-        """A kernel of the pool, counted in flight while the block runs (whether it ends,
-        is cancelled by the client, or its connection goes)."""
-        try:
-            lease = await pool.lease(self.conf.timeout)
-        except Unavailable as err:
-            raise Problem(503, err.message, **err.extra) from None
-        try:
-            yield await self.bridge(lease.kernel_id)
-        finally:
-            lease.release()
-
 
 def mcp_handlers(base_url: str) -> list[tuple[str, type[McpHandler]]]:
-    return [(url_path_join(base_url, f"{PREFIX}/{target}"), McpHandler) for target in (_KERNEL, _NOTEBOOK)]
+    return [(url_path_join(base_url, f"{MCP_ROOT}/{target}"), McpHandler) for target in TARGET_PATTERNS]
 
 
-def load(serverapp: Any, max_body_bytes: int) -> None:
+def load(serverapp: Any, service: ActionService) -> None:
     """Serve MCP next to the HTTP routes."""
     web_app = serverapp.web_app
-    sessions = web_app.settings["notebook_actions_mcp"] = McpSessions(max_body_bytes)
+    sessions = web_app.settings["notebook_actions_mcp"] = McpSessions(service)
     web_app.add_handlers(".*$", mcp_handlers(web_app.settings["base_url"]))
     serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=sessions.on_kernel_action)
-    serverapp.log.info("notebook_actions | MCP endpoints at %s%s/", web_app.settings["base_url"], PREFIX.lstrip("/"))
+    serverapp.log.info("notebook_actions | MCP endpoints at %s%s/", web_app.settings["base_url"], MCP_ROOT.lstrip("/"))

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,20 +26,20 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 from .. import __version__
-from ._bridge import Bridge, BridgeError, Call
+from .._protocol import CallerInfo, FileRef
+from ._errors import ServiceError
 from ._mcp_tools import (
     InvalidFile,
     bytes_result,
     error_result,
-    file_params,
     invalid_result,
     result_of,
     take_files,
     tool_for,
 )
-from ._mcp_watch import Watchers, answer
-from ._problem import Problem
-from ._replies import chunk_value, error_for
+from ._mcp_watch import Watchers
+from ._replies import Cancelled, Chunk, End, Failed, Invalid, Missing, Progress, Result, Unexpected
+from ._service import ActionService, Invocation, Invoke, Target
 
 #: Where the tornado handler puts the request's ``KernelRef`` in the ASGI scope.
 SCOPE_KEY = "notebook_actions.kernel"
@@ -51,15 +50,25 @@ SESSION_HEADER = "mcp-session-id"
 class KernelRef:
     """The kernel a request is for, as the tornado handler resolved it."""
 
+    service: ActionService
     #: None for a served notebook: each use takes a kernel of its pool
     kernel_id: str | None
-    #: The kernel's bridge while the block runs (a pool's kernel held that long); raises
-    #: ``Problem`` when no kernel can answer.
-    use: Callable[[], AbstractAsyncContextManager[Bridge]]
-    timeout: float
-    expose_exception_messages: bool
+    notebook: str | None
     #: Set when the HTTP request that carries the call is gone (the client disconnected).
     gone: asyncio.Event
+    #: who the request is from, as the tornado handler authenticated it
+    caller: CallerInfo | None = None
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[Target]:
+        """The kernel while the block runs (a served notebook's kernel held that long, whether
+        the block ends, is cancelled by the client, or its connection goes)."""
+        if self.kernel_id is not None:
+            async with self.service.using(kernel_id=self.kernel_id) as target:
+                yield target
+        else:
+            async with self.service.using(notebook=self.notebook, hold=True) as target:
+                yield target
 
 
 def _kernel(ctx: ServerRequestContext[Any, Any]) -> KernelRef:
@@ -104,25 +113,22 @@ class ToolServer(Server[Any]):
             self.watchers.watch(session_id, ref.kernel_id, ctx.session)
         return await call_next(ctx)
 
-    def _watch_pooled(self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, bridge: Bridge) -> None:
+    def _watch_pooled(self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, target: Target) -> None:
         """A served notebook's session hears of the tools of the kernel that last answered it."""
         headers = getattr(ctx.request, "headers", None)
         session_id = headers.get(SESSION_HEADER) if headers is not None else None
         if ref.kernel_id is None and session_id:
-            self.watchers.watch(session_id, bridge.kernel_id, ctx.session)
-
-    async def _actions(self, bridge: Bridge, timeout: float) -> dict[str, dict[str, Any]]:
-        return await self.watchers.kernel(bridge.kernel_id).actions(bridge, timeout)
+            self.watchers.watch(session_id, target.kernel_id, ctx.session)
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         ref = _kernel(ctx)
         try:
-            async with ref.use() as bridge:
-                self._watch_pooled(ctx, ref, bridge)
-                actions = await self._actions(bridge, ref.timeout)
-        except Problem as err:
+            async with ref.use() as target:
+                self._watch_pooled(ctx, ref, target)
+                actions = await ref.service.actions(target)
+        except ServiceError as err:
             raise MCPError(INTERNAL_ERROR, err.message) from None
         return types.ListToolsResult(tools=[tool_for(info) for info in actions.values()])
 
@@ -131,17 +137,16 @@ class ToolServer(Server[Any]):
     ) -> types.CallToolResult:
         ref = _kernel(ctx)
         try:
-            async with ref.use() as bridge:
-                self._watch_pooled(ctx, ref, bridge)
-                return await self._call(ctx, ref, bridge, params)
-        except Problem as err:
+            async with ref.use() as target:
+                self._watch_pooled(ctx, ref, target)
+                return await self._call(ctx, ref, target, params)
+        except ServiceError as err:
             return error_result(err.message)
 
     async def _call(
-        self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, bridge: Bridge, params: types.CallToolRequestParams
+        self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, target: Target, params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        actions = await self._actions(bridge, ref.timeout)
-        info = actions.get(params.name)
+        info = (await ref.service.actions(target)).get(params.name)
         if info is None:
             unknown = (
                 f"Unknown tool {params.name!r}: tools/list names this kernel's exported actions "
@@ -149,29 +154,21 @@ class ToolServer(Server[Any]):
             )
             raise MCPError(INVALID_PARAMS, unknown)
         try:
-            arguments, files = take_files(params.arguments or {}, file_params(info.get("params") or {}))
+            arguments, files = take_files(params.arguments or {}, info.get("files") or {})
         except InvalidFile as err:
             return invalid_result([err.error])
-        message: dict[str, Any] = {"kind": "invoke", "name": params.name, "args": arguments}
-        buffers = [data for _, _, _, data in files]
-        if files:
-            refs: dict[str, list[dict[str, Any]]] = {}
-            for index, (field, name, content_type, _) in enumerate(files):
-                refs.setdefault(field, []).append({"name": name, "content_type": content_type, "buffer": index})
-            message["files"] = refs
-        try:
-            call = bridge.request(message, buffers)
-        except BridgeError as err:
-            return error_result(err.message)
-        outcome = asyncio.ensure_future(self._outcome(ctx, ref, call, info))
+        refs: dict[str, list[FileRef]] = {}
+        for index, (field, name, content_type, _) in enumerate(files):
+            refs.setdefault(field, []).append({"name": name, "content_type": content_type, "buffer": index})
+        invoke = Invoke(params.name, arguments, files=refs, buffers=[data for *_, data in files], caller=ref.caller)
+        invocation = ref.service.invoke(target, invoke)
+        outcome = asyncio.ensure_future(self._outcome(ctx, ref, invocation, info))
         gone = asyncio.ensure_future(ref.gone.wait())
         try:
             await asyncio.wait([outcome, gone], return_when=asyncio.FIRST_COMPLETED)
             if not outcome.done():
                 return error_result("the client disconnected: the call was cancelled")
             return outcome.result()
-        except Problem as err:
-            return error_result(err.message)
         finally:
             # Cancelled by the client (notifications/cancelled), timed out, or the
             # connection went: the action stops in the kernel too.
@@ -180,37 +177,37 @@ class ToolServer(Server[Any]):
                 outcome.cancel()
                 with contextlib.suppress(BaseException):
                     await outcome
-            call.cancel()
+            invocation.cancel()
 
     async def _outcome(
-        self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, call: Call, info: dict[str, Any]
+        self, ctx: ServerRequestContext[Any, Any], ref: KernelRef, invocation: Invocation, info: Any
     ) -> types.CallToolResult:
+        """The call's replies as one tool result."""
         name = info["name"]
-        reply, buffers = await answer(call, ref.timeout)
         values: list[Any] = []
-        while reply.get("kind") == "chunk":
-            progress = reply.get("progress")
-            if progress is not None:
+        async for reply in invocation:
+            if isinstance(reply, Progress):
                 # a no-op unless the client sent a progressToken
-                await ctx.session.report_progress(
-                    progress["value"], progress.get("total"), progress.get("message") or None
-                )
-            else:
-                values.append(chunk_value(reply, buffers))
-            reply, buffers = await answer(call, ref.timeout)
-        kind = reply.get("kind")
-        if kind == "end":
-            return result_of(values, None)
-        if kind == "result":
-            if "buffer" in reply and buffers:
-                return bytes_result(bytes(buffers[0]), name)
-            return result_of(reply.get("value"), tool_for(info))
-        if kind == "invalid":
-            return invalid_result(list(reply.get("errors") or []))
-        if kind == "not_found":
-            raise MCPError(INVALID_PARAMS, f"Unknown tool {name!r}: the kernel no longer exports it")
-        err = error_for(reply, ref.expose_exception_messages, f"the action {name!r} is gone")
-        text = err.message
-        if "exception_message" in err.extra:
-            text += f"\n{err.extra['type']}: {err.extra['exception_message']}"
-        return error_result(text)
+                await ctx.session.report_progress(reply.value, reply.total, reply.message or None)
+            elif isinstance(reply, Chunk):
+                values.append(reply.json_value)
+            elif isinstance(reply, End):
+                return result_of(values, None)
+            elif isinstance(reply, Result):
+                if reply.data is not None:
+                    return bytes_result(reply.data, name)
+                return result_of(reply.value, tool_for(info))
+            elif isinstance(reply, Invalid):
+                return invalid_result(reply.errors)
+            elif isinstance(reply, Missing):
+                raise MCPError(INVALID_PARAMS, f"Unknown tool {name!r}: the kernel no longer exports it")
+            elif isinstance(reply, Failed):
+                text, extra = reply.public(ref.service.config.expose_exception_messages)
+                if "exception_message" in extra:
+                    text += f"\n{extra['type']}: {extra['exception_message']}"
+                return error_result(text)
+            elif isinstance(reply, Cancelled):
+                return error_result("the request was cancelled in the kernel")
+            elif isinstance(reply, Unexpected):
+                return error_result(f"unexpected reply from the kernel: {reply.kind!r}")
+        return error_result("the request was cancelled in the kernel")

@@ -2,7 +2,7 @@
 
 Only what an HTTP caller may see goes into a tool: the name, the docstring, the
 JSON Schemas (secret defaults are already left out by the kernel). File parameters
-(``UploadedFile``) take the file as base64 ``contents``, since MCP has no binary
+(``UploadedFile``, as the kernel's ``files`` names them) take the file as base64 ``contents``, since MCP has no binary
 arguments; the server decodes them and sends the bytes to the kernel as it does
 for a multipart upload.
 """
@@ -17,10 +17,7 @@ from typing import Any
 
 import mcp_types as types
 
-from .._protocol import FieldError
-
-#: The JSON Schema the kernel gives an ``UploadedFile`` parameter.
-FILE_FORMAT = "binary"
+from .._protocol import ActionInfo, FieldError
 
 #: What an MCP client sends for one file.
 FILE_SCHEMA: dict[str, Any] = {
@@ -41,23 +38,6 @@ FILE_NOTE = (
 )
 
 
-def _is_file(schema: Any) -> bool:
-    return isinstance(schema, dict) and schema.get("format") == FILE_FORMAT and schema.get("type") == "string"
-
-
-def file_params(params: dict[str, Any]) -> dict[str, bool]:
-    """The file parameters of an arguments schema: name -> whether it takes several files."""
-    found: dict[str, bool] = {}
-    for name, prop in (params.get("properties") or {}).items():
-        options = [prop, *(prop.get("anyOf") or [])] if isinstance(prop, dict) else []
-        for option in options:
-            if _is_file(option):
-                found[name] = False
-            elif isinstance(option, dict) and option.get("type") == "array" and _is_file(option.get("items")):
-                found[name] = True
-    return found
-
-
 def _with_file_schemas(params: dict[str, Any], files: dict[str, bool]) -> dict[str, Any]:
     schema = copy.deepcopy(params)
     props = schema.setdefault("properties", {})
@@ -68,10 +48,10 @@ def _with_file_schemas(params: dict[str, Any], files: dict[str, bool]) -> dict[s
     return schema
 
 
-def tool_for(info: dict[str, Any]) -> types.Tool:
+def tool_for(info: ActionInfo) -> types.Tool:
     """The MCP tool of one exported action (as the kernel describes it)."""
     params = info.get("params") or {"type": "object", "properties": {}}
-    files = file_params(params)
+    files = info.get("files") or {}
     description = str(info.get("doc") or "") or f"The notebook action {info['signature']}."
     if files:
         params = _with_file_schemas(params, files)

@@ -1,5 +1,5 @@
-"""Each kernel's tool listing (kept until the kernel says it changed), and the MCP sessions
-to tell when it does.
+"""Which MCP sessions talk to which kernel, to tell them when its tools change (the
+service says when: ``ActionService.on_actions_changed``).
 
 The SDK gives no hook for a session's end, so a session is forgotten as the SDK forgets
 it: after as long without a request in flight as its idle timeout (an open stream counts
@@ -11,55 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from mcp.server.session import ServerSession
 from mcp.server.streamable_http_manager import DEFAULT_SESSION_IDLE_TIMEOUT
 
-from ._bridge import Bridge, BridgeError, Call
-from ._problem import Problem
-
 IDLE_SECONDS = float(DEFAULT_SESSION_IDLE_TIMEOUT)
-
-
-async def answer(call: Call, timeout: float) -> tuple[dict[str, Any], list[Any]]:
-    """The call's next reply; a bridge error (a ``Problem``) says what to do."""
-    try:
-        return await call.reply(timeout)
-    except BridgeError:
-        call.cancel()
-        raise
-
-
-class KernelTools:
-    """One kernel's exported actions, asked of the kernel once per change."""
-
-    def __init__(self, kernel_id: str, watchers: Watchers) -> None:
-        self.kernel_id = kernel_id
-        self._watchers = watchers
-        self._bridge: Bridge | None = None
-        self._actions: dict[str, dict[str, Any]] | None = None
-
-    def attach(self, bridge: Bridge) -> None:
-        """Listen to the kernel's announcements on this bridge (a new one after a restart)."""
-        if bridge is self._bridge:
-            return
-        self._bridge = bridge
-        self._actions = None
-        bridge.on_actions_changed.append(self.changed)
-
-    def changed(self) -> None:
-        self._actions = None
-        self._watchers.announce(self.kernel_id)
-
-    async def actions(self, bridge: Bridge, timeout: float) -> dict[str, dict[str, Any]]:
-        self.attach(bridge)
-        if self._actions is None:
-            reply, _ = await answer(bridge.request({"kind": "list"}), timeout)
-            if reply.get("kind") != "actions":
-                raise Problem(500, f"the kernel answered a list request with {reply.get('kind')!r}")
-            self._actions = {info["name"]: info for info in reply.get("actions") or []}
-        return self._actions
 
 
 @dataclass
@@ -70,20 +26,13 @@ class _Watched:
 
 
 class Watchers:
-    """Every kernel's ``KernelTools``, and which kernel each MCP session talks to."""
+    """Which kernel each MCP session talks to."""
 
     def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
         self._idle_seconds = idle_seconds
-        self._kernels: dict[str, KernelTools] = {}
         self._sessions: dict[str, _Watched] = {}
         self._streams: dict[str, int] = {}  # open GET streams, by session id
         self._tasks: set[asyncio.Future[None]] = set()
-
-    def kernel(self, kernel_id: str) -> KernelTools:
-        tools = self._kernels.get(kernel_id)
-        if tools is None:
-            tools = self._kernels[kernel_id] = KernelTools(kernel_id, self)
-        return tools
 
     def watch(self, session_id: str, kernel_id: str, session: ServerSession) -> None:
         now = time.monotonic()
@@ -120,7 +69,6 @@ class Watchers:
         self._sessions.pop(session_id, None)
 
     def forget_kernel(self, kernel_id: str) -> None:
-        self._kernels.pop(kernel_id, None)
         for session_id in [s for s, watched in self._sessions.items() if watched.kernel_id == kernel_id]:
             del self._sessions[session_id]
 

@@ -12,7 +12,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .._protocol import API_ROOT, MCP_ROOT
+from .._routes import API_ROOT, MCP_ROOT
 from ._problem import Problem
 
 #: Every method a handler may implement; HEAD and OPTIONS follow from these.

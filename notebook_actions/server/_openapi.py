@@ -5,59 +5,66 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+from typing_extensions import NotRequired, TypedDict
 
 from .._protocol import ActionInfo
 from ._body import MAX_JSON_DEPTH, MAX_PARTS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "message": {"type": "string", "description": "What happened and what to do about it."},
-        "reason": {"type": ["string", "null"]},
-    },
-    "required": ["message"],
-}
 
-ACTION_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "message": {"type": "string"},
-        "type": {"type": "string", "description": "The type of the exception the action raised."},
-        "digest": {
-            "type": "string",
-            "description": "Also in the kernel's log, next to the full traceback.",
-        },
-        "exception_message": {
-            "type": "string",
-            "description": "Only when the server sets NotebookActions.expose_exception_messages.",
-        },
-    },
-    "required": ["message", "type", "digest"],
-}
+class ErrorBody(TypedDict):
+    """Every error answer (the statuses below without a schema of their own)."""
 
-VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "message": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": "string", "description": "The argument ('' for the call as a whole)."},
-                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-                "required": ["field", "loc", "message", "type"],
-            },
-        },
-    },
-    "required": ["message", "errors"],
-}
+    message: Annotated[str, Field(description="What happened and what to do about it.")]
+    reason: NotRequired[str | None]
+
+
+class ActionErrorBody(TypedDict):
+    """A 500: the action raised, or the kernel could not run the request."""
+
+    message: str
+    type: Annotated[str, Field(description="The type of the exception the action raised.")]
+    digest: Annotated[str, Field(description="Also in the kernel's log, next to the full traceback.")]
+    exception_message: NotRequired[
+        Annotated[str, Field(description="Only when the server sets NotebookActions.expose_exception_messages.")]
+    ]
+
+
+class FieldErrorBody(TypedDict):
+    """One invalid argument (the protocol's ``FieldError``)."""
+
+    field: Annotated[str, Field(description="The argument ('' for the call as a whole).")]
+    loc: list[str | int]
+    message: str
+    type: str
+
+
+class ValidationErrorBody(TypedDict):
+    """A 422: one entry per invalid field."""
+
+    message: str
+    errors: list[FieldErrorBody]
+
+
+def _error_schemas() -> dict[str, Any]:
+    """The error bodies' JSON Schemas, by component name (``$ref``s point into components)."""
+    schemas: dict[str, Any] = {}
+    for name, body in (
+        ("Error", ErrorBody),
+        ("ActionError", ActionErrorBody),
+        ("ValidationError", ValidationErrorBody),
+    ):
+        schema = TypeAdapter(body).json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+    return schemas
+
+
+ERROR_SCHEMAS = _error_schemas()
 
 _ERRORS = {
     "400": "The body cannot be read, or could not travel to the kernel: not valid JSON or UTF-8, "
@@ -108,15 +115,6 @@ def _relocate(schema: dict[str, Any], prefix: str, components: dict[str, Any]) -
     return result
 
 
-def _is_file(schema: Any) -> bool:
-    if not isinstance(schema, dict):
-        return False
-    if schema.get("format") == "binary":
-        return True
-    members = [schema.get("items"), *schema.get("anyOf", ())]
-    return any(_is_file(member) for member in members)
-
-
 def _operation(info: ActionInfo, schemas: dict[str, Any]) -> dict[str, Any]:
     name = info["name"]
     params = _relocate(info["params"], name, schemas)
@@ -125,10 +123,8 @@ def _operation(info: ActionInfo, schemas: dict[str, Any]) -> dict[str, Any]:
     params_ref = {"$ref": f"#/components/schemas/{params_name}"}
     returns = _relocate(info["returns"], f"{name}.result", schemas) if info["returns"] else {}
 
-    properties = params.get("properties", {})
-    has_files = any(_is_file(prop) for prop in properties.values())
     content: dict[str, Any] = {}
-    if not has_files:
+    if not info.get("files"):  # files come only in a multipart body
         content["application/json"] = {"schema": params_ref}
         content["application/x-www-form-urlencoded"] = {"schema": params_ref}
     content["multipart/form-data"] = {"schema": params_ref}
@@ -179,11 +175,7 @@ def _operation(info: ActionInfo, schemas: dict[str, Any]) -> dict[str, Any]:
 
 def openapi_document(actions: Sequence[ActionInfo], *, base_url: str, route: str, title: str) -> dict[str, Any]:
     """``route`` is the path (below ``base_url``) that ``/actions/{name}`` is appended to."""
-    schemas: dict[str, Any] = {
-        "Error": ERROR_SCHEMA,
-        "ActionError": ACTION_ERROR_SCHEMA,
-        "ValidationError": VALIDATION_ERROR_SCHEMA,
-    }
+    schemas: dict[str, Any] = copy.deepcopy(ERROR_SCHEMAS)
     paths = {f"{route}/actions/{info['name']}": {"post": _operation(info, schemas)} for info in actions}
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     responses: dict[str, Any] = {status: {"description": text, "content": error} for status, text in _ERRORS.items()}

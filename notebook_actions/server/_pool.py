@@ -18,17 +18,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from enum import Enum
+from typing import Any
 
 from jupyter_core.utils import ensure_async
 from nbformat import NotebookNode
-from tornado import web
 
 from ._config import NotebookActions
-from ._kernels import Bridges
+from ._errors import Unavailable
+from ._exits import ExitWatch, ended, process_id
+from ._kernels import Bridges, watch_restarts
 from ._priming import PrimeFailed, PrimeFailure, prime
 
-State = Literal["starting", "priming", "ready", "failed", "restarting"]
+
+class State(str, Enum):
+    """Where a pooled kernel is in its life (the status route shows the value)."""
+
+    STARTING = "starting"  # its process is starting
+    PRIMING = "priming"  # the notebook runs in it
+    READY = "ready"  # in rotation: takes requests
+    FAILED = "failed"  # its prime failed: tried again after a delay, or when the file changes
+    RESTARTING = "restarting"  # out of rotation: it died, or is primed afresh (a reload)
+
 
 #: A failed prime is tried again after this many seconds, twice as long each time, up to the maximum.
 RETRY_FIRST_SECONDS = 1.0
@@ -37,18 +48,12 @@ RETRY_MAX_SECONDS = 60.0
 #: What a 503 tells callers to wait while kernels start or prime.
 RETRY_AFTER_SECONDS = 5
 
+#: How long a prime whose kernel died is given to say so itself (nbclient's DeadKernelError
+#: names the cell), before it is given up.
+DEAD_PRIME_SECONDS = 5.0
+
 #: How often a served notebook's file is checked for changes.
 WATCH_SECONDS = 1.0
-
-
-class Unavailable(Exception):
-    """No kernel of the pool can take the request (HTTP: 503 with ``Retry-After``)."""
-
-    def __init__(self, message: str, retry_after: int, **extra: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
-        self.extra = extra
 
 
 @dataclass
@@ -67,10 +72,17 @@ class PooledKernel:
     """One kernel of a pool, as the status route shows it."""
 
     kernel_id: str | None = None
-    state: State = "starting"
+    state: State = State.STARTING
     in_flight: int = 0
     last_primed: datetime | None = None
     failure: PrimeFailure | None = None
+    #: a local kernel's process, watched for its exit (``ExitWatch``)
+    pid: int | None = None
+    exit_watch: ExitWatch | None = None
+    #: how many times the kernel was restarted or replaced (after a death, a failed prime, a
+    #: reload, or someone's restart or shutdown), and the last thing that went wrong, and when
+    restarts: int = 0
+    last_error: tuple[str, datetime] | None = None
     #: failed primes in a row, and when the next try is due (``time.monotonic()``)
     attempts: int = 0
     retry_at: float | None = None
@@ -82,19 +94,25 @@ class PooledKernel:
     reprime: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     primed: list[asyncio.Future[None]] = field(default_factory=list)
-    callbacks: list[tuple[Any, Callable[[], None], str]] = field(default_factory=list)
+    #: stops watching the kernel's restarter
+    unwatch: Callable[[], None] = field(default=lambda: None)
 
     @property
     def ready(self) -> bool:
-        return self.state == "ready"
+        return self.state == State.READY
 
     def status(self, expose: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.kernel_id,
-            "state": self.state,
+            "state": self.state.value,
             "in_flight": self.in_flight,
             "last_primed": self.last_primed.isoformat() if self.last_primed else None,
+            "pid": self.pid,
+            "restarts": self.restarts,
+            "last_error": None,
         }
+        if self.last_error is not None:
+            out["last_error"] = {"message": self.last_error[0], "at": self.last_error[1].isoformat()}
         if self.failure is not None:
             out["failure"] = {**self.failure.public(expose), "attempts": self.attempts}
             if self.retry_at is not None:
@@ -117,6 +135,10 @@ class Lease:
             self._released = True
             self.kernel.in_flight -= 1
             self.pool._changed()
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Died(Exception):
@@ -177,24 +199,35 @@ class Pool:
     # --- routing ------------------------------------------------------------------
 
     async def lease(self, timeout: float) -> Lease:
-        """The ready kernel with the fewest requests in flight, waiting up to ``timeout`` for one."""
+        """The ready kernel with the fewest requests in flight, held (counted in flight)
+        until the lease is released; waits up to ``timeout`` for one to be ready."""
+        kernel = await self._least_busy(timeout)
+        self._leases += 1
+        kernel.last_leased = self._leases
+        kernel.in_flight += 1
+        return Lease(self, kernel)
+
+    async def choose(self, timeout: float) -> str:
+        """The id of the ready kernel with the fewest requests in flight, not held: for a
+        request that only reads (a listing), which routing need not count."""
+        kernel = await self._least_busy(timeout)
+        assert kernel.kernel_id is not None
+        return kernel.kernel_id
+
+    async def _least_busy(self, timeout: float) -> PooledKernel:
         deadline = time.monotonic() + timeout
         while True:
             ready = [k for k in self.kernels if k.ready]
             if ready:
-                kernel = min(ready, key=lambda k: (k.in_flight, k.last_leased))
-                self._leases += 1
-                kernel.last_leased = self._leases
-                kernel.in_flight += 1
-                return Lease(self, kernel)
+                return min(ready, key=lambda k: (k.in_flight, k.last_leased))
             if self._stopped:
                 raise Unavailable(f"{self.path} is no longer served: the server is shutting down", RETRY_AFTER_SECONDS)
-            failed = [k for k in self.kernels if k.state == "failed" and k.failure is not None]
+            failed = [k for k in self.kernels if k.state == State.FAILED and k.failure is not None]
             if len(failed) == len(self.kernels):
                 raise self._failed(failed)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                states = ", ".join(k.state for k in self.kernels)
+                states = ", ".join(k.state.value for k in self.kernels)
                 message = (
                     f"no kernel of {self.path} is ready after {timeout:g} s (kernels: {states}): "
                     "they are still starting or priming; try again shortly"
@@ -229,27 +262,28 @@ class Pool:
 
     # --- events from the server -----------------------------------------------------
 
-    def kernel_event(self, kernel: PooledKernel) -> None:
+    def kernel_event(self, kernel: PooledKernel, why: str) -> None:
         """Someone else restarted or shut the kernel down, or its connection was lost. (The
         pool's own restarts, made in other states, say so too: those are not news.)"""
-        if kernel.state in ("ready", "failed"):
-            self.kernel_gone(kernel)
+        if kernel.state in (State.READY, State.FAILED):
+            self.kernel_gone(kernel, why)
 
-    def kernel_gone(self, kernel: PooledKernel, restarter: bool = False) -> None:
+    def kernel_gone(self, kernel: PooledKernel, why: str, restarter: bool = False) -> None:
         """The kernel died: bring it back."""
         if restarter:
             kernel.restarter = True  # (also when the pool saw the death first: wait for its restart)
         if self._stopped or kernel.died:
             return
         kernel.died = True
-        if kernel.state == "ready":
+        self._error(kernel, why)
+        if kernel.state == State.READY:
             # Out of rotation now: the requests that follow go to the other kernels.
-            self._set(kernel, "restarting")
+            self._set(kernel, State.RESTARTING)
         kernel.wake.set()
 
     def file_changed(self) -> None:
         for kernel in self.kernels:
-            if kernel.state == "failed":
+            if kernel.state == State.FAILED:
                 kernel.wake.set()  # try again now, with the new file
         if self.services.config.reload:
             if self._roll is not None and not self._roll.done():
@@ -262,9 +296,9 @@ class Pool:
         while True:
             self._roll_again = False
             for kernel in self.kernels:
-                if kernel.state == "failed":
+                if kernel.state == State.FAILED:
                     continue  # woken already: it primes from the new file
-                if kernel.state != "ready":
+                if kernel.state != State.READY:
                     # It may have read the old file already: let it finish, then prime it again.
                     await self._primed(kernel)
                     if not kernel.ready:
@@ -315,14 +349,14 @@ class Pool:
             kernel.attempts = 0
             kernel.failure = None
             kernel.last_primed = datetime.now(timezone.utc)
-            self._set(kernel, "ready")
+            self._set(kernel, State.READY)
             self._resolve(kernel)
             self.log.info("notebook_actions: %s is serving from kernel %s", self.path, kernel.kernel_id)
             await self._sleep(kernel, None)
             if kernel.died:
                 restart = False
             else:  # a reload: out of rotation, let its requests finish, then prime afresh
-                self._set(kernel, "restarting")
+                self._set(kernel, State.RESTARTING)
                 await self._drain(kernel)
                 restart = True
 
@@ -342,10 +376,14 @@ class Pool:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._change), deadline - time.monotonic())
 
+    def _error(self, kernel: PooledKernel, message: str) -> None:
+        kernel.last_error = (message, datetime.now(timezone.utc))
+
     def _fail(self, kernel: PooledKernel, failure: PrimeFailure) -> None:
         kernel.attempts += 1
         kernel.failure = failure
-        self._set(kernel, "failed")
+        self._error(kernel, failure.message)
+        self._set(kernel, State.FAILED)
         self._resolve(kernel)
         # The log is the server's own: the exception's message goes in (callers see it only
         # with expose_exception_messages).
@@ -367,25 +405,35 @@ class Pool:
         kernel.reprime = False
         if kernel.kernel_id is None or kernel.kernel_id not in manager:
             self._unwatch(kernel)
+            if kernel.kernel_id is not None:
+                kernel.restarts += 1  # a replacement
             kernel.kernel_id = None
             kernel.died = False
-            self._set(kernel, "starting")
+            self._set(kernel, State.STARTING)
             kernel.kernel_id = await self._start_kernel(notebook)
             self._watch(kernel)
         elif kernel.died:
-            kernel.died = False
-            self._set(kernel, "restarting")
+            kernel.restarts += 1
+            self._set(kernel, State.RESTARTING)
             await self._settled(kernel)  # the kernel's restarter brings the process back
+            # Only now: till it is back, more news of this death (the restarter's callback
+            # after the process's exit was heard) is the same death, not another restart.
+            kernel.died = False
             if kernel.kernel_id not in manager:
                 raise _Died
         elif restart:
-            self._set(kernel, "restarting")
+            kernel.restarts += 1
+            self._set(kernel, State.RESTARTING)
+            self._unwatch_process(kernel)  # its exit is ours: not news
             try:
                 await ensure_async(manager.restart_kernel(kernel.kernel_id, now=True))
-            except (KeyError, web.HTTPError):
+            except Exception:
+                if kernel.kernel_id in manager:
+                    raise
                 raise _Died from None  # shut down meanwhile: start another
             kernel.died = False  # our own restart
-        self._set(kernel, "priming")
+        self._watch_process(kernel)
+        self._set(kernel, State.PRIMING)
         priming = asyncio.ensure_future(
             prime(
                 manager,
@@ -402,12 +450,18 @@ class Pool:
         died = asyncio.ensure_future(self._until_died(kernel))
         try:
             await asyncio.wait([priming, died], return_when=asyncio.FIRST_COMPLETED)
+            if not priming.done():
+                # Heard from the process's exit: a cell that ends the kernel is the notebook's
+                # failure (retried with backoff), which the prime says itself, naming the cell.
+                await asyncio.wait([priming], timeout=DEAD_PRIME_SECONDS)
         finally:
             died.cancel()
             if not priming.done():
                 priming.cancel()
                 with contextlib.suppress(BaseException):
                     await priming
+        if priming.done() and not priming.cancelled() and isinstance(priming.exception(), PrimeFailed):
+            priming.result()
         if kernel.died:
             raise _Died
         priming.result()
@@ -452,9 +506,11 @@ class Pool:
     async def _read(self) -> NotebookNode:
         try:
             model = await ensure_async(self.services.contents_manager.get(self.path, content=True, type="notebook"))
-        except web.HTTPError as err:
+        except Exception as err:
+            # the contents manager says why in its HTTPError's log message
+            why = getattr(err, "log_message", None) or getattr(err, "status_code", None) or err
             message = (
-                f"cannot read notebook {self.path} ({err.log_message or err.status_code}): paths to serve are "
+                f"cannot read notebook {self.path} ({why}): paths to serve are "
                 "relative to the server's root directory (ServerApp.root_dir)"
             )
             raise PrimeFailed(PrimeFailure(message)) from None
@@ -467,21 +523,42 @@ class Pool:
         """A local kernel's restarter says when it died (before restarting it)."""
         assert kernel.kernel_id is not None
         km = self.services.kernel_manager.get_kernel(kernel.kernel_id)
-        if not hasattr(km, "add_restart_callback"):
+        reasons = {"restart": "the kernel died and was restarted", "dead": "the kernel died"}
+        kernel.unwatch = watch_restarts(
+            km, lambda event: self.kernel_gone(kernel, reasons[event], restarter=True), self.log
+        )
+
+    def _watch_process(self, kernel: PooledKernel) -> None:
+        """A local kernel's process exit is heard at once (the restarter polls, every few
+        seconds): out of rotation before a request finds it dead."""
+        assert kernel.kernel_id is not None
+        km = self.services.kernel_manager.get_kernel(kernel.kernel_id)
+        pid = process_id(km)
+        if pid is not None and kernel.exit_watch is not None and kernel.exit_watch.pid == pid:
             return
-        for event in ("restart", "dead"):
+        self._unwatch_process(kernel)
+        kernel.pid = pid
+        if pid is not None:
+            # Its restarter, if it has one, brings it back: wait for that rather than restart it too.
+            restarter = hasattr(km, "add_restart_callback")
 
-            def callback(kernel: PooledKernel = kernel) -> None:
-                self.kernel_gone(kernel, restarter=True)
+            def exited(kernel: PooledKernel = kernel, pid: int = pid) -> None:
+                if kernel.pid == pid:
+                    kernel.pid = None
+                    self.kernel_gone(kernel, ended(pid), restarter=restarter)
 
-            km.add_restart_callback(callback, event)
-            kernel.callbacks.append((km, callback, event))
+            kernel.exit_watch = ExitWatch(pid, exited)
+
+    def _unwatch_process(self, kernel: PooledKernel) -> None:
+        if kernel.exit_watch is not None:
+            kernel.exit_watch.cancel()
+            kernel.exit_watch = None
+        kernel.pid = None
 
     def _unwatch(self, kernel: PooledKernel) -> None:
-        for km, callback, event in kernel.callbacks:
-            with contextlib.suppress(Exception):
-                km.remove_restart_callback(callback, event)
-        kernel.callbacks.clear()
+        self._unwatch_process(kernel)
+        kernel.unwatch()
+        kernel.unwatch = _nothing
 
     async def _watch_file(self) -> None:
         contents = self.services.contents_manager

@@ -26,7 +26,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from ._bridge import BridgeError, NotLoaded
+from ._errors import NotLoaded, ServiceError
 from ._kernels import Bridges
 
 #: Seconds to wait for a (re)started kernel to answer before its first cell.
@@ -135,7 +135,10 @@ async def prime(
         try:
             await client.wait_for_ready(timeout=STARTUP_SECONDS)
         except RuntimeError as err:
-            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}")) from None
+            # "Kernel died before replying to kernel_info": its restarter (or gateway) brings it
+            # back; a restart of the pool's own would race that one.
+            died = not await ensure_async(km.is_alive())
+            raise PrimeFailed(PrimeFailure(f"the kernel did not start: {err}"), kernel_died=died) from None
         client.allow_stdin = False
         if isinstance(km, GatewayKernelManager):
             folder = kernel_manager.cwd_for_path(posixpath.dirname(path))
@@ -230,5 +233,5 @@ async def _answers(bridges: Bridges, kernel_id: str, path: str, timeout: float) 
         await bridges.get(kernel_id).ready(timeout)
     except NotLoaded:
         raise PrimeFailed(PrimeFailure(f"{path} does not load notebook-actions: {LOAD_HINT}")) from None
-    except BridgeError as err:
+    except ServiceError as err:
         raise PrimeFailed(PrimeFailure(f"the primed kernel does not answer: {err.message}")) from None

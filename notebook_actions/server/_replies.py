@@ -1,63 +1,173 @@
-"""From the kernel's replies to HTTP: statuses, error bodies, server-sent events."""
+"""The kernel's replies to an invocation, typed, as every front door reads them.
+
+The bridge hands over wire messages (``_protocol``'s ``Reply`` dicts and their buffers);
+``reply_from`` turns each into one of the small classes below, so that the HTTP and MCP
+adapters (and the next front door) map replies to their wire by type, not by key.
+"""
 
 from __future__ import annotations
 
 import base64
-import json
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from .._protocol import OWN_ERRORS, UPLOAD_TOO_LARGE
-from ._problem import Problem
-
-
-def chunk_value(reply: dict[str, Any], buffers: list[Any]) -> Any:
-    if "buffer" in reply and buffers:
-        return base64.b64encode(bytes(buffers[0])).decode("ascii")
-    return reply.get("value")
-
-
-def chunk_event(reply: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
-    if "progress" in reply:
-        return {"seq": reply.get("seq"), **reply["progress"]}
-    if "buffer" in reply and buffers:
-        return {"seq": reply.get("seq"), "base64": base64.b64encode(bytes(buffers[0])).decode("ascii")}
-    return {"seq": reply.get("seq"), "value": reply.get("value")}
+from .._protocol import (
+    OWN_ERRORS,
+    UPLOAD_TOO_LARGE,
+    Buffer,
+    ChunkReply,
+    ErrorReply,
+    FieldError,
+    InvalidReply,
+    NotFoundReply,
+    ResultReply,
+    WaitingReply,
+)
 
 
-def sse_event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+@dataclass(frozen=True)
+class Chunk:
+    """A value a streaming action yielded; ``data`` when it yielded bytes."""
+
+    seq: int
+    value: Any
+    data: bytes | None = None
+
+    @property
+    def json_value(self) -> Any:
+        """The chunk as a JSON value (bytes as base64 text)."""
+        return base64.b64encode(self.data).decode("ascii") if self.data is not None else self.value
 
 
-def error_for(reply: dict[str, Any], expose: bool, not_found: str) -> Problem:
-    """The HTTP error for a final reply that is not a result."""
-    kind = reply.get("kind")
-    if kind == "invalid":
-        errors = reply.get("errors") or []
-        fields = ", ".join(sorted({e.get("field") or "arguments" for e in errors})) or "arguments"
-        return Problem(422, f"invalid arguments ({fields}): see errors", errors=errors)
-    if kind == "not_found":
-        return Problem(404, not_found)
-    if kind == "cancelled":
-        return Problem(503, "the request was cancelled in the kernel")
-    if kind == "error":
-        kind_name = str(reply.get("type") or "Exception")
-        digest = str(reply.get("digest") or "")
-        if not digest:
-            # Refused by the kernel's dispatcher before or after the action ran. Its own
-            # messages say what to do; others may quote user code (a validator's TypeError).
-            status = 413 if kind_name == UPLOAD_TOO_LARGE else 500
-            own = kind_name in OWN_ERRORS
-            text = str(reply.get("message")) if own else f"the kernel could not run the request ({kind_name})"
-            extra = {"type": kind_name, "digest": ""}
-            if expose and not own:
-                extra["exception_message"] = str(reply.get("message", ""))
-            return Problem(status, text, **extra)
-        message = (
-            f"the action raised {kind_name} (digest {digest}); the notebook's owner finds the "
+@dataclass(frozen=True)
+class Progress:
+    """A ``Progress`` a streaming action yielded."""
+
+    seq: int
+    value: float
+    total: float | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Not started yet: the kernel's main thread is busy (``message`` says with what)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the action returned; ``data`` when it returned bytes."""
+
+    value: Any
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class End:
+    """A streaming action finished."""
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """The arguments do not fit the action's signature: one entry per field."""
+
+    errors: list[FieldError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The action raised (``digest`` names its traceback in the kernel's log), or the
+    kernel's dispatcher refused the request (no digest)."""
+
+    type: str
+    message: str
+    digest: str
+
+    @property
+    def own(self) -> bool:
+        """Made by the dispatcher itself: its message is safe to show any client."""
+        return not self.digest and self.type in OWN_ERRORS
+
+    @property
+    def too_large(self) -> bool:
+        return not self.digest and self.type == UPLOAD_TOO_LARGE
+
+    def public(self, expose: bool) -> tuple[str, dict[str, Any]]:
+        """The message any caller may read, and the fields that go with it (the exception's
+        own message only when the server's owner said so: it may quote secrets)."""
+        extra: dict[str, Any] = {"type": self.type, "digest": self.digest}
+        if not self.digest:
+            # Refused before or after the action ran. The dispatcher's own messages say what
+            # to do; others may quote user code (a validator's TypeError).
+            text = self.message if self.own else f"the kernel could not run the request ({self.type})"
+            if expose and not self.own:
+                extra["exception_message"] = self.message
+            return text, extra
+        text = (
+            f"the action raised {self.type} (digest {self.digest}); the notebook's owner finds the "
             "traceback under that digest in the kernel's log"
         )
-        extra = {"type": kind_name, "digest": digest}
         if expose:
-            extra["exception_message"] = str(reply.get("message", ""))
-        return Problem(500, message, **extra)
-    return Problem(500, f"unexpected reply from the kernel: {kind!r}")
+            extra["exception_message"] = self.message
+        return text, extra
+
+
+@dataclass(frozen=True)
+class Missing:
+    """The kernel exports no action of that name (any more)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """The call was cancelled in the kernel."""
+
+
+@dataclass(frozen=True)
+class Unexpected:
+    """A reply the protocol does not allow here (a defect, reported as such)."""
+
+    kind: str
+
+
+Reply = Chunk | Progress | Waiting | Result | End | Invalid | Failed | Missing | Cancelled | Unexpected
+#: Replies after which the call has ended.
+Final = Result | End | Invalid | Failed | Missing | Cancelled | Unexpected
+
+
+def _data(message: dict[str, Any], buffers: Sequence[Buffer]) -> bytes | None:
+    return bytes(buffers[0]) if "buffer" in message and buffers else None
+
+
+def reply_from(message: dict[str, Any], buffers: Sequence[Buffer]) -> Reply:
+    """The typed reply of one wire message (its own buffer, if any, is buffer 0)."""
+    kind = message.get("kind")
+    if kind == "chunk":
+        chunk = cast(ChunkReply, message)
+        progress = chunk.get("progress")
+        if progress is not None:
+            return Progress(chunk.get("seq", 0), progress["value"], progress.get("total"), progress.get("message", ""))
+        return Chunk(chunk.get("seq", 0), chunk.get("value"), _data(message, buffers))
+    if kind == "result":
+        result = cast(ResultReply, message)
+        return Result(result.get("value"), _data(message, buffers))
+    if kind == "end":
+        return End()
+    if kind == "waiting":
+        return Waiting(str(cast(WaitingReply, message).get("message") or "a cell is running"))
+    if kind == "invalid":
+        return Invalid(list(cast(InvalidReply, message).get("errors") or []))
+    if kind == "error":
+        error = cast(ErrorReply, message)
+        return Failed(
+            str(error.get("type") or "Exception"), str(error.get("message", "")), str(error.get("digest") or "")
+        )
+    if kind == "not_found":
+        return Missing(str(cast(NotFoundReply, message).get("message", "")))
+    if kind == "cancelled":
+        return Cancelled()
+    return Unexpected(str(kind))

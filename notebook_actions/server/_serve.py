@@ -18,11 +18,13 @@ from jupyter_server.serverapp import aliases as server_aliases
 from jupyter_server.serverapp import flags as server_flags
 from traitlets import Bool, Dict, default
 
+from .._routes import STATUS_PATH
 from ._app import load
 from ._app_page import default_url
 from ._authorizer import ServeAuthorizer
 from ._config import NotebookActions
-from ._handlers import Extension
+from ._drain import Drain
+from ._service import ActionService
 
 USAGE = """\
 usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [--jupyter-api]
@@ -83,17 +85,17 @@ class ServeServerApp(ServerApp):
 
     def _signal_stop(self, sig: Any, frame: Any) -> None:
         # SIGTERM drains first (see _drain): no new requests, those in flight finish.
-        extension = getattr(self, "web_app", None) and self.web_app.settings.get("notebook_actions")
-        if not isinstance(extension, Extension) or extension.drain.draining:
+        settings = self.web_app.settings if getattr(self, "web_app", None) else {}
+        drain, service = settings.get("notebook_actions_drain"), settings.get("notebook_actions")
+        if not isinstance(drain, Drain) or not isinstance(service, ActionService) or drain.draining:
             super()._signal_stop(sig, frame)  # a second signal: stop at once
             return
-        extension.drain.draining = True  # the readiness route says so at once
+        drain.draining = True  # the readiness route says so at once
         self.log.critical("received signal %s: draining, then stopping", sig)
-        self.io_loop.add_callback_from_signal(self._drain_then_stop, extension)
+        self.io_loop.add_callback_from_signal(self._drain_then_stop, drain, service.config.drain_timeout)
 
-    async def _drain_then_stop(self, extension: Extension) -> None:
-        timeout = extension.config.drain_timeout
-        left = await extension.drain.drain(timeout)
+    async def _drain_then_stop(self, drain: Drain, timeout: float) -> None:
+        left = await drain.drain(timeout)
         if left:
             self.log.warning("notebook_actions | %d request(s) still in flight after %g s: stopping", left, timeout)
         self.stop()
@@ -104,7 +106,7 @@ class NotebookActionsApp(ExtensionApp):
 
     name = "notebook-actions"
     description = "Serve notebooks' exported actions over HTTP from primed pools of kernels."
-    extension_url = "/notebook-actions/api/status"
+    extension_url = STATUS_PATH
     load_other_extensions = False  # when it is the server (serve): headless, nothing else
     serverapp_class = ServeServerApp
     # For --help (the server parses them): class dicts, as initialize_server reads them.
@@ -114,7 +116,7 @@ class NotebookActionsApp(ExtensionApp):
 
     open_browser = Bool(False, config=True, help="Whether `serve` opens a browser (at the status route).")
 
-    extension: Extension | None = None
+    service: ActionService | None = None
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
@@ -122,18 +124,18 @@ class NotebookActionsApp(ExtensionApp):
         # `jupyter lab nb.ipynb`) they mean something else.
         serving = isinstance(self.serverapp, ServeServerApp)
         notebooks = list(self.extra_args) if serving else []
-        self.extension = load(self.serverapp, notebooks, headless=serving)
+        self.service = load(self.serverapp, notebooks, headless=serving)
         # load() changed the web app's settings (TCP_NODELAY's kernel websocket class);
         # ExtensionApp then writes back self.settings, copied before it ran: keep the change.
         self.settings.update(self.serverapp.web_app.settings)
-        if serving and self.extension.serving is not None and not self.extension.serving.pools:
+        if serving and not self.service.serving.pools:
             sys.stderr.write(USAGE + "\nerror: name at least one notebook to serve\n")
             raise SystemExit(2)
 
     async def stop_extension(self) -> None:
         # Before the server shuts its kernels down: pools must not bring them back.
-        if self.extension is not None and self.extension.serving is not None:
-            await self.extension.serving.stop()
+        if self.service is not None:
+            await self.service.serving.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

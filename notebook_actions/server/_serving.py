@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
 
-from ._bridge import BridgeError, Recycled
+from .._routes import notebook_path
+from ._errors import KernelDied, ServiceError
 from ._pool import Pool, Services
-
-
-def notebook_path(path: str) -> str:
-    """A notebook's API path as routes and config may spell it (slashes, ``./``)."""
-    return posixpath.normpath(path.strip("/")).lstrip("/")
 
 
 class Serving:
@@ -48,18 +43,19 @@ class Serving:
                 return pool, kernel
         return None
 
-    def _bridge_closed(self, kernel_id: str, error: BridgeError) -> None:
+    def _bridge_closed(self, kernel_id: str, error: ServiceError) -> None:
         # A lost connection to a remote kernel is how a gateway's restart shows here.
-        if isinstance(error, Recycled):
-            return
         found = self._find(kernel_id)
         if found is not None:
-            found[0].kernel_event(found[1])
+            lost = f"the connection to the kernel was lost ({error.message})"
+            found[0].kernel_event(found[1], error.message if isinstance(error, KernelDied) else lost)
 
     async def on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         """jupyter-server's kernel_actions events: a pool's kernel restarted or shut down by someone."""
         kernel_id = data.get("kernel_id")
-        if data.get("action") in ("restart", "shutdown") and isinstance(kernel_id, str):
+        action = data.get("action")
+        if action in ("restart", "shutdown") and isinstance(kernel_id, str):
             found = self._find(kernel_id)
             if found is not None:
-                found[0].kernel_event(found[1])
+                done = "restarted" if action == "restart" else "shut down"
+                found[0].kernel_event(found[1], f"the kernel was {done} through Jupyter's API")

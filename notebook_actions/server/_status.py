@@ -8,8 +8,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ._app_page import app_url
-from ._handlers import PREFIX, BaseHandler
+from .._routes import STATUS_PATH, app_route
+from ._handlers import BaseHandler
 
 
 class StatusHandler(BaseHandler):
@@ -19,12 +19,11 @@ class StatusHandler(BaseHandler):
     @authorized
     async def get(self) -> None:
         """Every served notebook, with each kernel's state, requests in flight and last prime."""
-        serving = self.extension.serving
-        notebooks = serving.status() if serving is not None else []
+        notebooks = self.service.serving.status()
         for notebook in notebooks:  # one click from JupyterLab to the notebook's app page
-            notebook["app_url"] = url_path_join(self.base_url, app_url(notebook["path"]))
+            notebook["app_url"] = url_path_join(self.base_url, app_route(notebook["path"]))
         self.finish(json.dumps({"notebooks": notebooks}))
 
 
 def status_handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:
-    return [(url_path_join(base_url, f"{PREFIX}/status"), StatusHandler)]
+    return [(url_path_join(base_url, STATUS_PATH), StatusHandler)]

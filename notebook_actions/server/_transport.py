@@ -83,7 +83,10 @@ class Transport(Protocol):
         """Send on the shell channel; return the message id."""
         ...
 
-    def close(self) -> None: ...
+    def close(self, process_gone: bool = False) -> None:
+        """Close the connection (``process_gone``: the kernel's process ended or was replaced,
+        so nothing is to be said to it)."""
+        ...
 
 
 def _own_session(client: Any) -> Session:
@@ -255,7 +258,7 @@ class ZmqTransport:
             self._loop.call_soon(self._drain_shell)
         return msg_id
 
-    def close(self) -> None:
+    def close(self, process_gone: bool = False) -> None:
         if self._closed:
             return
         self._closed = True
@@ -265,7 +268,9 @@ class ZmqTransport:
                     self._loop.remove_reader(sock.FD)
         control = self._control
         if control is not None and not control.closed:
-            if self.subshell_id is not None:  # the kernel stops the subshell's thread
+            # The kernel stops the subshell's thread; a restarted one never had it (ipykernel
+            # would log an AssertionError's traceback), a dead one hears nothing.
+            if self.subshell_id is not None and not process_gone:
                 with contextlib.suppress(zmq.ZMQError):
                     _, frames = self._frames("delete_subshell_request", {"subshell_id": self.subshell_id}, ())
                     control.send_multipart(frames)

@@ -10,7 +10,7 @@ import traitlets
 from .._action import Action
 from ._base import ActionTrait, ActionWidget, ResultCallback
 from ._esm import bundle, css
-from ._fields import humanize
+from ._fields import label as action_label
 from ._form import RESULT_VIEWS, ResultView
 
 
@@ -60,7 +60,7 @@ class ActionButton(ActionWidget):
         if positional or named or previous_state:
             shown = self.bind(action, *positional, stateful=previous_state, state=initial_state, **named)
         else:
-            shown = action if isinstance(cast(object, action), Action) else self.bind(action)
+            shown = action if isinstance(cast("object", action), Action) else self.bind(action)
         missing = [p.name for p in shown.signature.params if p.required]
         if missing:
             message = (
@@ -70,7 +70,7 @@ class ActionButton(ActionWidget):
             raise TypeError(message)
         super().__init__(
             action=shown,
-            label=label if label is not None else humanize(action.name),
+            label=label if label is not None else action_label(action),
             tooltip=tooltip,
             result_view=result_view,
             concurrent=concurrent,

@@ -89,6 +89,17 @@ def css(*names: str) -> str:
     return "".join(f"/* --- {name} */\n{source(name)}\n" for name in names)
 
 
+#: The first line of buttons.css: how a sheet that already has it is recognised.
+BUTTONS_MARKER = "/* notebook_actions' buttons"
+
+
+def with_buttons(sheet: str) -> str:
+    """A widget's CSS with buttons.css (the public ``na-button``/``na-primary`` classes) first."""
+    if BUTTONS_MARKER in sheet:
+        return sheet
+    return source("buttons.css") + sheet
+
+
 def with_client(esm: str) -> str:
     """A widget author's ES module with ``callAction``, ``ActionError`` and ``connectActions`` in scope."""
     if CLIENT_MARKER in esm:

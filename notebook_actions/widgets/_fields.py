@@ -5,7 +5,8 @@ number with the constraints' min/max/step, bool -> checkbox, Enum/Literal -> sel
 (radio for a few options), list of Literal -> multi-select, date/datetime/time ->
 native pickers, ``UploadedFile`` -> file input, secret -> password (never pre-filled).
 Labels come from ``Field(title=...)``, help text from ``Field(description=...)`` or
-the docstring's parameter section.
+the docstring's parameter section (read by ``docstring_parser``); the submit button's
+label from the docstring's title line, else the action's name.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import datetime
 import decimal
 import enum
 import inspect
-import re
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+import docstring_parser
 from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 
@@ -26,78 +27,68 @@ from .._schema import Param, strip_annotated
 #: Up to this many options show as radio buttons instead of a select.
 RADIO_MAX = 4
 
-_SECTION = re.compile(
-    r"^\s*(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Returns?|Yields?|Raises|"
-    r"Examples?|Notes?|See Also|Attributes)\s*:?\s*$"
+#: Words a label writes in capitals ("summarise_csv" -> "Summarise CSV", "user_ids" ->
+#: "User IDs"). form.js's humanize keeps the same list.
+ACRONYMS = frozenset(
+    {"api", "cpu", "csv", "css", "db", "dns", "gpu", "html", "http", "https", "id", "ip", "json", "jwt"}
+    | {"llm", "mcp", "pdf", "sql", "ssh", "svg", "tsv", "ui", "uri", "url", "utc", "uuid", "xml", "yaml"}
 )
-_GOOGLE_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
-_NUMPY_ITEM = re.compile(r"^(\w+)\s*(?::.*)?$")
-_SPHINX_ITEM = re.compile(r"^:param\s+(?:[^:]*\s)?(\w+)\s*:\s*(.*)$")
+
+#: A docstring's first line is its title (a button's label) when it is this short and is
+#: not a sentence (no closing punctuation), set apart from the rest by a blank line.
+TITLE_MAX = 40
+
+
+def _word(word: str) -> str:
+    lower = word.lower()
+    if lower in ACRONYMS:
+        return word.upper()
+    if lower.endswith("s") and lower[:-1] in ACRONYMS:
+        return word[:-1].upper() + "s"
+    return word
 
 
 def humanize(name: str) -> str:
-    text = name.replace("_", " ").strip()
+    """``summarise_csv`` -> ``Summarise CSV``: words from the underscores, acronyms in capitals."""
+    words = [_word(w) for w in name.replace("_", " ").split()]
+    text = " ".join(words)
     return text[:1].upper() + text[1:]
 
 
+def _parsed(doc: str | None) -> docstring_parser.Docstring:
+    return docstring_parser.parse(inspect.cleandoc(doc or ""))
+
+
+def title(doc: str | None) -> str:
+    """The docstring's title line ("Summarise a CSV", then a blank line), or ""."""
+    parsed = _parsed(doc)
+    first = (parsed.short_description or "").strip()
+    if not first or len(first) > TITLE_MAX or first[-1] in ".!?:;,":
+        return ""
+    if parsed.long_description and not parsed.blank_after_short_description:
+        return ""  # the first line of a paragraph, not a title
+    return first
+
+
 def summary(doc: str | None) -> str:
-    """The docstring up to its first section (``Args:``, ``Parameters``, ``:param``...)."""
-    lines: list[str] = []
-    for line in inspect.cleandoc(doc or "").splitlines():
-        if _SECTION.match(line) or line.lstrip().startswith(":"):
-            break
-        lines.append(line)
-    return "\n".join(lines).strip()
+    """The docstring's text before its sections (``Args:``, ``Parameters``, ``:param``...),
+    without its title line when it has one (that is the button's label)."""
+    parsed = _parsed(doc)
+    if title(doc):
+        return (parsed.long_description or "").strip()
+    gap = "\n\n" if parsed.blank_after_short_description else "\n"
+    parts = [parsed.short_description or "", parsed.long_description or ""]
+    return gap.join(part for part in parts if part).strip()
+
+
+def label(action: Action[Any]) -> str:
+    """What a button that calls ``action`` says: its docstring's title, else its name."""
+    return title(action.__doc__) or humanize(action.name)
 
 
 def param_docs(doc: str | None) -> dict[str, str]:
     """Parameter descriptions from a Google, NumPy or Sphinx style docstring."""
-    lines = inspect.cleandoc(doc or "").splitlines()
-    found: dict[str, str] = {}
-    current: str | None = None
-    style: str | None = None
-    base_indent = 0
-    item_indent = 0
-    for index, line in enumerate(lines):
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip())
-        sphinx = _SPHINX_ITEM.match(stripped)
-        if sphinx:
-            current, style = sphinx.group(1), "sphinx"
-            found[current] = sphinx.group(2).strip()
-            continue
-        header = _SECTION.match(line)
-        if header:
-            is_params = header.group(1).lower().startswith(("arg", "param", "keyword"))
-            underline = index + 1 < len(lines) and set(lines[index + 1].strip()) == {"-"}
-            style = ("numpy" if underline else "google") if is_params else None
-            current = None
-            base_indent = indent
-            continue
-        if not stripped:
-            continue
-        if style == "google":
-            item = _GOOGLE_ITEM.match(stripped)
-            if indent > base_indent and item and (current is None or indent <= item_indent):
-                current = item.group(1).lstrip("*")
-                item_indent = indent
-                found[current] = item.group(2).strip()
-            elif current is not None and indent > base_indent:
-                found[current] = f"{found[current]} {stripped}".strip()
-            elif indent <= base_indent:
-                style, current = None, None
-        elif style == "numpy":
-            if set(stripped) == {"-"}:
-                continue
-            item = _NUMPY_ITEM.match(stripped)
-            if indent <= base_indent and item:
-                current = item.group(1)
-                found[current] = ""
-            elif current is not None and indent > base_indent:
-                found[current] = f"{found[current]} {stripped}".strip()
-        elif style == "sphinx" and current is not None and indent > 0:
-            found[current] = f"{found[current]} {stripped}".strip()
-    return {name: text for name, text in found.items() if text}
+    return {p.arg_name: " ".join(p.description.split()) for p in _parsed(doc).params if p.description}
 
 
 def _field_info(param: Param) -> tuple[str, str]:

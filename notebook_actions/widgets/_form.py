@@ -8,10 +8,10 @@ from typing import Any, Literal, cast
 import traitlets
 
 from .._action import Action
-from .._dispatcher import DEFAULT_MAX_UPLOAD_BYTES
+from .._uploads import DEFAULT_MAX_UPLOAD_BYTES
 from ._base import ActionDict, ActionTrait, ActionWidget, ResultCallback, actions_by_key
 from ._esm import bundle, css
-from ._fields import form_fields, summary
+from ._fields import form_fields, label, summary
 
 ResultView = Literal["auto", "text", "json", "html", "none"]
 RESULT_VIEWS = ("auto", "text", "json", "html", "none")
@@ -60,8 +60,9 @@ class Form(ActionWidget):
         if previous_state and concurrent:
             message = "previous_state passes each result to the next call, so calls cannot run concurrently"
             raise ValueError(message)
+        self._label_given = bool(submit_label)
         shown = self.bind(action, stateful=True, state=initial_state) if previous_state else action
-        if not isinstance(cast(object, shown), Action):  # untyped callers pass anything
+        if not isinstance(cast("object", shown), Action):  # untyped callers pass anything
             # Fail here, naming the problem, rather than in the trait's validation.
             self.bind(shown)
         super().__init__(
@@ -70,7 +71,7 @@ class Form(ActionWidget):
             fields=[] if html else form_fields(shown),
             html=html or "",
             description=summary(action.__doc__),
-            submit_label=submit_label or "",
+            submit_label=submit_label or label(action),
             reset=reset,
             result_view=result_view,
             concurrent=concurrent,
@@ -88,6 +89,8 @@ class Form(ActionWidget):
                 if not self.html:
                     self.fields = form_fields(new)
                 self.description = summary(new.__doc__)
+                if not self._label_given:
+                    self.submit_label = label(new)
 
     def __repr__(self) -> str:
         name = self.action.name if self.action is not None else None

@@ -11,8 +11,8 @@ import { h, Runs } from "./ui.js";
 function render({ model, el }) {
   connectActions(model);
   el.classList.add("na-widget", "na-button-widget");
-  const button = h("button", { type: "button", class: "na-action-button" });
-  const cancel = h("button", { type: "button", class: "na-cancel", hidden: true, text: "Cancel" });
+  const button = h("button", { type: "button", class: "na-button na-action-button" });
+  const cancel = h("button", { type: "button", class: "na-button na-cancel", hidden: true, text: "Cancel" });
   const status = h("span", { class: "na-status", role: "status", "aria-live": "polite" });
   const output = h("div", { class: "na-output", "aria-live": "polite" });
   const row = h("div", { class: "na-controls" }, button, cancel, status);

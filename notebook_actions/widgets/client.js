@@ -226,7 +226,17 @@ function upload(connection, blob, { chunkSize, signal, onAck }) {
       finish();
       reject(error);
     };
-    const onAbort = () => fail(cancelledError(signal));
+    const onAbort = () => {
+      // The kernel drops the chunks it holds of this upload at once (the protocol's cancel).
+      if (sent > 0) {
+        try {
+          connection.send({ kind: "cancel", id: uid });
+        } catch {
+          // the connection is gone: so is the kernel's upload store for it
+        }
+      }
+      fail(cancelledError(signal));
+    };
     const failWith = (/** @type {unknown} */ error) =>
       fail(error instanceof ActionError ? error : new ActionError("upload", String(error)));
     let pumping = false;

@@ -12,9 +12,24 @@ import { h, uid } from "./ui.js";
 /** @typedef {import("./submit.js").FieldSpec} FieldSpec */
 /** @typedef {import("./submit.js").FieldView} FieldView */
 
-/** @param {string} name */
+/** Words a label writes in capitals: the same as ACRONYMS in widgets/_fields.py. */
+const ACRONYMS = new Set(
+  "api cpu csv css db dns gpu html http https id ip json jwt llm mcp pdf sql ssh svg tsv ui uri url utc uuid xml yaml".split(
+    " ",
+  ),
+);
+
+/** @param {string} word */
+function capitalised(word) {
+  const lower = word.toLowerCase();
+  if (ACRONYMS.has(lower)) return word.toUpperCase();
+  if (lower.endsWith("s") && ACRONYMS.has(lower.slice(0, -1))) return `${word.slice(0, -1).toUpperCase()}s`;
+  return word;
+}
+
+/** `summarise_csv` -> `Summarise CSV`, as `humanize` in widgets/_fields.py. @param {string} name */
 function humanize(name) {
-  const text = name.replace(/_/g, " ").trim();
+  const text = name.replace(/_/g, " ").split(/\s+/).filter(Boolean).map(capitalised).join(" ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
@@ -226,9 +241,14 @@ function build(model, el, onIdle) {
       h(
         "div",
         { class: "na-controls" },
-        h("button", { type: "submit", class: "na-submit", text: label }),
+        h("button", { type: "submit", class: "na-button na-primary na-submit", text: label }),
         ...Object.keys(extra).map((key) =>
-          h("button", { type: "submit", class: "na-submit", dataset: { action: key }, text: humanize(key) }),
+          h("button", {
+            type: "submit",
+            class: "na-button na-primary na-submit",
+            dataset: { action: key },
+            text: humanize(key),
+          }),
         ),
         ui.cancel,
         ui.status,

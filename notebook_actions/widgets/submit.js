@@ -53,7 +53,7 @@ import { h, Runs, renderError, uid } from "./ui.js";
 export function formUI() {
   return {
     status: h("span", { class: "na-status", role: "status", "aria-live": "polite" }),
-    cancel: h("button", { type: "button", class: "na-cancel", hidden: true, text: "Cancel" }),
+    cancel: h("button", { type: "button", class: "na-button na-cancel", hidden: true, text: "Cancel" }),
     general: h("div", { class: "na-general" }),
     output: h("div", { class: "na-output", "aria-live": "polite" }),
   };

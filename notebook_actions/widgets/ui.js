@@ -155,6 +155,14 @@ export function renderError(container, error, unattached = []) {
  */
 
 /**
+ * How long a call is pending before its spinner shows. The pending state shows at once in
+ * ways that cost no frames (aria-busy, disabled buttons, the status text); the spinner is
+ * an animation, which makes Chromium repaint every frame while it is on the page, so a
+ * call that answers sooner never starts it.
+ */
+const SPINNER_DELAY_MS = 150;
+
+/**
  * The runs of one widget. Every call gets a block in `output`; outcomes are revealed
  * in submission order (a later call that finishes first waits), so a reply is never
  * shown out of order and never lost.
@@ -177,6 +185,9 @@ export class Runs {
     this.options = options;
     /** @type {Run[]} */
     this.runs = [];
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.spinnerTimer = null;
+    this.spinning = false;
     options.cancel.addEventListener("click", () => this.cancelAll());
     this.update();
   }
@@ -271,6 +282,10 @@ export class Runs {
   settle(run, outcome) {
     run.settled = true;
     run.outcome = outcome;
+    // Progress is about a call still running: a finished one's "15 of 15" would linger
+    // under a form that has reset. A failed or cancelled run keeps it (where it stopped).
+    const progress = run.block.querySelector(".na-progress-box");
+    if (outcome.ok && progress instanceof HTMLElement) progress.hidden = true;
     run.block.dataset.state = outcome.ok
       ? "done"
       : outcome.error instanceof ActionError && outcome.error.kind === "cancelled"
@@ -343,10 +358,22 @@ export class Runs {
               ? "Failed."
               : "";
     }
+    if (!isBusy) {
+      if (this.spinnerTimer !== null) clearTimeout(this.spinnerTimer);
+      this.spinnerTimer = null;
+      this.spinning = false;
+    } else if (!this.spinning && this.spinnerTimer === null) {
+      this.spinnerTimer = setTimeout(() => {
+        this.spinnerTimer = null;
+        this.spinning = this.pending > 0;
+        this.update();
+      }, SPINNER_DELAY_MS);
+    }
     const spinner = status.querySelector(".na-spinner");
-    if (status.dataset.text !== text || Boolean(spinner) !== isBusy) {
+    if (status.dataset.text !== text || Boolean(spinner) !== this.spinning) {
       status.dataset.text = text;
-      status.replaceChildren(...(isBusy ? [h("span", { class: "na-spinner", "aria-hidden": "true" })] : []), text);
+      const shown = this.spinning ? [h("span", { class: "na-spinner", "aria-hidden": "true" })] : [];
+      status.replaceChildren(...shown, text);
     }
     onBusy?.(isBusy, cancelHadFocus);
   }

@@ -6,6 +6,8 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page
 
+from notebook_actions.widgets._fields import humanize  # form.js's aria-label, the same rule
+
 # Records every state the widget passes through (a pending state may last only milliseconds).
 RECORD = """(widget) => {
   const states = [];
@@ -27,12 +29,6 @@ RECORD = """(widget) => {
   new MutationObserver(snap).observe(widget, { attributes: true, childList: true, subtree: true, characterData: true });
   widget.__e2eStates = states;
 }"""
-
-
-def humanize(name: str) -> str:
-    """The label the Form widget derives from an action's name (form.js's humanize)."""
-    text = name.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
 
 
 class Form:

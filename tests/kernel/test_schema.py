@@ -68,9 +68,8 @@ def echo(**given: Any) -> Any:
 def test_every_supported_type_is_coerced(annotation: Any, sent: Any, received: Any) -> None:
     seen: dict[str, Any] = {}
 
-    def f(value):  # type: ignore[no-untyped-def]
+    def f(value):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202  (annotated below)
         seen["value"] = value
-        return None
 
     f.__annotations__ = {"value": annotation}
     outcome = testing.invoke(action(f), {"value": sent})
@@ -85,7 +84,7 @@ def test_unsupported_parameter_types_are_a_clear_error() -> None:
     class Plain(typing.TypedDict):
         a: int
 
-    def f(value):  # type: ignore[no-untyped-def]
+    def f(value):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202  (annotated below)
         return None
 
     f.__annotations__ = {"value": Plain}
@@ -267,3 +266,11 @@ def test_form_encoding_maps_non_string_choices() -> None:
         [10, 20],
     ]
     assert "n" in testing.invoke(pick, {"n": "4", "size": "1", "many": []}, form=True).errors
+
+
+def test_the_info_names_the_file_parameters() -> None:
+    # What forms, OpenAPI and MCP read: a bytes parameter is JSON (a string), not a file.
+    def take(f: UploadedFile, many: list[UploadedFile], maybe: UploadedFile | None = None, raw: bytes = b"") -> int:
+        return 0
+
+    assert action(take).info()["files"] == {"f": False, "many": True, "maybe": False}

@@ -56,7 +56,7 @@ def not_ready(now: dict[str, Any], kernel_id: str) -> bool:
 
 
 def page_config(page: str) -> dict[str, Any]:
-    found = re.search(r'<script id="notebook-actions-app" type="application/json">(.*?)</script>', page, re.S)
+    found = re.search(r'<script id="notebook-actions-app" type="application/json">(.*?)</script>', page, re.DOTALL)
     assert found, page[:2000]
     return dict(json.loads(found.group(1)))
 
@@ -188,7 +188,7 @@ def test_the_pages_ids_reach_every_kernel_of_the_pool_and_a_reprimed_one(server:
     view_html = (
         r'<div class="na-app-prerender" data-fresh="true">.*?<template class="na-app-view-html">(.*?)</template>'
     )
-    prerender = re.search(view_html, page, re.S)
+    prerender = re.search(view_html, page, re.DOTALL)
     assert prerender, page[:3000]
     assert all(f"<span class='todo-title'>{t}</span>" in prerender.group(1) for t in ("first", "second", "third"))
 
@@ -227,7 +227,7 @@ def test_a_form_posted_without_javascript_redirects_back_with_its_errors_and_val
     with opener.open(back, timeout=60) as reply:
         shown = reply.read().decode()
     # The error next to its field, and what the visitor typed, kept.
-    field = re.search(r"<div class='na-field' data-field=\"title\">(.*?)</div>", shown, re.S)
+    field = re.search(r"<div class='na-field' data-field=\"title\">(.*?)</div>", shown, re.DOTALL)
     assert field, shown[:3000]
     assert f'value="{too_long}"' in field.group(1)
     assert "na-field-error" in field.group(1) and "200 characters" in field.group(1)

@@ -9,7 +9,6 @@ import http.client
 import json
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import requests
 
 from notebook_actions.server._body import MAX_JSON_DEPTH, MAX_PARTS
 from notebook_actions.server._bridge import KernelGone, Unsendable
+from notebook_actions.server._http_replies import problem_for
 
 from .conftest import ACTIONS, JSON, Kernel, body, invoke, multipart, server_test
 
@@ -101,9 +101,9 @@ def bridges(kernel: Kernel) -> Any:
 
 
 @pytest.fixture
-def gated(kernel: Kernel) -> Iterator[Kernel]:
+def gated(kernel: Kernel) -> Kernel:
     kernel.loop.run_until_complete(kernel.run(GATE))
-    yield kernel
+    return kernel
 
 
 async def post(jp_fetch: Any, kernel: Kernel, name: str, data: str | bytes, headers: dict[str, str]) -> Any:
@@ -129,7 +129,7 @@ async def test_an_uncodable_request_fails_alone_and_the_bridge_stays(jp_fetch: A
     for call, why in ((surrogate, "surrogate"), (deep, "nested")):
         with pytest.raises(Unsendable) as refused:
             await call.reply(30)
-        assert refused.value.status == 400
+        assert problem_for(refused.value).status == 400
         assert why in refused.value.message
     assert bridge.closed is None
     assert bridges(kernel).get(kernel.id) is bridge

@@ -117,12 +117,12 @@ class Recording(httpx2.AsyncBaseTransport):
 
         class Tee(httpx2.AsyncByteStream):
             async def __aiter__(self) -> AsyncIterator[bytes]:
-                async for chunk in cast(httpx2.AsyncByteStream, response.stream):
+                async for chunk in cast("httpx2.AsyncByteStream", response.stream):
                     received.extend(chunk)
                     yield chunk
 
             async def aclose(self) -> None:
-                await cast(httpx2.AsyncByteStream, response.stream).aclose()
+                await cast("httpx2.AsyncByteStream", response.stream).aclose()
 
         return httpx2.Response(
             response.status_code, headers=response.headers, stream=Tee(), extensions=response.extensions
@@ -482,18 +482,24 @@ async def test_listing_needs_read_and_calling_needs_write(mcp_url: str, bearer: 
 
 
 @server_test
-async def test_the_notebook_names_the_mcp_url(kernel: Kernel) -> None:
+async def test_the_notebook_names_the_mcp_url(kernel: Kernel, caplog: pytest.LogCaptureFixture) -> None:
     route = f"notebook-actions/mcp/kernels/{kernel.id}"
     outputs = await kernel.run('%%use_server\ndef ping() -> str:\n    return "pong"\n')
     shown = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert f"MCP tools at /{route}" in shown
     code = "from notebook_actions import curl_command, mcp_config\nprint(curl_command(ping))\nprint(mcp_config())"
     printed = "".join(str(o.get("text", "")) for o in await kernel.run(code))
-    assert "# as MCP tools: http" in printed and f"{route} " in printed
+    # The server's own URL (with its port and base URL), found from its runtime file beside the
+    # kernel's connection file: no request to this server (or any other) to ask for it.
+    server = kernel.serverapp.connection_url
+    assert server.endswith("/a%40b/") and f"# as MCP tools: {server}{route} " in printed
+    assert f"curl -X POST {server}notebook-actions/api/kernels/{kernel.id}/actions/ping" in printed
+    assert 'token ${JUPYTER_TOKEN}"' in printed
+    assert f"api/kernels/{kernel.id}" not in caplog.text
     config = json.loads(printed[printed.index('{\n  "mcpServers"') :])
     entry = config["mcpServers"]["notebook"]
     assert entry["url"].endswith(route)
-    assert entry["headers"] == {"Authorization": "Bearer <JUPYTER_TOKEN>"}
+    assert entry["headers"] == {"Authorization": "Bearer ${JUPYTER_TOKEN}"}
     printed = "".join(
         str(o.get("text", "")) for o in await kernel.run('print(mcp_config("x", notebook="a b/c.ipynb"))')
     )
@@ -520,7 +526,7 @@ async def test_a_restart_says_the_tools_changed(
 def test_sessions_are_forgotten_as_the_sdk_forgets_them() -> None:
     """No memory held for sessions that ended without a DELETE: idle, and no stream open."""
     watchers = Watchers(idle_seconds=-1)  # every session is past its idle time at once
-    session = cast(Any, object())
+    session = cast("Any", object())
     watchers.watch("streaming", "k", session)
     watchers.stream_opened("streaming")
     watchers.watch("idle", "k", session)

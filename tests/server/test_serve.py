@@ -68,7 +68,7 @@ def write_notebook(path: Path, sources: list[str]) -> None:
     # Written whole, then renamed: the server never reads half a notebook.
     partial = path.with_suffix(".partial")
     nbformat.write(notebook, partial)
-    os.replace(partial, path)
+    partial.replace(path)
 
 
 @dataclass
@@ -350,6 +350,41 @@ async def test_a_killed_kernel_fails_its_requests_the_other_answers_and_the_pool
     await wait_for(jp_fetch, all_ready(), timeout=30 - (time.monotonic() - killed_at))
     pids = {body(await call(jp_fetch, "pid"))["value"] for _ in range(4)}
     assert len(pids) == 2 and survivor_pid in pids
+
+
+@pytest.mark.parametrize("served", [Served(notebooks={APP: held_primes()}, kernels=1)])
+@server_test
+async def test_a_killed_kernel_leaves_the_rotation_at_once_and_status_says_why(
+    jp_fetch: Fetch,
+    jp_serverapp: Any,
+    jp_root_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    (before,) = (await wait_for(jp_fetch, all_ready()))[APP]["kernels"]
+    assert before["pid"] == kernel_pid(jp_serverapp, before["id"])
+    assert before["restarts"] == 0 and before["last_error"] is None
+    hold_primes = jp_root_dir / "apps" / "hold-primes"
+    hold_primes.touch()  # the kernel cannot be back (primed) until the test says so
+    os.kill(before["pid"], signal.SIGKILL)
+
+    # Out of rotation, heard from the process's exit (the restarter polls, and says otherwise).
+    now = await wait_for(jp_fetch, lambda now: states(now) != ["ready"], timeout=30)
+    (after,) = now[APP]["kernels"]
+    assert after["state"] in ("restarting", "priming") and after["pid"] != before["pid"]
+    assert after["last_error"]["message"].startswith(f"the kernel's process ({before['pid']}) ended")
+    assert after["last_error"]["at"] > before["last_primed"]
+    hold_primes.unlink()
+    (back,) = (await wait_for(jp_fetch, all_ready(), timeout=60))[APP]["kernels"]
+    assert back["restarts"] == 1 and back["id"] == before["id"]
+    assert back["pid"] == kernel_pid(jp_serverapp, back["id"]) != before["pid"]
+    assert body(await call(jp_fetch, "pid")) == {"value": back["pid"]}
+    # One restart path (the restarter's; the pool's own would log "Kernel restarted: <id>"), and no
+    # delete_subshell_request for the old process's subshell reaching the new process.
+    logged = caplog.text
+    assert "Kernel died before replying to kernel_info" not in logged
+    assert f"Kernel restarted: {before['id']}" not in logged
+    assert "delete_subshell" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("served", [Served(options={"reload": True})])

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typing_extensions import Self
 
-from notebook_actions.server._bridge import Recycled
+from notebook_actions.server._errors import KernelGone
 
 from .conftest import ACTIONS, Kernel, body, invoke, raw_post, server_test, start_kernel, stop_kernel
 
@@ -76,7 +77,7 @@ class RunningCell:
         )
         self.task = asyncio.ensure_future(kernel.run(code))
 
-    async def __aenter__(self) -> RunningCell:
+    async def __aenter__(self) -> Self:
         for _ in range(6000):
             if self.started.exists():
                 return self
@@ -193,7 +194,7 @@ async def test_the_bridge_opens_one_subshell_and_leaves_nothing_behind(jp_fetch:
     bridge = kernel.serverapp.web_app.settings["notebook_actions"].bridges.get(kernel.id)
     subshells, comms = await _subshells_and_comms(kernel)
     assert subshells == [bridge.subshell_id] and comms == 1
-    bridge.close(Recycled("closed by the test"))
+    bridge.close(KernelGone("closed by the test"))
     for _ in range(100):  # the kernel handles the close on its own time
         subshells, comms = await _subshells_and_comms(kernel)
         if not subshells and not comms:

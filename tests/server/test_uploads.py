@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from notebook_actions.server._bridge import Recycled
-
-from .conftest import Kernel, body, multipart, server_test
+from .conftest import Kernel, body, invoke, multipart, server_test
 
 MB = 1 << 20
 
@@ -25,6 +23,24 @@ async def post(jp_fetch: Any, kernel: Kernel, name: str, data: bytes, headers: d
 
 def bridges(kernel: Kernel) -> Any:
     return kernel.serverapp.web_app.settings["notebook_actions"].bridges
+
+
+async def files_held(kernel: Kernel) -> int:
+    """How many uploaded files the kernel holds open (in its upload store, or given to an action)."""
+    outputs = await kernel.run(
+        "import gc\nfrom notebook_actions import UploadedFile\n"
+        "print(sum(isinstance(o, UploadedFile) and not o.file.closed for o in gc.get_objects()))"
+    )
+    return int("".join(output.get("text", "") for output in outputs if output.get("name") == "stdout"))
+
+
+async def until_no_files_held(kernel: Kernel) -> int:
+    for _ in range(100):  # the kernel handles the cancel on its own time
+        held = await files_held(kernel)
+        if not held:
+            break
+        await asyncio.sleep(0.05)
+    return held
 
 
 @server_test
@@ -132,15 +148,17 @@ async def test_malformed_multipart_is_400(jp_fetch: Any, kernel: Kernel) -> None
 
 @pytest.mark.parametrize("notebook_actions_config", [{"upload_chunk_bytes": 64 * 1024}])
 @server_test
-async def test_an_abandoned_upload_recycles_the_bridge(jp_fetch: Any, kernel: Kernel) -> None:
+async def test_an_abandoned_upload_is_dropped_in_the_kernel(jp_fetch: Any, kernel: Kernel) -> None:
     payload, headers = multipart([], [("file", "big.bin", "application/octet-stream", os.urandom(300_000))])
     assert (await post(jp_fetch, kernel, "digest", payload, headers)).code == 200
     first = bridges(kernel).get(kernel.id)
     r = await post(jp_fetch, kernel, "digest", payload[:-10], headers)  # the body ends too soon
     assert r.code == 400
-    # Once idle, the bridge closes its comm, so the kernel drops the unfinished upload.
-    assert isinstance(first.closed, Recycled)
-    assert bridges(kernel).get(kernel.id) is not first
+    # The chunks already sent are dropped in the kernel at once, with the upload's cancel;
+    # the bridge goes on serving.
+    assert await until_no_files_held(kernel) == 0
+    assert first.closed is None
+    assert bridges(kernel).get(kernel.id) is first
     r = await post(jp_fetch, kernel, "digest", payload, headers)
     assert r.code == 200
     assert body(r)["value"]["size"] == 300_000
@@ -171,6 +189,8 @@ async def test_a_client_that_leaves_mid_upload(
     payload, headers = multipart([], [("file", "big.bin", "application/octet-stream", os.urandom(2 * MB))])
     assert (await post(jp_fetch, kernel, "digest", payload, headers)).code == 200
     first = bridges(kernel).get(kernel.id)
+    # Another call runs on the same bridge all along.
+    napping = asyncio.ensure_future(invoke(jp_fetch, kernel, "nap", {"seconds": 3}))
     reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
     path = f"{jp_base_url}notebook-actions/api/kernels/{kernel.id}/actions/digest"
     writer.write(
@@ -181,13 +201,19 @@ async def test_a_client_that_leaves_mid_upload(
     )
     writer.write(payload[:MB])
     await writer.drain()
-    await asyncio.sleep(0.5)  # chunks reached the kernel
-    writer.close()
-    for _ in range(50):
-        if first.closed is not None:
+    for _ in range(100):  # until chunks reached the kernel
+        if await files_held(kernel):
             break
-        await asyncio.sleep(0.1)
-    assert isinstance(first.closed, Recycled)  # the kernel dropped the half upload with the comm
+        await asyncio.sleep(0.05)
+    assert await files_held(kernel) == 1
+    writer.close()
+    # The kernel drops the half upload at once, while the nap goes on on the same bridge.
+    assert await until_no_files_held(kernel) == 0
+    assert not napping.done()
+    assert first.closed is None
+    napped = await napping
+    assert napped.code == 200 and body(napped)["value"] == 3
+    assert bridges(kernel).get(kernel.id) is first
     r = await post(jp_fetch, kernel, "digest", payload, headers)
     assert body(r)["value"]["size"] == 2 * MB
     del reader

@@ -6,9 +6,13 @@ Chromium must be at /usr/bin/chromium: without it these tests fail, they do not 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import gc
 import hashlib
 import random
 import re
+import threading
+import warnings
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -185,6 +189,19 @@ async def test_streamed_chunks_and_progress_appear_and_cancel_stops_the_kernel(b
     assert stopped == ["closed"]  # the generator was closed in the kernel
     await expect(page.locator(f"{root} form")).to_have_attribute("aria-busy", "false")
 
+    # A run that finishes: the form resets, and no stale "2 of 2" stays under it.
+    await label(page, "Rows").fill("2")
+    await page.get_by_role("button", name="Crunch").click()
+    run = page.locator(f"{root} .na-run").last
+    step.set()
+    await expect(run.locator(".na-progress-box")).to_be_visible()
+    await expect(run.locator(".na-stream")).to_have_text("row 0\n")
+    step.set()
+    await expect(page.locator(f"{root} .na-status")).to_have_text("Done.")
+    await expect(label(page, "Rows")).to_have_value("")
+    await expect(run.locator(".na-stream")).to_have_text("row 0\nrow 1\n")  # the result
+    await expect(run.locator(".na-progress-box")).to_be_hidden()
+
 
 async def test_submissions_queue_and_replies_show_in_order(browser: Browser) -> None:
     gates = [asyncio.Event(), asyncio.Event()]
@@ -335,6 +352,66 @@ async def test_a_large_file_uploads_in_chunks_with_progress(browser: Browser) ->
     assert await page.evaluate("window.__sent.length") == len(sent)
 
 
+def _files_held() -> int:
+    """Uploaded files this (in-process) kernel holds open: in its upload store, or given to an action."""
+    with warnings.catch_warnings():
+        # Collecting finalizes whatever earlier tests left to the collector (a socket of the
+        # harness's server, say): their ResourceWarnings are not what this count is about.
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    return sum(isinstance(o, UploadedFile) and not o.file.closed for o in gc.get_objects())
+
+
+async def test_an_aborted_upload_is_dropped_in_the_kernel_at_once(browser: Browser) -> None:
+    release = threading.Event()  # the action runs on the kernel's loop, not the test's
+
+    async def slow() -> str:
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+        return "slept"
+
+    def take(f: UploadedFile) -> int:
+        return f.size
+
+    class Uploader(ActionWidget):
+        slow = ActionTrait()
+        take = ActionTrait()
+        _esm = """
+        export default {
+          render({ model, el }) {
+            const slow = callAction(model, "slow", {});
+            const controller = new AbortController();
+            const blob = new Blob([new Uint8Array(4 << 20)]);
+            callAction(model, "take", {}, {
+              files: { f: blob }, chunkSize: 1 << 20, signal: controller.signal,
+              onUploadProgress: (p) => { if (p.loaded > 0) controller.abort(); },
+            }).catch((e) => { window.__aborted = e.kind; });
+            slow.then((value) => { window.__slow = value; });
+          },
+        };
+        """
+
+    assert _files_held() == 0
+    await browser.mount(Uploader(slow=action(slow), take=action(take)))
+    page = browser.page
+    await page.wait_for_function("window.__aborted !== undefined")
+    assert await page.evaluate("window.__aborted") == "cancelled"
+    sent = await page.evaluate("window.__sent.map(m => m.content.notebook_actions)")
+    uploads = {m["id"] for m in sent if m["kind"] == "upload"}
+    assert len(uploads) == 1
+    assert [m["id"] for m in sent if m["kind"] == "cancel"] == list(uploads)
+    for _ in range(100):  # the cancel is on its way to the kernel
+        if not _files_held():
+            break
+        await asyncio.sleep(0.02)
+    assert _files_held() == 0
+    # The call made before goes on, on the same connection.
+    assert await page.evaluate("window.__slow") is None
+    release.set()
+    await page.wait_for_function("window.__slow !== undefined", timeout=10_000)
+    assert await page.evaluate("window.__slow") == "slept"
+
+
 async def test_the_action_button_and_a_custom_widget_in_two_lines(browser: Browser) -> None:
     clicks: list[str] = []
 
@@ -356,12 +433,15 @@ async def test_the_action_button_and_a_custom_widget_in_two_lines(browser: Brows
         export default {
           render({ model, el }) {
             const button = document.createElement("button");
+            button.className = "na-button na-primary"; // the Form's look, as docs/widgets.md says
             button.textContent = "Shout";
             button.onclick = async () => {
               const text = await callAction(model, "shout", { text: "hello" });
               el.querySelector("output").textContent = text;
             };
-            el.append(button, document.createElement("output"));
+            const plain = document.createElement("button");
+            plain.textContent = "Plain";
+            el.append(button, document.createElement("output"), plain);
           },
         };
         """
@@ -370,8 +450,16 @@ async def test_the_action_button_and_a_custom_widget_in_two_lines(browser: Brows
         return text.upper() + "!"
 
     custom = await browser.mount(Shout(shout=action(shout)))
-    await page.locator(f"{custom} button").click()
+    await page.locator(f"{custom} button.na-button").click()
     await expect(page.locator(f"{custom} output")).to_have_text("HELLO!")
+
+    # The public classes give the custom buttons the Form's look; a plain button keeps the page's.
+    form = await browser.mount(Form(like_action))
+    look = "(el) => { const s = getComputedStyle(el); return [s.backgroundColor, s.color, s.borderRadius]; }"
+    primary = await page.locator(f"{form} button.na-submit").evaluate(look)
+    assert await page.locator(f"{custom} button.na-primary").evaluate(look) == primary
+    assert await page.locator(f"{custom} button", has_text="Plain").evaluate(look) != primary
+    assert await page.locator(f"{root} button.na-action-button").evaluate(look) != primary  # na-button only
 
 
 async def test_the_js_helper_streams_cancels_and_rejects_with_action_errors(browser: Browser) -> None:
@@ -485,3 +573,73 @@ async def test_html_results_and_a_changed_action_rebuild_the_form(browser: Brows
     await expect(label(page, "Times")).to_have_value("2")
     await expect(page.get_by_role("button", name="Shout")).to_be_visible()
     await expect(label(page, "Text")).to_have_count(0)
+
+
+async def test_labels_keep_acronyms(browser: Browser) -> None:
+    def summarise_csv(text: str) -> str:
+        return text
+
+    def to_json(text: str) -> str:
+        return text
+
+    root = await browser.mount(Form(action(summarise_csv), actions={"as_json": action(to_json)}))
+    page = browser.page
+    await expect(page.locator(f"{root} form")).to_have_attribute("aria-label", "Summarise CSV")
+    await expect(page.locator(f"{root} button.na-submit")).to_have_text(["Summarise CSV", "As JSON"])
+
+
+# Every spinner added to the page, by the widget it was added in: installed before any click.
+WATCH_SPINNERS = """() => {
+  window.__spinners = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node instanceof Element && (node.matches(".na-spinner") || node.querySelector(".na-spinner"))) {
+          window.__spinners.push(node.closest(".widget")?.dataset.model ?? "?");
+        }
+      }
+    }
+  }).observe(document.body, { subtree: true, childList: true });
+}"""
+
+
+async def test_pending_shows_at_once_and_the_spinner_only_once_a_call_takes_a_while(browser: Browser) -> None:
+    gate = asyncio.Event()
+
+    def quick(n: int) -> int:
+        return n
+
+    async def slow(n: int) -> int:
+        await gate.wait()
+        return n
+
+    page = browser.page
+    # The page's clock moves only when the test moves it: "a while" is not a race.
+    await page.clock.install(time=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+    await page.clock.pause_at(datetime.datetime(2026, 1, 1, 0, 0, 1, tzinfo=datetime.timezone.utc))
+    fast_root = await browser.mount(Form(action(quick)))
+    slow_root = await browser.mount(Form(action(slow)))
+    await page.evaluate(WATCH_SPINNERS)
+
+    # A quick call: done, and its spinner's time passes after it; no spinner was ever added.
+    await page.locator(f"{fast_root} input[name=n]").fill("1")
+    await page.locator(f"{fast_root} button.na-submit").click()
+    await expect(page.locator(f"{fast_root} .na-text")).to_have_text("1")
+    await page.clock.run_for(1000)
+    assert await page.evaluate("window.__spinners") == []
+
+    # A slow one: pending at once (aria-busy, the button disabled, the status), no spinner
+    # until 150 ms have passed, then one until it is done.
+    await page.locator(f"{slow_root} input[name=n]").fill("2")
+    await page.locator(f"{slow_root} button.na-submit").click()
+    await expect(page.locator(f"{slow_root} form")).to_have_attribute("aria-busy", "true")
+    await expect(page.locator(f"{slow_root} button.na-submit")).to_be_disabled()
+    await expect(page.locator(f"{slow_root} .na-status")).to_have_text("Working…")
+    await page.clock.run_for(149)
+    assert await page.evaluate("window.__spinners") == []
+    await page.clock.run_for(2)
+    await expect(page.locator(f"{slow_root} .na-spinner")).to_be_visible()
+    gate.set()
+    await expect(page.locator(f"{slow_root} .na-status")).to_have_text("Done.")
+    await expect(page.locator(f"{slow_root} .na-spinner")).to_have_count(0)
+    assert await page.evaluate("window.__spinners") == [browser_model_id(slow_root)]

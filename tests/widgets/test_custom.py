@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import traitlets
 
-from notebook_actions import action
+from notebook_actions import Form, action
 from notebook_actions.widgets import ActionDict, ActionTrait, ActionWidget, client_js
-from notebook_actions.widgets._esm import CLIENT_MARKER, bundle
+from notebook_actions.widgets._esm import BUTTONS_MARKER, CLIENT_MARKER, bundle
 
 from .conftest import Frontend
 
@@ -44,6 +44,20 @@ def test_the_client_is_prepended_once_and_exposes_three_names() -> None:
         pass
 
     assert Again._esm is Saver._esm
+
+
+def test_every_action_widget_gets_the_button_classes_before_its_own_css() -> None:
+    assert Saver._css.startswith(BUTTONS_MARKER)  # no _css of its own
+
+    class Styled(Saver):
+        _css = ".mine { color: red; }"
+
+    class Again(Styled):  # inherits Styled's sheet: kept, not prepended twice
+        pass
+
+    for widget in (Styled, Again, Form):
+        assert widget._css.startswith(BUTTONS_MARKER) and widget._css.count(BUTTONS_MARKER) == 1
+    assert Again._css.endswith(".mine { color: red; }")
 
 
 def test_an_esm_file_path_works_too(tmp_path: Path) -> None:

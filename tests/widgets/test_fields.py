@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from notebook_actions import Secret, UploadedFile, action
-from notebook_actions.widgets._fields import form_fields, param_docs, summary
+from notebook_actions import ActionButton, Form, Secret, UploadedFile, action
+from notebook_actions.widgets import _fields
+from notebook_actions.widgets._fields import ACRONYMS, form_fields, humanize, param_docs, summary, title
+
+from .conftest import Frontend
 
 
 class Color(enum.Enum):
@@ -157,3 +162,47 @@ def test_docstring_summary_and_styles() -> None:
     """
     assert param_docs(sphinx) == {"a": "first", "b": "second continued"}
     assert summary(sphinx) == "Sum."
+
+
+def summarise_csv(data: UploadedFile) -> dict[str, Any]:
+    """Rows, columns and the mean of each numeric column of a CSV file."""
+    return {}
+
+
+def fetch_user_ids(url: str) -> list[int]:
+    """Fetch from the API
+
+    Every user's id, from the service at ``url``.
+
+    Args:
+        url: Where the service is.
+    """
+    return []
+
+
+def test_labels_keep_acronyms_and_take_the_docstrings_title_line(frontend: Frontend) -> None:
+    assert humanize("summarise_csv") == "Summarise CSV"
+    assert humanize("get_http_status_by_id") == "Get HTTP status by ID"
+    assert humanize("user_ids") == "User IDs"
+    assert humanize("add_todo") == "Add todo"
+    # A one-sentence docstring is a description, not a title: the name gives the label.
+    form = Form(action(summarise_csv))
+    assert form.submit_label == "Summarise CSV"
+    assert form.description == "Rows, columns and the mean of each numeric column of a CSV file."
+    # A short first line without a full stop, then a blank line: the title, and the label.
+    form = Form(action(fetch_user_ids))
+    assert form.submit_label == "Fetch from the API"
+    assert form.description == "Every user's id, from the service at ``url``."
+    assert ActionButton(action(fetch_user_ids), args={"url": "u"}).label == "Fetch from the API"
+    assert form.fields[0]["help"] == "Where the service is."
+    assert Form(action(fetch_user_ids), submit_label="Go").submit_label == "Go"
+    # A first line that runs on into the paragraph is no title.
+    assert title("Fetch every\nuser there is.") == ""
+    assert summary("Fetch every\nuser there is.") == "Fetch every\nuser there is."
+
+
+def test_form_js_capitalises_the_same_acronyms() -> None:
+    source = (Path(_fields.__file__).parent / "form.js").read_text()
+    listed = re.search(r'const ACRONYMS = new Set\(\s*"([^"]*)"\.split', source)
+    assert listed is not None, "form.js's ACRONYMS list moved: keep this test reading it"
+    assert set(listed.group(1).split(" ")) == ACRONYMS
