@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._action import Action
+from ._caller import CallerOf, calling_as
 from ._files import UploadedFile
 from ._log import log
 from ._outbox import Outbox
@@ -37,9 +38,17 @@ class Calls:
     """One channel's calls: those waiting for their turn, and those running as tasks."""
 
     def __init__(
-        self, resolve: Resolve, uploads: Uploads, outbox: Outbox, *, serial: bool, include_traceback: bool
+        self,
+        resolve: Resolve,
+        uploads: Uploads,
+        outbox: Outbox,
+        *,
+        caller: CallerOf,
+        serial: bool,
+        include_traceback: bool,
     ) -> None:
         self.serial = serial
+        self._caller = caller
         self._resolve = resolve
         self._uploads = uploads
         self._outbox = outbox
@@ -88,7 +97,8 @@ class Calls:
                 rid = next(iter(self._queue))
                 message, buffers = self._queue.pop(rid)
                 try:
-                    self._invoke(message, buffers)
+                    with calling_as(self._caller(message)):  # current_user() in the action and its task
+                        self._invoke(message, buffers)
                 except Exception as err:  # a bug of ours: this call fails, the queue goes on
                     self.error(rid, err)
         finally:

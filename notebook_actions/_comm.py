@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._caller import server_caller
 from ._dispatcher import Channel
 from ._kernel import kernel_loop
 from ._protocol import COMM_TARGET, ActionsChanged, Buffer, Outgoing, Ready
@@ -21,7 +22,8 @@ def open_channel(comm: Any, _open_msg: dict[str, Any]) -> None:
         comm.send(data, buffers=buffers)
 
     # HTTP callers are strangers: errors carry no traceback (it is in the kernel's log).
-    channel = Channel(send, include_traceback=False, batch_replies=True)
+    # The server sets each invoke's caller from the identity it authenticated.
+    channel = Channel(send, include_traceback=False, batch_replies=True, caller=server_caller)
     comm.on_msg(lambda msg: channel.receive(msg["content"]["data"], msg.get("buffers") or ()))
     announce = _announcer(comm)
     registry.listeners.append(announce)

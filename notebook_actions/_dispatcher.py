@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from ._action import Action
+from ._caller import CallerOf, widget_caller
 from ._calls import Calls
 from ._kernel import cell_running, kernel_loop, on_main_thread
 from ._lanes import CancelQueued, Lanes, loop_of_this_thread, sort_out
@@ -48,7 +49,8 @@ class Channel:
     ``resolve`` says what an invoke runs (default: ``by_registry(actions, allow)``).
     ``serial``: invokes run one at a time, in the order they arrived (a widget's
     queue); a cancel drops a queued one. ``batch_replies``: replies ready together
-    leave as one ``batch`` message (the server's comm).
+    leave as one ``batch`` message (the server's comm). ``caller`` says who made an invoke
+    (``current_user()``): by default the server's user (a widget's caller), whatever it says.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Channel:
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         allow: Callable[[Action[Any]], bool] | None = None,
         actions: Registry = registry,
+        caller: CallerOf = widget_caller,
     ) -> None:
         if resolve is not None and (allow is not None or actions is not registry):
             message = "pass either resolve or allow/actions: resolve replaces the registry lookup they configure"
@@ -71,6 +74,7 @@ class Channel:
             resolve or by_registry(actions, allow),
             actions,
             Uploads(max_upload_bytes),
+            caller,
             serial=serial,
             include_traceback=include_traceback,
             batch_replies=batch_replies,
@@ -84,6 +88,7 @@ class Channel:
         resolve: Resolve,
         actions: Registry,
         uploads: Uploads,
+        caller: CallerOf,
         *,
         serial: bool,
         include_traceback: bool,
@@ -93,6 +98,7 @@ class Channel:
     ) -> None:
         self._send = send
         self._resolve = resolve
+        self._caller = caller
         self._registry = actions  # what a "list" request lists: the exported actions
         self._serial = serial
         self._include_traceback = include_traceback
@@ -108,7 +114,9 @@ class Channel:
         # Invokes handed to the main thread that it has not picked up yet.
         self._handed: set[str] = set()
         self._outbox = Outbox(send, batch=batch_replies)
-        self._calls = Calls(resolve, uploads, self._outbox, serial=serial, include_traceback=include_traceback)
+        self._calls = Calls(
+            resolve, uploads, self._outbox, caller=caller, serial=serial, include_traceback=include_traceback
+        )
 
     def _new_lane(self, loop: asyncio.AbstractEventLoop) -> Channel:
         lane = Channel.__new__(Channel)
@@ -117,6 +125,7 @@ class Channel:
             self._resolve,
             self._registry,
             self._uploads,
+            self._caller,
             serial=self._serial,
             include_traceback=self._include_traceback,
             batch_replies=self._batch_replies,

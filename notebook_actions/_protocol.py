@@ -27,6 +27,22 @@ class FileRef(TypedDict):
     upload: NotRequired[str]
 
 
+#: The front door a call came through.
+Via = Literal["widget", "http", "mcp", "app"]
+
+
+class CallerInfo(TypedDict):
+    """Who makes a call, as the server authenticated them (``current_user()`` in the action).
+    Only the server's comm carries it; the kernel ignores it on any other channel."""
+
+    name: str
+    display_name: str
+    #: None when the identity source does not say
+    groups: list[str] | None
+    anonymous: bool
+    via: Via
+
+
 class InvokeRequest(TypedDict):
     kind: Literal["invoke"]
     id: str
@@ -39,6 +55,7 @@ class InvokeRequest(TypedDict):
     # a missing checkbox -> False, "" -> None/default); in JSON's, they are JSON values.
     encoding: NotRequired[Literal["json", "form"]]
     files: NotRequired[dict[str, list[FileRef]]]
+    caller: NotRequired[CallerInfo]
 
 
 class CancelRequest(TypedDict):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ._action import Action
+from ._caller import Caller
 from ._dispatcher import Channel
 from ._files import UploadedFile
 from ._progress import Progress
@@ -89,13 +90,17 @@ class Outcome:
 class Client:
     """A client on its own channel: send raw protocol messages, collect the replies."""
 
-    def __init__(self, *, include_traceback: bool = True, max_upload_bytes: int | None = None) -> None:
+    def __init__(
+        self, *, include_traceback: bool = True, max_upload_bytes: int | None = None, caller: Caller | None = None
+    ) -> None:
         # As they arrived (batches too), as plain dicts: tests look inside them freely.
         self.received: list[tuple[dict[str, Any], list[bytes]]] = []
         self._arrived = asyncio.Event()
         options: dict[str, Any] = {}
         if max_upload_bytes is not None:
             options["max_upload_bytes"] = max_upload_bytes
+        if caller is not None:  # current_user() in the actions it calls (default: this process's user)
+            options["caller"] = lambda _message: caller
         self.channel = Channel(self._collect, include_traceback=include_traceback, **options)
 
     def _collect(self, reply: Outgoing, buffers: list[Buffer]) -> None:
@@ -171,9 +176,11 @@ async def ainvoke(
     files: Files | None = None,
     form: bool = False,
     timeout: float = 30,
+    caller: Caller | None = None,
 ) -> Outcome:
-    """Invoke ``action`` (an action, or an exported action's name) and wait for its final reply."""
-    client = Client()
+    """Invoke ``action`` (an action, or an exported action's name) and wait for its final
+    reply; ``caller`` is ``current_user()`` in it (default: this process's user, as a widget's)."""
+    client = Client(caller=caller)
     message, buffers = invoke_message(action, args, files=files, form=form)
     try:
         client.send(message, buffers)
@@ -189,6 +196,7 @@ def invoke(
     files: Files | None = None,
     form: bool = False,
     timeout: float = 30,
+    caller: Caller | None = None,
 ) -> Outcome:
     """Like ``ainvoke``, from synchronous code. In a notebook cell (the kernel's loop is
     busy running the cell) async and streaming actions need ``await ainvoke(...)``."""
@@ -198,8 +206,8 @@ def invoke(
     except RuntimeError:
         in_loop = False
     if not in_loop:
-        return asyncio.run(ainvoke(action, args, files=files, form=form, timeout=timeout))
-    client = Client()
+        return asyncio.run(ainvoke(action, args, files=files, form=form, timeout=timeout, caller=caller))
+    client = Client(caller=caller)
     message, buffers = invoke_message(action, args, files=files, form=form)
     client.send(message, buffers)
     outcome = client.outcome(message["id"])
