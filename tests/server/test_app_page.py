@@ -232,3 +232,27 @@ def test_a_form_posted_without_javascript_redirects_back_with_its_errors_and_val
     assert f'value="{too_long}"' in field.group(1)
     assert "na-field-error" in field.group(1) and "200 characters" in field.group(1)
     assert "Added" not in shown
+
+
+def test_a_form_post_from_a_logged_in_browser_needs_the_xsrf_token(server: Serve) -> None:
+    # Logged in by ?token= (the login cookie), as a browser is: a post without the page's
+    # XSRF token (another site's form) is refused, and nothing runs.
+    opener = urllib.request.build_opener(_NoRedirect)
+    login = urllib.request.Request(server.url + f"{PAGE}?token={server.token}", headers={"Accept": "text/html"})
+    with opener.open(login, timeout=60) as reply:
+        cookies = "; ".join(c.split(";")[0] for c in reply.headers.get_all("Set-Cookie") or [])
+        page = reply.read().decode()
+    action = re.search(r"<form class='na-app-form' method='post' action=\"([^\"]+)\"", page)
+    assert action
+    assert "username-" in cookies  # jupyter-server's login cookie
+    forged = urllib.request.Request(
+        server.url + action.group(1).lstrip("/"),
+        data=urllib.parse.urlencode({"title": "forged"}).encode(),
+        headers={"Cookie": cookies, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(forged, timeout=60)
+    assert answer.value.code == 403
+    answer.value.close()
+    rendered = request(server, PAGE, accept="text/html")[2].decode()
+    assert "forged" not in rendered
