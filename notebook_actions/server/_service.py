@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from jupyter_server.utils import url_path_join
 
@@ -22,11 +22,17 @@ from .._protocol import ActionInfo, CallerInfo, FileRef, InvokeRequest
 from .._routes import actions_path, notebook_path
 from ._bridge import Bridge, Call, Upload
 from ._config import NotebookActions
-from ._errors import Internal, KernelBusy, NotFound, TimedOut, Unavailable
+from ._errors import Internal, KernelBusy, NotFound, QueueFull, TimedOut, Unavailable
 from ._kernels import Bridges, UnknownKernel
-from ._pool import Lease
+from ._limits import RateLimiter, parse_rate
+from ._pool import Lease, Pool
 from ._replies import Final, Reply, Waiting, reply_from
 from ._serving import Serving
+
+T = TypeVar("T")
+
+#: When a request refused for ``max_waiting`` is told to try again (kernels take seconds to start).
+QUEUE_FULL_RETRY_SECONDS = 2
 
 
 @dataclass
@@ -143,6 +149,7 @@ class ActionService:
         self._listening: weakref.WeakSet[Bridge] = weakref.WeakSet()
         #: called with a kernel's id when its exported actions change (or may have)
         self.on_actions_changed: list[Callable[[str], None]] = []
+        self._rate_limiter = RateLimiter(parse_rate(config.rate_limit)) if config.rate_limit else None
 
     # --- which kernel -----------------------------------------------------------------
 
@@ -155,7 +162,7 @@ class ActionService:
         if notebook is not None:
             pool = self.serving.pool(notebook)
             if pool is not None:
-                return await pool.choose(self.config.timeout)
+                return await self._waiting(pool, pool.choose)
             kernel_id = await self._session_kernel(notebook_path(notebook))
         assert kernel_id is not None
         if kernel_id not in self.kernel_manager:
@@ -194,12 +201,36 @@ class ActionService:
         if pool is None or not hold:
             kid = await self.kernel_id(kernel_id=kernel_id, notebook=notebook)
             return Target(kid, await self.connect(kid), None)
-        lease = await pool.lease(self.config.timeout)
+        lease = await self._waiting(pool, pool.lease)
         try:
             return Target(lease.kernel_id, await self.connect(lease.kernel_id), lease)
         except BaseException:
             lease.release()
             raise
+
+    async def _waiting(self, pool: Pool, get: Callable[[float], Awaitable[T]]) -> T:
+        """``get`` a ready kernel of ``pool``; a request that would wait for one, while
+        ``max_waiting`` others already do, is refused at once (``QueueFull``)."""
+        if any(kernel.ready for kernel in pool.kernels):
+            return await get(self.config.timeout)
+        limit = self.config.max_waiting
+        if limit is not None and pool.waiting >= limit:
+            message = (
+                f"{pool.path} has no ready kernel and {pool.waiting} requests already wait for one "
+                f"(max_waiting): try again in {QUEUE_FULL_RETRY_SECONDS} s"
+            )
+            raise QueueFull(message, QUEUE_FULL_RETRY_SECONDS)
+        pool.waiting += 1
+        try:
+            return await get(self.config.timeout)
+        finally:
+            pool.waiting -= 1
+
+    def admit(self, key: str) -> None:
+        """Count a call against its caller's rate limit (``RateLimited`` past it); ``key``
+        names the caller (``_identity.limit_key``)."""
+        if self._rate_limiter is not None:
+            self._rate_limiter.admit(key)
 
     @contextlib.asynccontextmanager
     async def using(
