@@ -154,7 +154,7 @@ class BaseHandler(APIHandler):
 
 def _public(info: Any, url: str) -> dict[str, Any]:
     """What an HTTP caller sees of an action: no ids, they address actions by name."""
-    keys = ("name", "doc", "signature", "streaming", "threadsafe", "params", "returns")
+    keys = ("name", "doc", "signature", "streaming", "threadsafe", "max_concurrency", "params", "returns")
     return {**{key: info[key] for key in keys if key in info}, "url": url}
 
 
@@ -378,7 +378,8 @@ class InvokeHandler(BaseHandler):
         invoke.caller = self._caller
         try:
             try:
-                await self._invoke(invoke)
+                async with self.service.turn(self._target, None if invoke.by_id else invoke.name):
+                    await self._invoke(invoke)
             except ServiceError as err:
                 raise problem_for(err) from None
         except Problem:

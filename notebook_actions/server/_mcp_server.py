@@ -142,7 +142,8 @@ class ToolServer(Server[Any]):
             ref.service.admit(ref.limit_key)  # (RateLimited: a tool error saying when to retry)
             async with ref.use() as target:
                 self._watch_pooled(ctx, ref, target)
-                return await self._call(ctx, ref, target, params)
+                async with ref.service.turn(target, params.name):  # (max_concurrency)
+                    return await self._call(ctx, ref, target, params)
         except ServiceError as err:
             return error_result(err.message)
 

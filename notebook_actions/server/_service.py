@@ -9,6 +9,8 @@ raises as a ``ServiceError`` (``_errors``), which each front door says on its ow
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import time
 import weakref
@@ -149,6 +151,9 @@ class ActionService:
         self._listening: weakref.WeakSet[Bridge] = weakref.WeakSet()
         #: called with a kernel's id when its exported actions change (or may have)
         self.on_actions_changed: list[Callable[[str], None]] = []
+        #: each limited action's calls in flight, per served notebook or kernel: (limit, slots)
+        self._turns: dict[tuple[str, str], tuple[int, asyncio.Semaphore]] = {}
+        self._waiting_turns: collections.Counter[tuple[str, str]] = collections.Counter()
         self._rate_limiter = RateLimiter(parse_rate(config.rate_limit)) if config.rate_limit else None
 
     # --- which kernel -----------------------------------------------------------------
@@ -302,6 +307,42 @@ class ActionService:
         message = invoke.message()
         call = target.bridge.request(dict(message), invoke.buffers)
         return Invocation(call, self.config.timeout if timeout is None else timeout)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, target: Target, name: str | None) -> AsyncIterator[None]:
+        """The block runs as one of the action's ``max_concurrency`` calls in flight on this
+        server (per served notebook, or per kernel): it waits its turn, up to the timeout
+        (``Unavailable`` past it). ``name``: the exported action's (None: called by id, no limit)."""
+        info = None if name is None else (await self.actions(target)).get(name)
+        limit = info.get("max_concurrency") if info is not None else None
+        if limit is None:
+            yield
+            return
+        where = target.lease.pool.path if target.lease is not None else target.kernel_id
+        assert name is not None
+        slots = self._turns.get((where, name))
+        if slots is None or slots[0] != limit:  # new, or the action was redefined with another limit
+            slots = self._turns[where, name] = (limit, asyncio.Semaphore(limit))
+        semaphore = slots[1]
+        self._waiting_turns[where, name] += 1
+        try:
+            await asyncio.wait_for(semaphore.acquire(), self.config.timeout)
+        except TimeoutError:
+            message = (
+                f"action {name!r} takes {limit} calls at a time (max_concurrency) and none of those "
+                f"in flight finished within {self.config.timeout:g} s: try again shortly"
+            )
+            raise Unavailable(message, retry_after=1) from None
+        finally:
+            self._waiting_turns[where, name] -= 1
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+    def waiting_turns(self, where: str, name: str) -> int:
+        """Calls of action ``name`` of a served notebook or kernel waiting for their turn."""
+        return self._waiting_turns[where, name]
 
     def upload(self, target: Target, name: str, content_type: str) -> Upload:
         """A file to send in chunks before the invoke that refers to it (``FileRef.upload``)."""

@@ -118,3 +118,59 @@ def test_past_max_waiting_a_request_gets_429_at_once(served: Any, flags: Path) -
         thread.join(60)
     assert [(a.status, a.json()) for a in answers] == [(200, {"value": "pong"})] * 2
     assert served.status()[APP]["waiting"] == 0
+
+
+ONE_AT_A_TIME = """
+%%use_server
+import asyncio, pathlib
+from notebook_actions import action
+
+_turns = {"in_flight": 0, "most": 0, "started": 0}
+
+
+@action(max_concurrency=1)
+async def one_at_a_time(release: str) -> int:
+    _turns["in_flight"] += 1
+    _turns["started"] += 1
+    _turns["most"] = max(_turns["most"], _turns["in_flight"])
+    try:
+        # held until the test releases it (or, without the limit, all three are in)
+        while not pathlib.Path(release).exists() and _turns["in_flight"] < 3:
+            await asyncio.sleep(0.01)
+    finally:
+        _turns["in_flight"] -= 1
+    return _turns["most"]
+
+
+def turns() -> dict:
+    return _turns
+"""
+
+
+@server_test
+async def test_max_concurrency_holds_the_other_calls_until_their_turn(
+    jp_fetch: Any, jp_serverapp: Any, jp_asyncio_loop: Any, tmp_path: Path
+) -> None:
+    from .conftest import Kernel, execute
+
+    kid: str = await jp_serverapp.kernel_manager.start_kernel(kernel_name="python3")
+    try:
+        for code in ("%load_ext notebook_actions", ONE_AT_A_TIME):
+            await execute(jp_serverapp, kid, code)
+        kernel = Kernel(kid, jp_serverapp, jp_asyncio_loop)
+        listing = body(await jp_fetch(*kernel.url("actions")))["actions"]
+        assert {a["name"]: a.get("max_concurrency") for a in listing} == {"one_at_a_time": 1, "turns": None}
+        release = tmp_path / "release"
+        calls = [
+            asyncio.ensure_future(invoke(jp_fetch, kernel, "one_at_a_time", {"release": str(release)}, headers=BOB))
+            for _ in range(3)
+        ]
+        service = jp_serverapp.web_app.settings["notebook_actions"]
+        while service.waiting_turns(kid, "one_at_a_time") < 2:  # the server holds two
+            await asyncio.sleep(0.01)
+        assert body(await invoke(jp_fetch, kernel, "turns"))["value"]["started"] == 1  # one reached the kernel
+        release.touch()
+        answers = await asyncio.gather(*calls)
+        assert [(r.code, body(r)["value"]) for r in answers] == [(200, 1)] * 3  # never two at once
+    finally:
+        await jp_serverapp.kernel_manager.shutdown_kernel(kid, now=True)
