@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test bench lint format clean gateways
+.PHONY: lab test test-lowest bench lint format clean gateways
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,30 @@ $(EG_LAUNCHER): $(EG_VENV)/.installed
 
 gateways: $(KG_VENV)/.installed $(EG_VENV)/.installed $(EG_LAUNCHER)
 
+# The lowest versions pyproject.toml allows, in a venv of their own (.venv keeps the newest):
+# each runtime dependency pinned to its floor (.ci/floors.py), the rest (their dependencies,
+# the test tools) at the newest versions that install beside them. A floor that cannot be
+# installed with the others fails the install; one the code outgrew fails the tests. The
+# kernel tests run there, and the server tests that reach each dependency's API (jupyter-server
+# and tornado: HTTP, serve, the app page; mcp; nbconvert) without doubling `make test`'s time.
+LOWEST := .venv-lowest
+LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout 'pytest-jupyter[server]' hypothesis requests psutil
+LOWEST_TESTS := tests/kernel $(addprefix tests/server/,test_extension.py test_invoke.py test_listing.py \
+	test_uploads.py test_streaming.py test_mcp.py test_serve.py test_app_page.py)
+
+$(LOWEST)/.installed: pyproject.toml .ci/floors.py
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet uv
+	$(LOWEST)/bin/python .ci/floors.py > $(LOWEST)/floors.txt
+	$(LOWEST)/bin/uv pip install --quiet --python $(LOWEST)/bin/python -c $(LOWEST)/floors.txt -e . $(LOWEST_TOOLS)
+	touch $@
+
+# anyio's pytest plugin (unused here) at the floors' anyio predates the newest pytest:
+# importing it warns, and warnings are errors.
+test-lowest: $(LOWEST)/.installed
+	$(LOWEST)/bin/python -m pytest -p no:anyio $(LOWEST_TESTS)
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
@@ -82,14 +106,14 @@ lint: $(VENV)/.test node_modules/.installed
 	npx --no-install tsc -p jsconfig.json
 	npx --no-install biome ci .
 
-test: lint gateways
+test: lint gateways test-lowest
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.test gateways
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(KG_VENV) $(EG_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(KG_VENV) $(EG_VENV) $(LOWEST) node_modules .pytest_cache .mypy_cache .ruff_cache
 
 # What `make lint` checks, applied.
 format: $(VENV)/.test node_modules/.installed

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 import psutil  # type: ignore[import-untyped]
+from typing_extensions import Self
 
 
 def free_port() -> int:
@@ -141,7 +142,7 @@ class Workspace:
         with contextlib.suppress(OSError):
             WORK.rmdir()  # when no other run is using it
 
-    def __enter__(self) -> Workspace:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -173,10 +173,15 @@ class KernelSocket:
         return time.perf_counter() - started
 
     def close(self) -> None:
-        self.ws.close()
-        self.loop.run_until_complete(asyncio.sleep(0.05))  # the close frame goes out
+        # Inside the loop: tornado's close writes its frame with the running loop's futures.
+        self.loop.run_until_complete(_close_socket(self.ws))
         self.loop.close()
         self.server.request("DELETE", f"api/kernels/{self.kernel_id}")
+
+
+async def _close_socket(ws: WebSocketClientConnection) -> None:
+    ws.close()
+    await asyncio.sleep(0.05)  # the close frame goes out
 
 
 async def _connect(url: str, headers: dict[str, str]) -> WebSocketClientConnection:

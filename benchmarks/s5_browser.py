@@ -22,6 +22,8 @@ from typing import Any
 
 from tornado.websocket import websocket_connect
 
+from tests._chromium import CHROMIUM, CHROMIUM_ARGS
+
 from ._env import Bench, actions_cell
 from ._kernel import WIDGET_ENVELOPE, connect, execute
 from ._report import Row, unavailable
@@ -31,17 +33,6 @@ from .s3_http import NO_SERVER
 from .s4_concurrency import NO_WIDGETS, widgets_available
 
 GOAL_P50 = 5e-3
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: The extension's setting (``c.NotebookActions.<name>``) for TCP_NODELAY on kernel websockets.
 NODELAY_OPTION = "tcp_nodelay"
 

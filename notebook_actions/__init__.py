@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._action import Action, action
+from ._caller import Caller, NotInAction, current_user
 from ._files import UploadedFile
 from ._progress import Progress
 from ._secret import Secret
@@ -25,13 +26,16 @@ if TYPE_CHECKING:  # typed for users' checkers and editors; imported lazily at r
 __all__ = [
     "Action",
     "ActionButton",
+    "Caller",
     "Form",
+    "NotInAction",
     "Progress",
     "Secret",
     "UploadedFile",
     "View",
     "action",
     "curl_command",
+    "current_user",
     "mcp_config",
     "revalidate",
 ]

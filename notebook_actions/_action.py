@@ -36,7 +36,7 @@ class Action(Generic[F]):
         bound_kwargs: dict[str, Any] | None = None,
         threadsafe: bool = False,
     ) -> None:
-        if not callable(cast(object, func)):  # untyped callers pass anything
+        if not callable(cast("object", func)):  # untyped callers pass anything
             message = f"an action must wrap a function, not {type(func).__name__}"
             raise TypeError(message)
         functools.update_wrapper(self, func)  # __name__, __doc__, __wrapped__, __qualname__
@@ -96,10 +96,6 @@ class Action(Generic[F]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*self._bound, *args, **{**self._bound_kwargs, **kwargs})
-
-    def call_validated(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Call with arguments that ``signature.validate`` produced."""
-        return self(*args, **kwargs)
 
     def bind(self, *args: Any, **kwargs: Any) -> Action[F]:
         """A new inline action with some arguments fixed in the kernel (like JS ``bind``).

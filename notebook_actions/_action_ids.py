@@ -76,7 +76,7 @@ def _closure(func: Callable[..., Any]) -> Iterable[Any]:
     for cell in getattr(func, "__closure__", None) or ():
         try:
             yield cell.cell_contents
-        except ValueError:  # a cell not filled yet (a function that refers to itself)
+        except ValueError:  # noqa: PERF203  # a cell not filled yet (a function that refers to itself)
             yield None
 
 

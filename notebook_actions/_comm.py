@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._caller import server_caller
 from ._dispatcher import Channel
 from ._kernel import kernel_loop
 from ._protocol import COMM_TARGET, ActionsChanged, Buffer, Outgoing, Ready
@@ -16,24 +17,25 @@ from ._threads import route_our_messages_to_their_subshell
 READY: Ready = {"kind": "ready", "id": "", "protocol": 1}
 
 
-def open_channel(comm: Any, open_msg: dict[str, Any]) -> None:
+def open_channel(comm: Any, _open_msg: dict[str, Any]) -> None:
     def send(data: Outgoing, buffers: list[Buffer]) -> None:
         comm.send(data, buffers=buffers)
 
     # HTTP callers are strangers: errors carry no traceback (it is in the kernel's log).
-    channel = Channel(send, include_traceback=False, batch_replies=True)
+    # The server sets each invoke's caller from the identity it authenticated.
+    channel = Channel(send, include_traceback=False, batch_replies=True, caller=server_caller)
     comm.on_msg(lambda msg: channel.receive(msg["content"]["data"], msg.get("buffers") or ()))
     announce = _announcer(comm)
     registry.listeners.append(announce)
 
-    def close(msg: Any) -> None:
+    def close(_msg: Any) -> None:
         channel.close()
         if announce in registry.listeners:
             registry.listeners.remove(announce)
 
     comm.on_close(close)
     # The bridge sends on a subshell of its own: threadsafe actions answer there.
-    route_our_messages_to_their_subshell(comm, lambda data: True)
+    route_our_messages_to_their_subshell(comm, lambda _data: True)
     comm.send(READY)
 
 

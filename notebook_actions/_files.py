@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from os import PathLike
+from pathlib import Path
 from typing import IO, Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
+from typing_extensions import Self
 
 # Files up to this size stay in memory; larger ones spill to a temporary file, so a
 # 50 MB upload costs the kernel about one chunk of memory, not the whole file.
@@ -58,14 +60,14 @@ class UploadedFile:
     def save(self, path: str | PathLike[str]) -> None:
         """Copy the whole file to ``path`` without loading it into memory."""
         self.file.seek(0)
-        with open(path, "wb") as target:
+        with Path(path).open("wb") as target:
             shutil.copyfileobj(self.file, target)
         self.file.seek(0)
 
     def close(self) -> None:
         self.file.close()
 
-    def __enter__(self) -> UploadedFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

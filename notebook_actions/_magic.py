@@ -56,6 +56,8 @@ def kernel_id() -> str | None:
 _TABLE = "table-layout:auto;margin:4px 0;border-collapse:collapse"
 _CELL = "text-align:left;vertical-align:top;padding:2px 16px 2px 0"
 _SIGNATURE = "white-space:nowrap"
+# A table wider than the page (a phone, an app page) scrolls inside its box, not the page.
+_SCROLL = "overflow-x:auto;max-width:100%"
 
 
 class Registered:
@@ -102,7 +104,7 @@ class Registered:
             head = f"{len(self.actions)} server action(s) registered"
         return (
             f'<div class="notebook-actions-registered"><strong>{head}</strong>'
-            f'<table style="{_TABLE}"><tr>{head_row}</tr>{rows}</table>'
+            f'<div style="{_SCROLL}"><table style="{_TABLE}"><tr>{head_row}</tr>{rows}</table></div>'
             f"<ul>{removed}</ul>{mcp}</div>"
         )
 

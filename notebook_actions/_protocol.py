@@ -27,6 +27,22 @@ class FileRef(TypedDict):
     upload: NotRequired[str]
 
 
+#: The front door a call came through.
+Via = Literal["widget", "http", "mcp", "app"]
+
+
+class CallerInfo(TypedDict):
+    """Who makes a call, as the server authenticated them (``current_user()`` in the action).
+    Only the server's comm carries it; the kernel ignores it on any other channel."""
+
+    name: str
+    display_name: str
+    #: None when the identity source does not say
+    groups: list[str] | None
+    anonymous: bool
+    via: Via
+
+
 class InvokeRequest(TypedDict):
     kind: Literal["invoke"]
     id: str
@@ -35,10 +51,11 @@ class InvokeRequest(TypedDict):
     action: NotRequired[str]
     name: NotRequired[str]
     args: NotRequired[dict[str, Any]]
-    # "form": values arrive as strings (HTML form semantics: "3" -> 3, "on" -> True,
-    # a missing checkbox -> False, "" -> None/default). "json": values are JSON values.
+    # In a form's encoding values arrive as strings (HTML form semantics: "3" -> 3, "on" -> True,
+    # a missing checkbox -> False, "" -> None/default); in JSON's, they are JSON values.
     encoding: NotRequired[Literal["json", "form"]]
     files: NotRequired[dict[str, list[FileRef]]]
+    caller: NotRequired[CallerInfo]
 
 
 class CancelRequest(TypedDict):
@@ -62,15 +79,6 @@ class ListRequest(TypedDict):
     kind: Literal["list"]
     id: str
 
-
-class Batch(TypedDict):
-    """Several messages in one transport message; buffer indices are batch-wide."""
-
-    kind: Literal["batch"]
-    messages: list[dict[str, Any]]
-
-
-Request = InvokeRequest | CancelRequest | UploadChunk | ListRequest
 
 # --- replies --------------------------------------------------------------------
 
@@ -294,7 +302,7 @@ def split(message: Any, buffers: Sequence[Buffer]) -> list[tuple[dict[str, Any],
 def replies_to(messages: Iterable[tuple[Any, Sequence[Buffer]]], rid: str) -> list[tuple[Reply, list[Buffer]]]:
     """The replies to request ``rid`` among transport messages, in order, batches unpacked."""
     return [
-        (cast(Reply, reply), own)
+        (cast("Reply", reply), own)
         for message, buffers in messages
         for reply, own in split(message, buffers)
         if reply.get("id") == rid

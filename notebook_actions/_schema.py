@@ -267,11 +267,12 @@ class Signature:
         ``""`` stays a string). A name sent several times for one value goes to ``repeated``."""
         data: dict[str, Any] = {}
         known = {p.name: p for p in self.params}
-        for key, value in raw.items():
+        for key, sent in raw.items():
             p = known.get(key)
             if p is None:
-                data[key] = value  # reported as unexpected by validation
+                data[key] = sent  # reported as unexpected by validation
                 continue
+            value = sent
             if isinstance(value, list) and not p.is_many:
                 if len(value) > 1:
                     message = f"{key!r} was sent {len(value)} times, but takes one value: send it once."

@@ -20,7 +20,7 @@ PLACEHOLDER_URL = "http://localhost:8888/"
 #: What a command or a client's config holds instead of the token, so that the token never lands
 #: in a saved notebook: the shell expands it in a curl command, and MCP clients that read the
 #: environment (Claude Code, Cursor) expand it in their config. ``jupyter server list`` shows it.
-TOKEN_PLACEHOLDER = "${JUPYTER_TOKEN}"
+TOKEN_PLACEHOLDER = "${JUPYTER_TOKEN}"  # noqa: S105  (a placeholder, not a secret)
 
 
 def _connection_file() -> Path | None:

@@ -23,8 +23,6 @@ WAITING_NOTICE_SECONDS = 0.1
 CELL_RUNNING = "waiting for the running cell to finish"
 MAIN_THREAD_BUSY = "waiting for the kernel's main thread (another action is running)"
 
-OPT_IN = "%%use_server --threadsafe or @action(threadsafe=True)"
-
 _worker: asyncio.AbstractEventLoop | None = None
 _worker_lock = threading.Lock()
 

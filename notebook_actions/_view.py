@@ -34,8 +34,8 @@ import traitlets
 
 from ._action import Action
 from ._action_ids import action_id_for
-from ._dispatcher import DEFAULT_MAX_UPLOAD_BYTES
 from ._registry import registry
+from ._uploads import DEFAULT_MAX_UPLOAD_BYTES
 from .widgets._base import ActionDict, ActionTrait, ActionWidget, ResultCallback
 from .widgets._esm import bundle, css
 from .widgets._form import RESULT_VIEWS, ResultView

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ._action import Action
+from ._caller import Caller
 from ._dispatcher import Channel
 from ._files import UploadedFile
 from ._progress import Progress
@@ -89,17 +90,21 @@ class Outcome:
 class Client:
     """A client on its own channel: send raw protocol messages, collect the replies."""
 
-    def __init__(self, *, include_traceback: bool = True, max_upload_bytes: int | None = None) -> None:
+    def __init__(
+        self, *, include_traceback: bool = True, max_upload_bytes: int | None = None, caller: Caller | None = None
+    ) -> None:
         # As they arrived (batches too), as plain dicts: tests look inside them freely.
         self.received: list[tuple[dict[str, Any], list[bytes]]] = []
         self._arrived = asyncio.Event()
         options: dict[str, Any] = {}
         if max_upload_bytes is not None:
             options["max_upload_bytes"] = max_upload_bytes
+        if caller is not None:  # current_user() in the actions it calls (default: this process's user)
+            options["caller"] = lambda _message: caller
         self.channel = Channel(self._collect, include_traceback=include_traceback, **options)
 
     def _collect(self, reply: Outgoing, buffers: list[Buffer]) -> None:
-        self.received.append((cast(dict[str, Any], reply), [bytes(b) for b in buffers]))
+        self.received.append((cast("dict[str, Any]", reply), [bytes(b) for b in buffers]))
         self._arrived.set()
 
     def close(self) -> None:
@@ -114,9 +119,10 @@ class Client:
         buffers: list[bytes] = []
         for reply, own in replies_to(self.received, rid):
             if own:  # the outcome's buffers are all of this request's, in order
-                reply = cast(Reply, {**reply, "buffer": len(buffers)})
+                replies.append(cast("Reply", {**reply, "buffer": len(buffers)}))
                 buffers.append(bytes(own[0]))
-            replies.append(reply)
+            else:
+                replies.append(reply)
         return Outcome(replies, buffers)
 
     async def wait(self, rid: str, timeout: float = 30) -> Outcome:
@@ -170,9 +176,11 @@ async def ainvoke(
     files: Files | None = None,
     form: bool = False,
     timeout: float = 30,
+    caller: Caller | None = None,
 ) -> Outcome:
-    """Invoke ``action`` (an action, or an exported action's name) and wait for its final reply."""
-    client = Client()
+    """Invoke ``action`` (an action, or an exported action's name) and wait for its final
+    reply; ``caller`` is ``current_user()`` in it (default: this process's user, as a widget's)."""
+    client = Client(caller=caller)
     message, buffers = invoke_message(action, args, files=files, form=form)
     try:
         client.send(message, buffers)
@@ -188,6 +196,7 @@ def invoke(
     files: Files | None = None,
     form: bool = False,
     timeout: float = 30,
+    caller: Caller | None = None,
 ) -> Outcome:
     """Like ``ainvoke``, from synchronous code. In a notebook cell (the kernel's loop is
     busy running the cell) async and streaming actions need ``await ainvoke(...)``."""
@@ -197,8 +206,8 @@ def invoke(
     except RuntimeError:
         in_loop = False
     if not in_loop:
-        return asyncio.run(ainvoke(action, args, files=files, form=form, timeout=timeout))
-    client = Client()
+        return asyncio.run(ainvoke(action, args, files=files, form=form, timeout=timeout, caller=caller))
+    client = Client(caller=caller)
     message, buffers = invoke_message(action, args, files=files, form=form)
     client.send(message, buffers)
     outcome = client.outcome(message["id"])

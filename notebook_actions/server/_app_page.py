@@ -133,6 +133,8 @@ class AppPageHandler(JupyterHandler):
 class InlineInvokeHandler(InvokeHandler):
     """``POST .../notebooks/{path}/inline/{action_id}``: the page's calls, for served pools only."""
 
+    via = "app"
+
     async def _resolve(self) -> Target:
         path = self.path_kwargs.get("path")
         if path is None or _served_pool(self.service, path) is None:
@@ -157,6 +159,10 @@ class LoaderHandler(web.StaticFileHandler):
     @allow_unauthenticated
     def get(self, path: str, include_body: bool = True) -> Any:
         return super().get(path, include_body)
+
+    @allow_unauthenticated  # jupyter-server refuses to load a handler with an undecorated method
+    def head(self, path: str) -> Any:  # when allow_unauthenticated_access is off
+        return super().head(path)
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
         if posixpath.basename(absolute_path) not in LOADER_FILES:

@@ -107,10 +107,11 @@ class NotebookActions(LoggingConfigurable):
     drain_timeout = Float(
         30.0,
         config=True,
-        help="""Seconds `jupyter notebook-actions serve` waits, after SIGTERM, for the requests
-        in flight to finish before it shuts its pools down and exits. Meanwhile the readiness
-        route (notebook-actions/health) answers 503 and new requests get 503 with Retry-After.
-        A second SIGTERM stops at once.""",
+        help="""Seconds `jupyter notebook-actions serve` waits at most, after SIGTERM, for the
+        requests in flight to finish (and for a second without new requests: a load balancer
+        has stopped sending them) before it shuts its pools down and exits. Meanwhile the
+        readiness route (notebook-actions/health) answers 503 and new requests get 503 with
+        Retry-After. A second SIGTERM stops at once.""",
     )
 
     @validate("max_body_bytes", "max_upload_bytes", "upload_chunk_bytes", "kernels_per_notebook")

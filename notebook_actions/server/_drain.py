@@ -18,6 +18,11 @@ from ._problem import Problem
 #: What a request refused while draining is told to wait before it tries again, in seconds.
 RETRY_AFTER_SECONDS = 1
 
+#: Draining ends once no new request has come for this long (besides the readiness
+#: route's): a load balancer has stopped sending them. Stopping sooner would close the
+#: listening socket on requests already on their way, which no load balancer can retry.
+QUIET_SECONDS = 1.0
+
 DRAINING_MESSAGE = (
     "this server is shutting down and takes no new requests: try again (another server behind the same address "
     "answers it)"
@@ -39,6 +44,7 @@ class Drain:
         self.draining = False
         self._in_flight = 0
         self._idle: asyncio.Event | None = None
+        self._last_refused = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -47,6 +53,7 @@ class Drain:
     def admit(self, handler: Any) -> None:
         """Count ``handler``'s request in flight, or refuse it (``Draining``) while draining."""
         if self.draining:
+            self._last_refused = time.monotonic()
             raise Draining
         request = handler.request
         if request.method == "GET" and "text/event-stream" in request.headers.get("Accept", ""):
@@ -65,15 +72,23 @@ class Drain:
         if self._in_flight == 0 and self._idle is not None:
             self._idle.set()
 
-    async def drain(self, timeout: float) -> int:
-        """Stop admitting; wait until nothing is in flight or ``timeout`` passes.
-        The count still in flight when it returns (0: all finished)."""
+    async def drain(self, timeout: float, quiet: float = QUIET_SECONDS) -> int:
+        """Stop admitting; wait until nothing is in flight and no request has come for
+        ``quiet`` seconds, or ``timeout`` passes. The count still in flight when it
+        returns (0: all finished)."""
         self.draining = True
         deadline = time.monotonic() + timeout
-        while self._in_flight and time.monotonic() < deadline:
-            self._idle = asyncio.Event()
-            try:
-                await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+        self._last_refused = time.monotonic()
+        while time.monotonic() < deadline:
+            if self._in_flight:
+                self._idle = asyncio.Event()
+                try:
+                    await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    break
+                continue
+            still = self._last_refused + quiet - time.monotonic()
+            if still <= 0:
                 break
+            await asyncio.sleep(min(still, max(0.0, deadline - time.monotonic())))
         return self._in_flight

@@ -23,6 +23,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .._protocol import Via
 from .._routes import API_ROOT, NAME_PATTERN, TARGET_PATTERNS, api_route
 from ._body import Body, BufferedBody, Kind, MultipartBody, content_kind
 from ._config import NotebookActions
@@ -30,6 +31,7 @@ from ._credential import no_credential_message
 from ._drain import Drain
 from ._errors import ServiceError
 from ._http_replies import chunk_event, problem_for, problem_for_reply, sse_event
+from ._identity import caller_of
 from ._not_found import method_not_allowed
 from ._openapi import openapi_document
 from ._problem import Problem
@@ -203,6 +205,8 @@ class InvokeHandler(BaseHandler):
     #: (up to a bound) before it is given, so that the connection stays usable.
     _refusal: Problem | None = None
     _gone = False
+    #: the front door its calls come through (``current_user().via``)
+    via: Via = "http"
     #: An answer now comes before the body is read (tornado's XSRF check, prepare(), a
     #: refusal while the body arrives): tornado then closes the connection.
     _early = True
@@ -368,6 +372,7 @@ class InvokeHandler(BaseHandler):
         except Problem:
             self._body.abort()
             raise
+        invoke.caller = caller_of(self, self.via)
         try:
             try:
                 await self._invoke(invoke)

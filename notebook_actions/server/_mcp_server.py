@@ -26,7 +26,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 from .. import __version__
-from .._protocol import FileRef
+from .._protocol import CallerInfo, FileRef
 from ._errors import ServiceError
 from ._mcp_tools import (
     InvalidFile,
@@ -56,6 +56,8 @@ class KernelRef:
     notebook: str | None
     #: Set when the HTTP request that carries the call is gone (the client disconnected).
     gone: asyncio.Event
+    #: who the request is from, as the tornado handler authenticated it
+    caller: CallerInfo | None = None
 
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[Target]:
@@ -158,7 +160,7 @@ class ToolServer(Server[Any]):
         refs: dict[str, list[FileRef]] = {}
         for index, (field, name, content_type, _) in enumerate(files):
             refs.setdefault(field, []).append({"name": name, "content_type": content_type, "buffer": index})
-        invoke = Invoke(params.name, arguments, files=refs, buffers=[data for *_, data in files])
+        invoke = Invoke(params.name, arguments, files=refs, buffers=[data for *_, data in files], caller=ref.caller)
         invocation = ref.service.invoke(target, invoke)
         outcome = asyncio.ensure_future(self._outcome(ctx, ref, invocation, info))
         gone = asyncio.ensure_future(ref.gone.wait())

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from jupyter_server.utils import url_path_join
 
-from .._protocol import ActionInfo, FileRef, InvokeRequest
+from .._protocol import ActionInfo, CallerInfo, FileRef, InvokeRequest
 from .._routes import actions_path, notebook_path
 from ._bridge import Bridge, Call, Upload
 from ._config import NotebookActions
@@ -41,6 +41,8 @@ class Invoke:
     buffers: list[bytes] = field(default_factory=list)
     #: ``name`` is an action's id (any action, exported or inline), not an exported name
     by_id: bool = False
+    #: who makes the call, as the front door authenticated them (``current_user()`` in the action)
+    caller: CallerInfo | None = None
 
     def message(self) -> InvokeRequest:
         message: InvokeRequest = {"kind": "invoke", "id": "", "args": self.args}
@@ -51,6 +53,8 @@ class Invoke:
         message["encoding"] = self.encoding
         if self.files:
             message["files"] = self.files
+        if self.caller is not None:
+            message["caller"] = self.caller
         return message
 
 

@@ -21,11 +21,13 @@ import traitlets
 from pydantic import TypeAdapter, ValidationError
 
 from .._action import Action
-from .._dispatcher import ACTION_GONE, DEFAULT_MAX_UPLOAD_BYTES, NOT_AVAILABLE_HERE, Channel, Target
+from .._dispatcher import Channel
 from .._log import log
 from .._protocol import Buffer, InvokeRequest, Outgoing
 from .._registry import registry
+from .._resolve import ACTION_GONE, NOT_AVAILABLE_HERE, Target
 from .._threads import route_our_messages_to_their_subshell
+from .._uploads import DEFAULT_MAX_UPLOAD_BYTES
 from ._esm import with_buttons, with_client
 
 #: The key that wraps every message of ours among a widget's custom messages.
@@ -72,10 +74,10 @@ class ActionTrait(traitlets.TraitType[Any, Any]):
         raise traitlets.TraitError(f"{type(obj).__name__}.{self.name}: {_not_an_action(value)}")
 
     @staticmethod
-    def _to_json(value: Action[Any] | None, widget: Any) -> dict[str, Any] | None:
+    def _to_json(value: Action[Any] | None, _widget: Any) -> dict[str, Any] | None:
         return None if value is None else action_ref(value)
 
-    def _from_json(self, value: Any, widget: Any) -> Any:
+    def _from_json(self, _value: Any, widget: Any) -> Any:
         return getattr(widget, str(self.name))  # set in the kernel only
 
 
@@ -98,10 +100,10 @@ class ActionDict(traitlets.TraitType[Any, Any]):
         return dict(value)
 
     @staticmethod
-    def _to_json(value: Mapping[str, Action[Any]], widget: Any) -> dict[str, Any]:
+    def _to_json(value: Mapping[str, Action[Any]], _widget: Any) -> dict[str, Any]:
         return {key: action_ref(item) for key, item in value.items()}
 
-    def _from_json(self, value: Any, widget: Any) -> Any:
+    def _from_json(self, _value: Any, widget: Any) -> Any:
         return getattr(widget, str(self.name))
 
 

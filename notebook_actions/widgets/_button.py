@@ -60,7 +60,7 @@ class ActionButton(ActionWidget):
         if positional or named or previous_state:
             shown = self.bind(action, *positional, stateful=previous_state, state=initial_state, **named)
         else:
-            shown = action if isinstance(cast(object, action), Action) else self.bind(action)
+            shown = action if isinstance(cast("object", action), Action) else self.bind(action)
         missing = [p.name for p in shown.signature.params if p.required]
         if missing:
             message = (

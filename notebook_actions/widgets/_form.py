@@ -8,7 +8,7 @@ from typing import Any, Literal, cast
 import traitlets
 
 from .._action import Action
-from .._dispatcher import DEFAULT_MAX_UPLOAD_BYTES
+from .._uploads import DEFAULT_MAX_UPLOAD_BYTES
 from ._base import ActionDict, ActionTrait, ActionWidget, ResultCallback, actions_by_key
 from ._esm import bundle, css
 from ._fields import form_fields, label, summary
@@ -62,7 +62,7 @@ class Form(ActionWidget):
             raise ValueError(message)
         self._label_given = bool(submit_label)
         shown = self.bind(action, stateful=True, state=initial_state) if previous_state else action
-        if not isinstance(cast(object, shown), Action):  # untyped callers pass anything
+        if not isinstance(cast("object", shown), Action):  # untyped callers pass anything
             # Fail here, naming the problem, rather than in the trait's validation.
             self.bind(shown)
         super().__init__(

@@ -17,21 +17,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Response, expect, sync_playwright
 
+from .._chromium import CHROMIUM, CHROMIUM_ARGS
 from . import _servers
 from ._jupyter import WAIT_MS, Jupyter, screenshot
 from ._servers import API_KEY, Server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OFF_HOST = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:)")
 
 STOCK_WIDGETS = """\
@@ -93,7 +83,7 @@ STOCK_NOTEBOOK = {
 
 @pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).exists():
         message = (
             f"{CHROMIUM} is missing, so the browser tests cannot run: install Debian's chromium "
             "(`apt-get install chromium`); `playwright install` cannot download a browser here"
@@ -105,7 +95,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     expect.set_options(timeout=WAIT_MS)
     yield browser
     browser.close()

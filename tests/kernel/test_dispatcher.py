@@ -67,7 +67,7 @@ def test_unserializable_results_name_the_type() -> None:
     class Opaque:
         pass
 
-    error = testing.invoke(action(lambda: Opaque())).error
+    error = testing.invoke(action(lambda: Opaque())).error  # noqa: PLW0108  (an instance, not the class)
     assert error is not None and error["type"] == "UnserializableResult"
     assert "'test_unserializable_results_name_the_type.<locals>.Opaque'" in error["message"]
 
@@ -87,12 +87,12 @@ def test_exceptions_reply_with_a_digest_that_is_in_the_kernel_log(kernel_log: li
 
 async def test_streams_keep_their_order_and_report_progress() -> None:
     @action
-    def rows(n: int):  # type: ignore[no-untyped-def]
+    def rows(n: int):  # type: ignore[no-untyped-def]  # noqa: ANN202
         for i in range(n):
             yield Progress(i + 1, n, "rows") if i % 3 == 0 else f"row {i}"
 
     @action
-    async def ticks(n: int):  # type: ignore[no-untyped-def]
+    async def ticks(n: int):  # type: ignore[no-untyped-def]  # noqa: ANN202
         for i in range(n):
             await asyncio.sleep(0)
             yield i
@@ -116,7 +116,7 @@ async def test_cancel_stops_the_task_and_closes_the_generator() -> None:
     running = asyncio.Event()
 
     @action
-    async def forever():  # type: ignore[no-untyped-def]
+    async def forever():  # type: ignore[no-untyped-def]  # noqa: ANN202
         running.set()
         try:
             while True:
@@ -286,7 +286,7 @@ def test_bind_by_keyword_leaves_the_parameter_out() -> None:
 
 def _batch(*messages: dict[str, Any]) -> dict[str, Any]:
     message, _ = pack([(m, []) for m in messages])
-    return cast(dict[str, Any], message)
+    return cast("dict[str, Any]", message)
 
 
 def test_sync_actions_that_share_a_batch_each_answer_when_done() -> None:

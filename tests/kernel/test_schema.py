@@ -68,9 +68,8 @@ def echo(**given: Any) -> Any:
 def test_every_supported_type_is_coerced(annotation: Any, sent: Any, received: Any) -> None:
     seen: dict[str, Any] = {}
 
-    def f(value):  # type: ignore[no-untyped-def]
+    def f(value):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202  (annotated below)
         seen["value"] = value
-        return None
 
     f.__annotations__ = {"value": annotation}
     outcome = testing.invoke(action(f), {"value": sent})
@@ -85,7 +84,7 @@ def test_unsupported_parameter_types_are_a_clear_error() -> None:
     class Plain(typing.TypedDict):
         a: int
 
-    def f(value):  # type: ignore[no-untyped-def]
+    def f(value):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202  (annotated below)
         return None
 
     f.__annotations__ = {"value": Plain}

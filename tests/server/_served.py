@@ -116,9 +116,19 @@ class Served:
             end(pid, started)
 
 
-def start_serve(root: Path, home: Path, notebooks: list[str], *options: str, name: str = "serve") -> Served:
-    """``jupyter notebook-actions serve NOTEBOOK...`` in ``root``, its Jupyter folders under ``home``."""
-    port, token = free_port(), secrets.token_hex(16)
+def start_serve(
+    root: Path,
+    home: Path,
+    notebooks: list[str],
+    *options: str,
+    name: str = "serve",
+    port: int | None = None,
+    token: str | None = None,
+) -> Served:
+    """``jupyter notebook-actions serve NOTEBOOK...`` in ``root``, its Jupyter folders under
+    ``home``, on ``port`` with ``token`` (by default a free port and a new token)."""
+    port = port or free_port()
+    token = token or secrets.token_hex(16)
     argv = [
         str(BIN / "jupyter"),
         "notebook-actions",

@@ -55,7 +55,7 @@ def not_ready(now: dict[str, Any], kernel_id: str) -> bool:
 
 
 def page_config(page: str) -> dict[str, Any]:
-    found = re.search(r'<script id="notebook-actions-app" type="application/json">(.*?)</script>', page, re.S)
+    found = re.search(r'<script id="notebook-actions-app" type="application/json">(.*?)</script>', page, re.DOTALL)
     assert found, page[:2000]
     return dict(json.loads(found.group(1)))
 

@@ -187,7 +187,7 @@ def test_generated_requests_get_documented_answers(
 
         run()
 
-    operations = [cast(Any, result).ok() for result in schema.get_all_operations()]
+    operations = [cast("Any", result).ok() for result in schema.get_all_operations()]
     assert len(operations) == FUZZ_ACTIONS.count("\ndef ") + FUZZ_ACTIONS.count("\nasync def ")
     try:
         for operation in operations:

@@ -9,7 +9,6 @@ import http.client
 import json
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +101,9 @@ def bridges(kernel: Kernel) -> Any:
 
 
 @pytest.fixture
-def gated(kernel: Kernel) -> Iterator[Kernel]:
+def gated(kernel: Kernel) -> Kernel:
     kernel.loop.run_until_complete(kernel.run(GATE))
-    yield kernel
+    return kernel
 
 
 async def post(jp_fetch: Any, kernel: Kernel, name: str, data: str | bytes, headers: dict[str, str]) -> Any:

@@ -117,12 +117,12 @@ class Recording(httpx2.AsyncBaseTransport):
 
         class Tee(httpx2.AsyncByteStream):
             async def __aiter__(self) -> AsyncIterator[bytes]:
-                async for chunk in cast(httpx2.AsyncByteStream, response.stream):
+                async for chunk in cast("httpx2.AsyncByteStream", response.stream):
                     received.extend(chunk)
                     yield chunk
 
             async def aclose(self) -> None:
-                await cast(httpx2.AsyncByteStream, response.stream).aclose()
+                await cast("httpx2.AsyncByteStream", response.stream).aclose()
 
         return httpx2.Response(
             response.status_code, headers=response.headers, stream=Tee(), extensions=response.extensions
@@ -526,7 +526,7 @@ async def test_a_restart_says_the_tools_changed(
 def test_sessions_are_forgotten_as_the_sdk_forgets_them() -> None:
     """No memory held for sessions that ended without a DELETE: idle, and no stream open."""
     watchers = Watchers(idle_seconds=-1)  # every session is past its idle time at once
-    session = cast(Any, object())
+    session = cast("Any", object())
     watchers.watch("streaming", "k", session)
     watchers.stream_opened("streaming")
     watchers.watch("idle", "k", session)

@@ -68,7 +68,7 @@ def write_notebook(path: Path, sources: list[str]) -> None:
     # Written whole, then renamed: the server never reads half a notebook.
     partial = path.with_suffix(".partial")
     nbformat.write(notebook, partial)
-    os.replace(partial, path)
+    partial.replace(path)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typing_extensions import Self
 
 from notebook_actions.server._errors import KernelGone
 
@@ -76,7 +77,7 @@ class RunningCell:
         )
         self.task = asyncio.ensure_future(kernel.run(code))
 
-    async def __aenter__(self) -> RunningCell:
+    async def __aenter__(self) -> Self:
         for _ in range(6000):
             if self.started.exists():
                 return self

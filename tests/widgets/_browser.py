@@ -21,19 +21,8 @@ from playwright.async_api import Page, async_playwright
 
 from notebook_actions.widgets import ActionWidget
 
+from .._chromium import CHROMIUM, CHROMIUM_ARGS
 from .conftest import Frontend
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>notebook-actions widgets</title></head>
