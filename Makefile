@@ -52,7 +52,18 @@ $(KG_VENV)/.installed: | $(BIN)/python
 $(EG_VENV)/.installed: | $(BIN)/python
 	$(call gateway_venv,$(EG_VENV),jupyter-enterprise-gateway==3.3.*)
 
-gateways: $(KG_VENV)/.installed $(EG_VENV)/.installed
+# EG's kernel launcher for its remote process proxies (the distributed-kernel tests run it
+# on their ssh hosts): only in the sdist, not in the wheel.
+EG_LAUNCHER := $(EG_VENV)/share/enterprise-gateway/launch_ipykernel.py
+
+$(EG_LAUNCHER): $(EG_VENV)/.installed
+	rm -rf $(EG_VENV)/sdist && mkdir -p $(EG_VENV)/sdist $(dir $@)
+	$(BIN)/python -m pip download --quiet --no-binary :all: --no-deps 'jupyter_enterprise_gateway==3.3.*' -d $(EG_VENV)/sdist
+	tar -xzf $(EG_VENV)/sdist/jupyter_enterprise_gateway-*.tar.gz -C $(EG_VENV)/sdist --strip-components=1 --wildcards '*/etc/kernel-launchers/python/scripts/launch_ipykernel.py'
+	cp $(EG_VENV)/sdist/etc/kernel-launchers/python/scripts/launch_ipykernel.py $@
+	rm -rf $(EG_VENV)/sdist
+
+gateways: $(KG_VENV)/.installed $(EG_VENV)/.installed $(EG_LAUNCHER)
 
 # The lowest versions pyproject.toml allows, in a venv of their own (.venv keeps the newest):
 # each runtime dependency pinned to its floor (.ci/floors.py), the rest (their dependencies,

@@ -56,6 +56,8 @@ def kernel_id() -> str | None:
 _TABLE = "table-layout:auto;margin:4px 0;border-collapse:collapse"
 _CELL = "text-align:left;vertical-align:top;padding:2px 16px 2px 0"
 _SIGNATURE = "white-space:nowrap"
+# A table wider than the page (a phone, an app page) scrolls inside its box, not the page.
+_SCROLL = "overflow-x:auto;max-width:100%"
 
 
 class Registered:
@@ -102,7 +104,7 @@ class Registered:
             head = f"{len(self.actions)} server action(s) registered"
         return (
             f'<div class="notebook-actions-registered"><strong>{head}</strong>'
-            f'<table style="{_TABLE}"><tr>{head_row}</tr>{rows}</table>'
+            f'<div style="{_SCROLL}"><table style="{_TABLE}"><tr>{head_row}</tr>{rows}</table></div>'
             f"<ul>{removed}</ul>{mcp}</div>"
         )
 
@@ -160,9 +162,11 @@ class UseServerMagics(Magics):
             func = value.func if isinstance(value, Action) else value
             if not isinstance(func, types.FunctionType) or func.__name__ != name:
                 continue  # rebound to something else by the end of the cell
-            # --threadsafe marks them all; @action(threadsafe=True) in the cell marks one.
+            # --threadsafe marks them all; @action(threadsafe=True) in the cell marks one
+            # (and @action(max_concurrency=N) limits one).
             marked = threadsafe or (isinstance(value, Action) and value.threadsafe)
-            made = Action(func, exported=True, threadsafe=marked)
+            limit = value.max_concurrency if isinstance(value, Action) else None
+            made = Action(func, exported=True, threadsafe=marked, max_concurrency=limit)
             try:
                 _ = made.signature  # resolve the type hints now, where the user sees it
             except TypeError as err:

@@ -77,6 +77,8 @@ def test_the_html_summary_is_a_left_aligned_listing_whatever_the_front_ends_tabl
     assert "table-layout:auto" in table and "margin:4px 0" in table
     cells = parser.styles["th"] + parser.styles["td"]
     assert len(cells) == 3 * (1 + len(actions)) and all("text-align:left" in c for c in cells), cells
+    # Signatures stay on one line; a table wider than the page scrolls in its own box.
+    assert any("overflow-x:auto" in c for c in parser.styles["div"])
     signatures = [c for c in parser.styles["code"] if c]
     assert len(signatures) == len(actions) and all("white-space:nowrap" in c for c in signatures)
 

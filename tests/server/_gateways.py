@@ -81,10 +81,13 @@ def _answers(url: str, token: str) -> bool:
         return False
 
 
-def start_gateway(argv: list[str], tmp_path: Path, name: str, protocol: str | None = V1) -> Iterator[Gateway]:
-    """Run a gateway (``argv`` without ip, port, token) on a free loopback port until the generator closes."""
+def start_gateway(
+    argv: list[str], tmp_path: Path, name: str, protocol: str | None = V1, ip: str = "127.0.0.1", port: int = 0
+) -> Iterator[Gateway]:
+    """Run a gateway (``argv`` without ip, port, token) on a free loopback port (or on ``ip``
+    and ``port``, for ``argv`` that runs it in a network namespace) until the generator closes."""
     GatewayClient.clear_instance()  # a singleton: earlier servers left one behind
-    port = free_port()
+    port = port or free_port()
     token = secrets.token_hex(16)
     # pytest-jupyter puts this venv's sys.path in PYTHONPATH (the gateway's venv has its
     # own), and its own directories in JUPYTER_PATH (kernelspecs come from the gateway's
@@ -96,10 +99,10 @@ def start_gateway(argv: list[str], tmp_path: Path, name: str, protocol: str | No
         "JUPYTER_CONFIG_DIR": str(tmp_path / f"{name}-config"),
     }
     log_path = tmp_path / f"{name}.log"
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{ip}:{port}"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*argv, "--ip=127.0.0.1", f"--port={port}", "--port_retries=0", *_token_options(name, token)],
+            [*argv, f"--ip={ip}", f"--port={port}", "--port_retries=0", *_token_options(name, token)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,

@@ -40,7 +40,7 @@ from .._errors import ServiceError
 from .._service import ActionService
 from ..http._credential import session_owner
 from ..http._handlers import DRAIN_BYTES, BaseHandler, http_errors
-from ..http._identity import caller_of
+from ..http._identity import caller_of, limit_key
 from ..http._not_found import method_not_allowed
 from ..http._problem import Problem
 from ..kernels._bridges import KERNEL_ACTIONS_SCHEMA
@@ -257,11 +257,12 @@ class McpHandler(BaseHandler):
         service = self.service
         notebook = notebook_path(path) if path is not None else None
         caller = caller_of(self, "mcp")
+        key = limit_key(self, caller)
         if notebook is not None and service.served(notebook):
-            ref = KernelRef(service, None, notebook, self._exchange.gone, caller)  # each use leases a kernel
+            ref = KernelRef(service, None, notebook, self._exchange.gone, caller, key)  # each use leases a kernel
         else:
             kid = await service.kernel_id(kernel_id=kernel_id, notebook=notebook)
-            ref = KernelRef(service, kid, None, self._exchange.gone, caller)
+            ref = KernelRef(service, kid, None, self._exchange.gone, caller, key)
             if self.request.method == "GET":
                 # Open the kernel's comm now, so the kernel can say when its tools change.
                 with contextlib.suppress(ServiceError):

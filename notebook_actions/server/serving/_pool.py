@@ -22,12 +22,15 @@ from enum import Enum
 from typing import Any
 
 from jupyter_core.utils import ensure_async
+from jupyter_server.gateway.managers import GatewayKernelManager
 from nbformat import NotebookNode
 
 from .._config import NotebookActions
 from .._errors import Unavailable
 from ..kernels._bridges import Bridges, watch_restarts
 from ..kernels._exits import ExitWatch, ended, process_id
+from ..kernels._gateway_launch import start_options
+from ._liveness import forget, watch_liveness
 from ._priming import PrimeFailed, PrimeFailure, prime
 
 
@@ -158,6 +161,8 @@ class Pool:
         self._roll_again = False
         self._change: asyncio.Future[None] | None = None
         self._leases = 0
+        #: requests waiting for a ready kernel now (the service counts them: max_waiting)
+        self.waiting = 0
         self._stopped = False
         self._starting: set[asyncio.Future[str]] = set()
         #: Told to each kernel at prime, so that all derive the same action ids (an app page
@@ -489,8 +494,8 @@ class Pool:
         manager = self.services.kernel_manager
         spec = notebook.metadata.get("kernelspec") or {}
         name = spec.get("name") or getattr(manager, "default_kernel_name", None) or "python3"
-        folder = posixpath.dirname(self.path)
-        starting = asyncio.ensure_future(ensure_async(manager.start_kernel(kernel_name=name, path=folder)))
+        options = start_options(manager, posixpath.dirname(self.path))
+        starting = asyncio.ensure_future(ensure_async(manager.start_kernel(kernel_name=name, **options)))
         self._starting.add(starting)
         starting.add_done_callback(self._starting.discard)
         try:
@@ -527,6 +532,23 @@ class Pool:
         kernel.unwatch = watch_restarts(
             km, lambda event: self.kernel_gone(kernel, reasons[event], restarter=True), self.log
         )
+        if isinstance(km, GatewayKernelManager):  # its host can vanish without a word: probe it
+            restarts = kernel.unwatch
+            probing = watch_liveness(kernel.kernel_id, lambda why: self._lost(kernel, why), self.log)
+
+            def unwatch() -> None:
+                restarts()
+                probing()
+
+            kernel.unwatch = unwatch
+
+    def _lost(self, kernel: PooledKernel, why: str) -> None:
+        """A gateway kernel stopped answering: its requests fail now, a new one replaces it."""
+        if kernel.kernel_id is None or kernel.state not in (State.READY, State.PRIMING):
+            return  # starting or restarting: not answering is expected
+        self.services.bridges.drop(kernel.kernel_id, why)
+        forget(self.services.kernel_manager, kernel.kernel_id, self.log)
+        self.kernel_gone(kernel, why)
 
     def _watch_process(self, kernel: PooledKernel) -> None:
         """A local kernel's process exit is heard at once (the restarter polls, every few
@@ -578,4 +600,5 @@ class Pool:
 
     def status(self) -> dict[str, Any]:
         expose = self.services.config.expose_exception_messages
-        return {"path": self.path, "kernels": [kernel.status(expose) for kernel in self.kernels]}
+        kernels = [kernel.status(expose) for kernel in self.kernels]
+        return {"path": self.path, "waiting": self.waiting, "kernels": kernels}
