@@ -35,7 +35,11 @@ class Action(Generic[F]):
         bound: tuple[Any, ...] = (),
         bound_kwargs: dict[str, Any] | None = None,
         threadsafe: bool = False,
+        max_concurrency: int | None = None,
     ) -> None:
+        if max_concurrency is not None and max_concurrency < 1:
+            message = f"max_concurrency must be at least 1 (or None for no limit), not {max_concurrency}"
+            raise ValueError(message)
         if not callable(cast("object", func)):  # untyped callers pass anything
             message = f"an action must wrap a function, not {type(func).__name__}"
             raise TypeError(message)
@@ -46,6 +50,9 @@ class Action(Generic[F]):
         #: The author's promise that the body is safe beside a running cell: it may run
         #: on another thread, at the same time as the cell (see ``_threads``).
         self.threadsafe = threadsafe
+        #: At most this many calls of it in flight on a server (its HTTP, MCP and app calls;
+        #: the server holds the rest until one finishes). None: no limit.
+        self.max_concurrency = max_concurrency
         # Random, or in a served pool's kernel the same in every kernel of the pool (see _action_ids).
         self.id = action_id or action_id_for(
             func, name=self.name, exported=exported, bound=bound, bound_kwargs=bound_kwargs
@@ -109,6 +116,7 @@ class Action(Generic[F]):
             bound=(*self._bound, *args),
             bound_kwargs={**self._bound_kwargs, **kwargs},
             threadsafe=self.threadsafe,
+            max_concurrency=self.max_concurrency,
         )
         from ._registry import registry
 
@@ -141,7 +149,7 @@ class Action(Generic[F]):
 
     def info(self) -> ActionInfo:
         """What may leave the kernel about this action: never globals, closures or secrets."""
-        return {
+        info: ActionInfo = {
             "id": self.id,
             "name": self.name,
             "exported": self.exported,
@@ -153,6 +161,9 @@ class Action(Generic[F]):
             "returns": self.returns_schema,
             "files": {p.name: p.is_many for p in self.signature.params if p.is_file},
         }
+        if self.max_concurrency is not None:
+            info["max_concurrency"] = self.max_concurrency
+        return info
 
     def __repr__(self) -> str:
         kind = "exported" if self.exported else "inline"
@@ -177,21 +188,43 @@ def _param_text(name: str, annotation: Any, default: Any, secret: bool) -> str:
 
 
 @overload
-def action(func: F, /, *, name: str | None = None, exported: bool = False, threadsafe: bool = False) -> Action[F]: ...
+def action(
+    func: F,
+    /,
+    *,
+    name: str | None = None,
+    exported: bool = False,
+    threadsafe: bool = False,
+    max_concurrency: int | None = None,
+) -> Action[F]: ...
 @overload
 def action(
-    func: None = None, /, *, name: str | None = None, exported: bool = False, threadsafe: bool = False
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    exported: bool = False,
+    threadsafe: bool = False,
+    max_concurrency: int | None = None,
 ) -> Callable[[F], Action[F]]: ...
 
 
 def action(
-    func: F | None = None, /, *, name: str | None = None, exported: bool = False, threadsafe: bool = False
+    func: F | None = None,
+    /,
+    *,
+    name: str | None = None,
+    exported: bool = False,
+    threadsafe: bool = False,
+    max_concurrency: int | None = None,
 ) -> Action[F] | Callable[[F], Action[F]]:
     """Make ``func`` an action (inline unless ``exported=True``), with or without arguments.
 
     ``@action`` is what ``'use server'`` does for you; use it in plain Python modules.
     ``threadsafe=True`` lets it answer while a cell runs: its body runs on another
     thread, beside the cell, so it must not touch state the cell is using.
+    ``max_concurrency=N``: at most N calls of it in flight on a server (HTTP, MCP, app
+    pages); the others wait their turn, up to the server's timeout.
     """
     from ._registry import registry
 
@@ -200,12 +233,20 @@ def action(
             if name in (None, f.name) and exported == f.exported:
                 # Over a `'use server'` function: mark that action, keep its id.
                 f.threadsafe = f.threadsafe or threadsafe
+                if max_concurrency is not None:
+                    f.max_concurrency = max_concurrency
                 return f
             threadsafe_already = f.threadsafe
             f = f.func
         else:
             threadsafe_already = False
-        made = Action(f, exported=exported, name=name, threadsafe=threadsafe or threadsafe_already)
+        made = Action(
+            f,
+            exported=exported,
+            name=name,
+            threadsafe=threadsafe or threadsafe_already,
+            max_concurrency=max_concurrency,
+        )
         return registry.add(made)
 
     if func is None:

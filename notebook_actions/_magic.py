@@ -162,9 +162,11 @@ class UseServerMagics(Magics):
             func = value.func if isinstance(value, Action) else value
             if not isinstance(func, types.FunctionType) or func.__name__ != name:
                 continue  # rebound to something else by the end of the cell
-            # --threadsafe marks them all; @action(threadsafe=True) in the cell marks one.
+            # --threadsafe marks them all; @action(threadsafe=True) in the cell marks one
+            # (and @action(max_concurrency=N) limits one).
             marked = threadsafe or (isinstance(value, Action) and value.threadsafe)
-            made = Action(func, exported=True, threadsafe=marked)
+            limit = value.max_concurrency if isinstance(value, Action) else None
+            made = Action(func, exported=True, threadsafe=marked, max_concurrency=limit)
             try:
                 _ = made.signature  # resolve the type hints now, where the user sees it
             except TypeError as err:

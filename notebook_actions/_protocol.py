@@ -176,6 +176,8 @@ class ActionInfo(TypedDict):
     # The parameters that take files (``UploadedFile``), each with whether it takes several:
     # what forms, OpenAPI and MCP read, rather than guessing from the JSON Schema.
     files: dict[str, bool]
+    # At most this many calls in flight on a server (``@action(max_concurrency=N)``).
+    max_concurrency: NotRequired[int]
 
 
 class ActionsReply(TypedDict):

@@ -34,14 +34,20 @@ from tornado import web
 
 from .._routes import API_ROOT, APPS_ROOT, STATIC_ROOT, app_route, inline_path, notebook_path
 from ..widgets._esm import HERE as WIDGETS
-from ._app_render import render_page
+from ._app_calls import call_action, render_views
+from ._app_forms import FLASH_COOKIE, FLASH_TEXT, result_text, static_form, view_forms
+from ._app_render import app_widgets, page_views, prerendered, render_page, widget_marker
+from ._body import IGNORED_FIELDS
 from ._errors import ServiceError
 from ._handlers import AUTH_RESOURCE, InvokeHandler
 from ._http_replies import problem_for
 from ._pool import Pool
 from ._problem import Problem
+from ._replies import Failed
 from ._service import ActionService, Invoke, Target
 
+#: ``{app page}/_post/{model_id}/{key}``: where a form posts without JavaScript.
+POST_SEGMENT = "_post"
 #: The files of the page's loader, served from the widgets' folder.
 LOADER_FILES = ("app.js", "http.js")
 
@@ -62,8 +68,9 @@ def _served_pool(service: ActionService, path: str) -> Pool | None:
     return service.serving.pool(path)
 
 
-#: Each pool's page, with the primed notebook it was made from (made again after a new prime).
-_pages: weakref.WeakKeyDictionary[Pool, tuple[NotebookNode, str]] = weakref.WeakKeyDictionary()
+#: Each pool's page and its live widgets' models, with the primed notebook they were made
+#: from (made again after a new prime).
+_pages: weakref.WeakKeyDictionary[Pool, tuple[NotebookNode, str, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
 class AppPageHandler(JupyterHandler):
@@ -112,14 +119,45 @@ class AppPageHandler(JupyterHandler):
         assert notebook is not None
         cached = _pages.get(pool)
         if cached is not None and cached[0] is notebook:
-            page = cached[1]
+            _, page, models = cached
         else:
-            page = render_page(notebook, title=posixpath.basename(path), config=self._config(path))
-            _pages[pool] = (notebook, page)
-        self.xsrf_token  # noqa: B018 (sets the _xsrf cookie the page's calls send back)
+            page, models = render_page(notebook, title=posixpath.basename(path), config=self._config(path))
+            _pages[pool] = (notebook, page, models)
+        # The views as they are now, rendered in a pool kernel (the saved HTML is the prime's).
+        views = page_views(models)
+        render_ids = {model_id: render_id for model_id, (render_id, _) in views.items()}
+        fresh = await render_views(self.service, path, render_ids, log=self.log)
+        flash = self._take_flash(path)
+        xsrf = self.xsrf_token.decode()  # (also sets the _xsrf cookie the page's calls send back)
+        posts = url_path_join(self.base_url, app_url(path), POST_SEGMENT)
+        for model_id, model in models.items():
+            own = flash if flash is not None and flash.get("widget") == model_id else None
+            post_url = f"{posts}/{model_id}/"
+            if model_id in views:
+                saved, now = views[model_id][1], fresh.get(model_id)
+                shown = view_forms(saved if now is None else now, post_url, xsrf, own)
+                filled = prerendered(shown, view_html=saved if now is None else now, fresh=now is not None)
+            else:
+                filled = prerendered(static_form(model["state"], post_url, xsrf, own))
+            page = page.replace(widget_marker(model_id), filled, 1)
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(page)
+
+    def _flash_path(self, path: str) -> str:
+        return url_path_join(self.base_url, app_url(path))
+
+    def _take_flash(self, path: str) -> dict[str, Any] | None:
+        """The outcome of this visitor's last no-JavaScript post, once."""
+        raw = self.get_signed_cookie(FLASH_COOKIE, max_age_days=1)
+        if raw is None:
+            return None
+        self.clear_cookie(FLASH_COOKIE, path=self._flash_path(path))
+        try:
+            flash = json.loads(raw)
+        except ValueError:
+            return None
+        return flash if isinstance(flash, dict) and flash.get("path") == path else None
 
     def _config(self, path: str) -> dict[str, Any]:
         base = self.base_url
@@ -128,6 +166,57 @@ class AppPageHandler(JupyterHandler):
             "invoke_url": url_path_join(base, inline_path(path)) + "/",
             "static_url": url_path_join(base, STATIC_ROOT) + "/",
         }
+
+
+class AppPostHandler(AppPageHandler):
+    """A form of the page posted without JavaScript: call its action, then 303 to the page."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, path: str, model_id: str, key: str) -> None:
+        path = notebook_path(path)
+        pool = _served_pool(self.service, path)
+        if pool is None:
+            raise Problem(404, not_served_message(path))
+        models = app_widgets(pool.primed)["models"] if pool.primed is not None else {}
+        state = (models.get(model_id) or {}).get("state") or {}
+        ref = state.get("action") if key == "" else (state.get("actions") or {}).get(key)
+        if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+            raise Problem(404, "this form's action is not on the page: reload the page")
+        args: dict[str, Any] = {}
+        for name, values in self.request.body_arguments.items():
+            if name not in IGNORED_FIELDS:
+                decoded = [value.decode("utf-8", "replace") for value in values]
+                args[name] = decoded[0] if len(decoded) == 1 else decoded
+        files: dict[str, list[Any]] = {}
+        buffers: list[bytes] = []
+        for name, uploads in self.request.files.items():
+            for upload in uploads:
+                if upload.filename or upload.body:  # (an empty file input sends an empty part)
+                    file_ref = {"name": upload.filename, "content_type": upload.content_type, "buffer": len(buffers)}
+                    files.setdefault(name, []).append(file_ref)
+                    buffers.append(upload.body)
+        invoke = Invoke(ref["id"], args, "form", files, buffers, by_id=True)
+        outcome = await call_action(self.service, path, invoke)
+        secret = {f.get("name") for f in state.get("fields") or [] if f.get("control") == "password"}
+        flash: dict[str, Any] = {
+            "path": path,
+            "widget": model_id,
+            "kind": outcome.kind,
+            "values": {k: v[:1000] for k, v in args.items() if isinstance(v, str) and k not in secret},
+        }
+        if outcome.kind == "result":
+            flash["text"] = result_text(outcome.value)[:FLASH_TEXT]
+        elif outcome.kind == "invalid":
+            flash["errors"] = [{"field": e["field"], "message": e["message"][:300]} for e in outcome.errors][:20]
+        elif outcome.error is not None:
+            flash["text"] = outcome.error.message
+        elif isinstance(outcome.reply, Failed):
+            flash["text"] = outcome.reply.public(self.service.config.expose_exception_messages)[0]
+        else:
+            flash["text"] = "this action is not available any more: reload the page"
+        self.set_signed_cookie(FLASH_COOKIE, json.dumps(flash), path=self._flash_path(path), httponly=True)
+        self.redirect(self._flash_path(path), status=303)
 
 
 class InlineInvokeHandler(InvokeHandler):
@@ -175,6 +264,10 @@ def app_handlers(base_url: str) -> list[tuple[str, Any, dict[str, Any]] | tuple[
     return [
         (url_path_join(base_url, API_ROOT, r"notebooks/(?P<path>.+)/inline/(?P<name>[^/]+)"), InlineInvokeHandler),
         (url_path_join(base_url, STATIC_ROOT, "(.*)"), LoaderHandler, {"path": str(WIDGETS)}),
+        (
+            url_path_join(base_url, APPS_ROOT, rf"(?P<path>.+)/{POST_SEGMENT}/(?P<model_id>\w+)/(?P<key>[^/]*)"),
+            AppPostHandler,
+        ),
         (url_path_join(base_url, APPS_ROOT, "(?P<path>.+)"), AppPageHandler),
     ]
 

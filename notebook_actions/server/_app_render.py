@@ -37,8 +37,15 @@ def _live(model: dict[str, Any]) -> bool:
     return model.get("model_module") == "anywidget" and isinstance(esm, str) and CLIENT_MARKER in esm
 
 
+#: How ``%%use_server``'s listing of the actions it registered starts: for the notebook's
+#: author (kernel ids, curl routes), not for visitors.
+REGISTERED = '<div class="notebook-actions-registered">'
+
+
 def _visible(output: NotebookNode) -> bool:
     if output.get("output_type") == "error":
+        return False
+    if str((output.get("data") or {}).get("text/html", "")).startswith(REGISTERED):
         return False
     return not (output.get("output_type") == "stream" and output.get("name") == "stderr")
 
@@ -68,6 +75,31 @@ def app_widgets(notebook: NotebookNode) -> dict[str, Any]:
     return {"models": models, "modules": modules}
 
 
+def widget_marker(model_id: str) -> str:
+    """Where a live widget's HTML before JavaScript goes: filled on each page load."""
+    return f"<!--notebook-actions-widget:{model_id}-->"
+
+
+def prerendered(no_script: str, *, view_html: str | None = None, fresh: bool = True) -> str:
+    """A widget as the page shows it before (and without) JavaScript, which the loader then
+    replaces with the live widget; a view's HTML as rendered for this load goes along (inert,
+    in a template) for the live view to start from."""
+    if view_html is None:
+        return f'<div class="na-app-prerender">{no_script}</div>'
+    template = f'<template class="na-app-view-html">{view_html}</template>'
+    return f'<div class="na-app-prerender" data-fresh="{str(fresh).lower()}">{no_script}{template}</div>'
+
+
+def page_views(models: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The page's views: their render action's id and the HTML the prime saved, by model id."""
+    views = {}
+    for model_id, model in models.items():
+        ref = model["state"].get("render_action")
+        if isinstance(ref, dict) and isinstance(ref.get("id"), str):
+            views[model_id] = (ref["id"], str(model["state"].get("value") or ""))
+    return views
+
+
 def _page_notebook(notebook: NotebookNode, live: set[str]) -> NotebookNode:
     """A copy without what visitors do not see: errors, stderr, code cells with nothing shown."""
     shown = copy.deepcopy(notebook)
@@ -88,8 +120,11 @@ def _page_notebook(notebook: NotebookNode, live: set[str]) -> NotebookNode:
     return shown
 
 
-def render_page(notebook: NotebookNode, *, title: str, config: dict[str, Any]) -> str:
-    """The app page's HTML; ``config`` goes to the loader (URLs, the XSRF token, the widgets)."""
+def render_page(
+    notebook: NotebookNode, *, title: str, config: dict[str, Any]
+) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The app page's HTML, and its views (``page_views``), whose markers the page handler
+    fills on each load; ``config`` goes to the loader (its URLs)."""
     widgets = app_widgets(notebook)
     exporter = HTMLExporter(  # type: ignore[no-untyped-call]
         extra_template_basedirs=[str(TEMPLATES)],
@@ -103,6 +138,7 @@ def render_page(notebook: NotebookNode, *, title: str, config: dict[str, Any]) -
         "notebook_actions_app": {**config, **widgets},
         "notebook_actions_static_note": STATIC_NOTE,
         "notebook_actions_css": (TEMPLATES / TEMPLATE_NAME / "app.css").read_text(encoding="utf-8"),
+        "notebook_actions_markers": {model_id: widget_marker(model_id) for model_id in widgets["models"]},
     }
     body, _ = exporter.from_notebook_node(_page_notebook(notebook, set(widgets["models"])), resources=resources)
-    return body
+    return body, widgets["models"]

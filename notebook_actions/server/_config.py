@@ -7,6 +7,8 @@ from typing import Any
 from traitlets import Bool, Float, Integer, List, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
+from ._limits import parse_rate
+
 MiB = 1 << 20
 
 
@@ -113,6 +115,41 @@ class NotebookActions(LoggingConfigurable):
         readiness route (notebook-actions/health) answers 503 and new requests get 503 with
         Retry-After. A second SIGTERM stops at once.""",
     )
+
+    rate_limit = Unicode(
+        "",
+        config=True,
+        help="""At most this many calls per caller, as '30/minute' (per second, minute, hour
+        or day), counted per identity (per client address for callers with none): past it a
+        call gets 429 with Retry-After and a message saying when to try again (over MCP, a
+        tool error with that message). Empty (the default): no limit.""",
+    )
+
+    max_waiting = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="""At most this many requests wait for a ready kernel of a served notebook
+        (while its kernels start, prime or restart); beyond that a request gets 429 at once,
+        with Retry-After, instead of waiting up to the timeout. None (the default): no limit.""",
+    )
+
+    @validate("rate_limit")
+    def _rate(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if value:
+            try:
+                parse_rate(value)
+            except ValueError as err:
+                raise TraitError(f"NotebookActions.rate_limit: {err}") from None
+        return value
+
+    @validate("max_waiting")
+    def _max_waiting(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        if value is not None and int(value) < 0:
+            raise TraitError(f"NotebookActions.max_waiting must be 0 or more, not {value}")
+        return None if value is None else int(value)
 
     @validate("max_body_bytes", "max_upload_bytes", "upload_chunk_bytes", "kernels_per_notebook")
     def _positive_int(self, proposal: dict[str, Any]) -> int:

@@ -75,3 +75,19 @@ class KernelDied(KernelGone):
 
 class KernelBusy(Unavailable):
     """The kernel did not pick the request up in time (a cell is running)."""
+
+
+class TooManyRequests(ServiceError):
+    """More requests than may be taken now; ``retry_after`` (seconds) says when to try again."""
+
+    def __init__(self, message: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.retry_after = retry_after
+
+
+class RateLimited(TooManyRequests):
+    """The caller made more calls than ``NotebookActions.rate_limit`` lets it."""
+
+
+class QueueFull(TooManyRequests):
+    """``NotebookActions.max_waiting`` requests already wait for a ready kernel of the notebook."""

@@ -23,7 +23,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .._protocol import Via
+from .._protocol import CallerInfo, Via
 from .._routes import API_ROOT, NAME_PATTERN, TARGET_PATTERNS, api_route
 from ._body import Body, BufferedBody, Kind, MultipartBody, content_kind
 from ._config import NotebookActions
@@ -31,7 +31,7 @@ from ._credential import no_credential_message
 from ._drain import Drain
 from ._errors import ServiceError
 from ._http_replies import chunk_event, problem_for, problem_for_reply, sse_event
-from ._identity import caller_of
+from ._identity import caller_of, limit_key
 from ._not_found import method_not_allowed
 from ._openapi import openapi_document
 from ._problem import Problem
@@ -154,7 +154,7 @@ class BaseHandler(APIHandler):
 
 def _public(info: Any, url: str) -> dict[str, Any]:
     """What an HTTP caller sees of an action: no ids, they address actions by name."""
-    keys = ("name", "doc", "signature", "streaming", "threadsafe", "params", "returns")
+    keys = ("name", "doc", "signature", "streaming", "threadsafe", "max_concurrency", "params", "returns")
     return {**{key: info[key] for key in keys if key in info}, "url": url}
 
 
@@ -207,6 +207,7 @@ class InvokeHandler(BaseHandler):
     _gone = False
     #: the front door its calls come through (``current_user().via``)
     via: Via = "http"
+    _caller: CallerInfo | None = None
     #: An answer now comes before the body is read (tornado's XSRF check, prepare(), a
     #: refusal while the body arrives): tornado then closes the connection.
     _early = True
@@ -286,6 +287,8 @@ class InvokeHandler(BaseHandler):
             raise Problem(413, message)
         options = self.conf
         kwargs = self.path_kwargs
+        self._caller = caller_of(self, self.via)
+        self.service.admit(limit_key(self, self._caller))  # (RateLimited: 429, before the body)
         # held until the request finishes: a served notebook's routing counts it in flight
         target = self._target = await self._resolve()
         if kind == "multipart":
@@ -372,10 +375,11 @@ class InvokeHandler(BaseHandler):
         except Problem:
             self._body.abort()
             raise
-        invoke.caller = caller_of(self, self.via)
+        invoke.caller = self._caller
         try:
             try:
-                await self._invoke(invoke)
+                async with self.service.turn(self._target, None if invoke.by_id else invoke.name):
+                    await self._invoke(invoke)
             except ServiceError as err:
                 raise problem_for(err) from None
         except Problem:

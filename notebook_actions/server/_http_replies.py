@@ -10,7 +10,17 @@ import base64
 import json
 from typing import Any
 
-from ._errors import BadRequest, Internal, NotFound, ServiceError, TimedOut, TooLarge, Unavailable, Upstream
+from ._errors import (
+    BadRequest,
+    Internal,
+    NotFound,
+    ServiceError,
+    TimedOut,
+    TooLarge,
+    TooManyRequests,
+    Unavailable,
+    Upstream,
+)
 from ._problem import Problem
 from ._replies import Cancelled, Chunk, Failed, Invalid, Missing, Progress, Reply, Unexpected
 
@@ -19,6 +29,7 @@ STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
     (BadRequest, 400),
     (NotFound, 404),
     (TooLarge, 413),
+    (TooManyRequests, 429),
     (Internal, 500),
     (Upstream, 502),
     (Unavailable, 503),
@@ -30,8 +41,9 @@ def problem_for(error: ServiceError) -> Problem:
     """The HTTP answer to a service error (``Retry-After`` with it, when known)."""
     status = next((status for kind, status in STATUSES if isinstance(error, kind)), 500)
     headers = {}
-    if isinstance(error, Unavailable) and error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
+    retry_after = error.retry_after if isinstance(error, (Unavailable, TooManyRequests)) else None
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Problem(status, error.message, headers, **error.extra)
 
 

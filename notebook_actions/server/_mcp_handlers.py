@@ -39,7 +39,7 @@ from .._routes import MCP_ROOT, TARGET_PATTERNS, mcp_route, notebook_path
 from ._credential import session_owner
 from ._errors import ServiceError
 from ._handlers import DRAIN_BYTES, BaseHandler, http_errors
-from ._identity import caller_of
+from ._identity import caller_of, limit_key
 from ._kernels import KERNEL_ACTIONS_SCHEMA
 from ._mcp_asgi import TornadoExchange, http_scope, serve
 from ._mcp_server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
@@ -257,11 +257,12 @@ class McpHandler(BaseHandler):
         service = self.service
         notebook = notebook_path(path) if path is not None else None
         caller = caller_of(self, "mcp")
+        key = limit_key(self, caller)
         if notebook is not None and service.served(notebook):
-            ref = KernelRef(service, None, notebook, self._exchange.gone, caller)  # each use leases a kernel
+            ref = KernelRef(service, None, notebook, self._exchange.gone, caller, key)  # each use leases a kernel
         else:
             kid = await service.kernel_id(kernel_id=kernel_id, notebook=notebook)
-            ref = KernelRef(service, kid, None, self._exchange.gone, caller)
+            ref = KernelRef(service, kid, None, self._exchange.gone, caller, key)
             if self.request.method == "GET":
                 # Open the kernel's comm now, so the kernel can say when its tools change.
                 with contextlib.suppress(ServiceError):

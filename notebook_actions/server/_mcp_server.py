@@ -58,6 +58,8 @@ class KernelRef:
     gone: asyncio.Event
     #: who the request is from, as the tornado handler authenticated it
     caller: CallerInfo | None = None
+    #: what its calls count against in the rate limit (``_identity.limit_key``)
+    limit_key: str = ""
 
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[Target]:
@@ -137,9 +139,11 @@ class ToolServer(Server[Any]):
     ) -> types.CallToolResult:
         ref = _kernel(ctx)
         try:
+            ref.service.admit(ref.limit_key)  # (RateLimited: a tool error saying when to retry)
             async with ref.use() as target:
                 self._watch_pooled(ctx, ref, target)
-                return await self._call(ctx, ref, target, params)
+                async with ref.service.turn(target, params.name):  # (max_concurrency)
+                    return await self._call(ctx, ref, target, params)
         except ServiceError as err:
             return error_result(err.message)
 

@@ -75,6 +75,8 @@ _ERRORS = {
     "413": f"The body or an uploaded file is larger than the server allows, or a multipart body has more than "
     f"{MAX_PARTS} fields or files.",
     "415": "The body's content type is not JSON, urlencoded or multipart/form-data.",
+    "429": "Too many requests: past the caller's rate limit, or past the requests that may wait for a ready "
+    "kernel; Retry-After says when to try again.",
     "502": "The kernel gateway refused this server's connection to the kernel (the server's gateway token).",
     "503": "The kernel is dead, restarting, or was busy for the whole timeout.",
     "504": "The action did not finish in time; it was cancelled in the kernel.",
@@ -82,7 +84,7 @@ _ERRORS = {
 
 
 #: Every error status an action's route can answer, in order.
-STATUSES = ("400", "403", "404", "413", "415", "422", "500", "502", "503", "504")
+STATUSES = ("400", "403", "404", "413", "415", "422", "429", "500", "502", "503", "504")
 
 
 def _component_name(*parts: str) -> str:

@@ -161,6 +161,8 @@ class Pool:
         self._roll_again = False
         self._change: asyncio.Future[None] | None = None
         self._leases = 0
+        #: requests waiting for a ready kernel now (the service counts them: max_waiting)
+        self.waiting = 0
         self._stopped = False
         self._starting: set[asyncio.Future[str]] = set()
         #: Told to each kernel at prime, so that all derive the same action ids (an app page
@@ -598,4 +600,5 @@ class Pool:
 
     def status(self) -> dict[str, Any]:
         expose = self.services.config.expose_exception_messages
-        return {"path": self.path, "kernels": [kernel.status(expose) for kernel in self.kernels]}
+        kernels = [kernel.status(expose) for kernel in self.kernels]
+        return {"path": self.path, "waiting": self.waiting, "kernels": kernels}

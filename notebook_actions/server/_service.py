@@ -9,12 +9,14 @@ raises as a ``ServiceError`` (``_errors``), which each front door says on its ow
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from jupyter_server.utils import url_path_join
 
@@ -22,11 +24,17 @@ from .._protocol import ActionInfo, CallerInfo, FileRef, InvokeRequest
 from .._routes import actions_path, notebook_path
 from ._bridge import Bridge, Call, Upload
 from ._config import NotebookActions
-from ._errors import Internal, KernelBusy, NotFound, TimedOut, Unavailable
+from ._errors import Internal, KernelBusy, NotFound, QueueFull, TimedOut, Unavailable
 from ._kernels import Bridges, UnknownKernel
-from ._pool import Lease
+from ._limits import RateLimiter, parse_rate
+from ._pool import Lease, Pool
 from ._replies import Final, Reply, Waiting, reply_from
 from ._serving import Serving
+
+T = TypeVar("T")
+
+#: When a request refused for ``max_waiting`` is told to try again (kernels take seconds to start).
+QUEUE_FULL_RETRY_SECONDS = 2
 
 
 @dataclass
@@ -143,6 +151,10 @@ class ActionService:
         self._listening: weakref.WeakSet[Bridge] = weakref.WeakSet()
         #: called with a kernel's id when its exported actions change (or may have)
         self.on_actions_changed: list[Callable[[str], None]] = []
+        #: each limited action's calls in flight, per served notebook or kernel: (limit, slots)
+        self._turns: dict[tuple[str, str], tuple[int, asyncio.Semaphore]] = {}
+        self._waiting_turns: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._rate_limiter = RateLimiter(parse_rate(config.rate_limit)) if config.rate_limit else None
 
     # --- which kernel -----------------------------------------------------------------
 
@@ -155,7 +167,7 @@ class ActionService:
         if notebook is not None:
             pool = self.serving.pool(notebook)
             if pool is not None:
-                return await pool.choose(self.config.timeout)
+                return await self._waiting(pool, pool.choose)
             kernel_id = await self._session_kernel(notebook_path(notebook))
         assert kernel_id is not None
         if kernel_id not in self.kernel_manager:
@@ -194,12 +206,36 @@ class ActionService:
         if pool is None or not hold:
             kid = await self.kernel_id(kernel_id=kernel_id, notebook=notebook)
             return Target(kid, await self.connect(kid), None)
-        lease = await pool.lease(self.config.timeout)
+        lease = await self._waiting(pool, pool.lease)
         try:
             return Target(lease.kernel_id, await self.connect(lease.kernel_id), lease)
         except BaseException:
             lease.release()
             raise
+
+    async def _waiting(self, pool: Pool, get: Callable[[float], Awaitable[T]]) -> T:
+        """``get`` a ready kernel of ``pool``; a request that would wait for one, while
+        ``max_waiting`` others already do, is refused at once (``QueueFull``)."""
+        if any(kernel.ready for kernel in pool.kernels):
+            return await get(self.config.timeout)
+        limit = self.config.max_waiting
+        if limit is not None and pool.waiting >= limit:
+            message = (
+                f"{pool.path} has no ready kernel and {pool.waiting} requests already wait for one "
+                f"(max_waiting): try again in {QUEUE_FULL_RETRY_SECONDS} s"
+            )
+            raise QueueFull(message, QUEUE_FULL_RETRY_SECONDS)
+        pool.waiting += 1
+        try:
+            return await get(self.config.timeout)
+        finally:
+            pool.waiting -= 1
+
+    def admit(self, key: str) -> None:
+        """Count a call against its caller's rate limit (``RateLimited`` past it); ``key``
+        names the caller (``_identity.limit_key``)."""
+        if self._rate_limiter is not None:
+            self._rate_limiter.admit(key)
 
     @contextlib.asynccontextmanager
     async def using(
@@ -271,6 +307,42 @@ class ActionService:
         message = invoke.message()
         call = target.bridge.request(dict(message), invoke.buffers)
         return Invocation(call, self.config.timeout if timeout is None else timeout)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, target: Target, name: str | None) -> AsyncIterator[None]:
+        """The block runs as one of the action's ``max_concurrency`` calls in flight on this
+        server (per served notebook, or per kernel): it waits its turn, up to the timeout
+        (``Unavailable`` past it). ``name``: the exported action's (None: called by id, no limit)."""
+        info = None if name is None else (await self.actions(target)).get(name)
+        limit = info.get("max_concurrency") if info is not None else None
+        if limit is None:
+            yield
+            return
+        where = target.lease.pool.path if target.lease is not None else target.kernel_id
+        assert name is not None
+        slots = self._turns.get((where, name))
+        if slots is None or slots[0] != limit:  # new, or the action was redefined with another limit
+            slots = self._turns[where, name] = (limit, asyncio.Semaphore(limit))
+        semaphore = slots[1]
+        self._waiting_turns[where, name] += 1
+        try:
+            await asyncio.wait_for(semaphore.acquire(), self.config.timeout)
+        except TimeoutError:
+            message = (
+                f"action {name!r} takes {limit} calls at a time (max_concurrency) and none of those "
+                f"in flight finished within {self.config.timeout:g} s: try again shortly"
+            )
+            raise Unavailable(message, retry_after=1) from None
+        finally:
+            self._waiting_turns[where, name] -= 1
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+    def waiting_turns(self, where: str, name: str) -> int:
+        """Calls of action ``name`` of a served notebook or kernel waiting for their turn."""
+        return self._waiting_turns[where, name]
 
     def upload(self, target: Target, name: str, content_type: str) -> Upload:
         """A file to send in chunks before the invoke that refers to it (``FileRef.upload``)."""

@@ -8,7 +8,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .._routes import STATUS_PATH
+from .._routes import STATUS_PATH, app_route
 from ._handlers import BaseHandler
 
 
@@ -19,7 +19,10 @@ class StatusHandler(BaseHandler):
     @authorized
     async def get(self) -> None:
         """Every served notebook, with each kernel's state, requests in flight and last prime."""
-        self.finish(json.dumps({"notebooks": self.service.serving.status()}))
+        notebooks = self.service.serving.status()
+        for notebook in notebooks:  # one click from JupyterLab to the notebook's app page
+            notebook["app_url"] = url_path_join(self.base_url, app_route(notebook["path"]))
+        self.finish(json.dumps({"notebooks": notebooks}))
 
 
 def status_handlers(base_url: str) -> list[tuple[str, type[BaseHandler]]]:

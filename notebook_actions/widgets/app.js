@@ -61,6 +61,9 @@ async function main() {
   const views = new ViewRefresher(transport);
   /** @type {Map<string, { model: HttpModel, widget: Promise<any> }>} */
   const mounted = new Map();
+  /** Views the server could not render for this load: the loader asks for them. */
+  /** @type {HttpModel[]} */
+  const stale = [];
   const controller = new AbortController();
   const experimental = {
     invoke: () => Promise.reject(new Error("experimental.invoke is not available on an app page")),
@@ -71,9 +74,21 @@ async function main() {
     const id = el.dataset.modelId ?? "";
     const spec = config.models?.[id];
     if (!spec) throw new Error(`no saved state for widget ${id}`);
+    // A view's HTML as the server rendered it for this load (in a pool kernel), if it could.
+    const prerender = el.querySelector(":scope > .na-app-prerender");
+    el.replaceChildren();
     let entry = mounted.get(id);
     if (!entry) {
-      const model = new HttpModel(spec.state, transport);
+      const state = { ...spec.state };
+      const rendered = prerender?.querySelector(":scope > template.na-app-view-html");
+      if (
+        rendered instanceof HTMLTemplateElement &&
+        prerender instanceof HTMLElement &&
+        prerender.dataset.fresh === "true"
+      ) {
+        state.value = rendered.innerHTML;
+      }
+      const model = new HttpModel(state, transport);
       if (spec._css) addStyle(spec._css, config.modules[spec._css] ?? "");
       const widget = (async () => {
         const source = spec._esm ? config.modules[spec._esm] : undefined;
@@ -86,7 +101,10 @@ async function main() {
       })();
       entry = { model, widget };
       mounted.set(id, entry);
-      if (spec.state.render_action) views.add(model);
+      if (spec.state.render_action) {
+        views.add(model);
+        if (!(prerender instanceof HTMLElement && prerender.dataset.fresh === "true")) stale.push(model);
+      }
     }
     const definition = await entry.widget;
     await definition?.render?.({ model: entry.model, el, signal: controller.signal, experimental });
@@ -94,8 +112,8 @@ async function main() {
 
   const places = /** @type {HTMLElement[]} */ (Array.from(document.querySelectorAll(".na-app-widget[data-model-id]")));
   await Promise.all(places.map((el) => mount(el).catch((error) => showFailure(el, error))));
-  // The saved HTML is the prime's: show the data as it is now.
-  views.revalidate();
+  // Their saved HTML is the prime's: show the data as it is now.
+  for (const model of stale) views.refresh(model);
   document.querySelector(".na-app")?.setAttribute("aria-busy", "false");
 }
 

@@ -18,6 +18,10 @@ from ._jupyter import screenshot
 from ._todo import TodoView, exercise
 from ._widgets import Form
 
+WIDER_THAN_THE_PAGE = """() => Array.from(document.querySelectorAll("*"))
+  .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 6).map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
@@ -47,8 +51,10 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
         background = visitor.evaluate("getComputedStyle(document.documentElement).backgroundColor")
         assert background == "rgb(18, 21, 27)"  # dark, as the visitor's system asks
         add = Form.of(visitor, "add")
+        expect(visitor.locator(".na-app")).to_have_attribute("aria-busy", "false")
         width = visitor.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, "the page scrolls sideways on a phone"
+        wide = visitor.evaluate(WIDER_THAN_THE_PAGE)
+        assert width <= 390, f"the page scrolls sideways on a phone: {wide}"
         add.fill(title="from the phone")
         add.submit()
         expect(add.result).to_have_text("Added 'from the phone'")
@@ -58,3 +64,86 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
     page.reload()
     TodoView(page).expect_list([(kept[0], False), (kept[1], False), ("from the phone", False)])
     screenshot(page, "app-page-todo")
+
+
+UPLOADS = "notebooks/uploads_and_streaming.ipynb"
+QUICKSTART = "notebooks/quickstart.ipynb"
+CUSTOM = "notebooks/custom_widget.ipynb"
+SECRETS = "notebooks/secrets.ipynb"
+
+
+@pytest.fixture(scope="module")
+def uploads_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    yield from start_serve(
+        tmp_path_factory.mktemp("app-page-examples"), UPLOADS, QUICKSTART, CUSTOM, SECRETS, kernels=1
+    )
+
+
+def test_an_upload_streamed_progress_and_cancel_work_over_http(page: Page, uploads_server: Serve) -> None:
+    page.goto(f"{uploads_server.url}notebook-actions/apps/{UPLOADS}?token={uploads_server.token}")
+    expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+
+    summarise = Form.of(page, "summarise_csv")
+    csv = b"city,temp\nOslo,4.5\nLima,19.5\n"
+    summarise.field("data").set_input_files({"name": "weather.csv", "mimeType": "text/csv", "buffer": csv})
+    summarise.submit()
+    expect(summarise.result).to_contain_text('"rows": 2')
+    expect(summarise.result).to_contain_text('"temp": 12')
+
+    crunch = Form.of(page, "crunch")
+    crunch.fill(steps="3", seconds_per_step="0.01")
+    crunch.submit()
+    expect(crunch.stream).to_contain_text("done")  # the chunk after the Progress reports
+
+    crunch.fill(steps="1000", seconds_per_step="0.05")
+    crunch.submit()
+    expect(crunch.progress).to_contain_text("of 1000")  # Progress, as server-sent events
+    crunch.cancel.click()
+    expect(crunch.status).to_have_text("Cancelled.")
+    # The request ended (the server then cancels the call in the kernel), so the lease is free.
+    uploads_server.wait_for(lambda now: now[UPLOADS]["kernels"][0]["in_flight"] == 0, timeout=10)
+
+
+def test_the_other_examples_work_as_app_pages(page: Page, uploads_server: Serve) -> None:
+    def open_app(notebook: str) -> None:
+        page.goto(f"{uploads_server.url}notebook-actions/apps/{notebook}?token={uploads_server.token}")
+        expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+        expect(page.locator(".na-app-failure")).to_have_count(0)
+
+    open_app(QUICKSTART)
+    greet = Form.of(page, "greet")  # an inline action closing over "Hello"
+    greet.fill(name="Ada")
+    greet.submit()
+    expect(greet.result).to_have_text("Hello, Ada!")
+    add = Form.of(page, "add_todo")
+    add.submit()
+    expect(add.error("title")).to_be_visible()  # the per-field error, from the pool's 422
+
+    open_app(CUSTOM)  # an ActionWidget subclass, through callAction
+    page.locator("button.vote-up").click()
+    expect(page.locator("output")).to_have_text(" 1 up, 0 down")
+
+    open_app(SECRETS)
+    assert "demo-key-0000-not-a-real-secret" not in page.content()
+    screenshot(page, "app-page-secrets")
+
+
+def test_without_javascript_the_forms_post_and_redirect_back(browser: Browser, server: Serve) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}?token={server.token}")
+        form = page.locator("form.na-app-form")
+        form.get_by_label("Title").fill("no script")
+        form.get_by_role("button", name="Add").click()
+        expect(page.locator(".na-app-flash")).to_have_text("Added 'no script'")  # after the 303, on the page
+        row = page.locator("li.todo").filter(has_text="no script")
+        expect(row).to_have_class(re.compile(r"\bopen\b"))
+        row.get_by_role("button", name="Done").click()  # the row's form, its own action
+        expect(page.locator("li.todo").filter(has_text="no script")).to_have_class(re.compile(r"\bdone\b"))
+        page.locator("li.todo").filter(has_text="no script").get_by_role("button", name="Delete").click()  # formaction
+        expect(page.locator(".na-app-flash")).to_contain_text("Deleted #")
+        expect(page.locator("li.todo").filter(has_text="no script")).to_have_count(0)
+        screenshot(page, "app-page-no-javascript")
+    finally:
+        context.close()

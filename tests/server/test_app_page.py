@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,9 +61,9 @@ def page_config(page: str) -> dict[str, Any]:
     return dict(json.loads(found.group(1)))
 
 
-def start_serve(tmp: Path) -> Iterator[Serve]:
-    """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` in a copy of
-    notebooks/, until the generator is closed; its pool ready."""
+def start_serve(tmp: Path, *notebooks: str, kernels: int = 2) -> Iterator[Serve]:
+    """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` (or another
+    notebook) in a copy of notebooks/, until the generator is closed; its pool ready."""
     work = tmp / "work"
     shutil.copytree(NOTEBOOKS, work / "notebooks", ignore=shutil.ignore_patterns("*.sqlite3", ".ipynb_checkpoints"))
     port, token = free_port(), secrets.token_hex(16)
@@ -70,8 +71,8 @@ def start_serve(tmp: Path) -> Iterator[Serve]:
         str(BIN / "jupyter"),
         "notebook-actions",
         "serve",
-        TODO,
-        "--kernels=2",
+        *(notebooks or (TODO,)),
+        f"--kernels={kernels}",
         f"--port={port}",
         "--ip=127.0.0.1",
         "--ServerApp.port_retries=0",
@@ -90,7 +91,8 @@ def start_serve(tmp: Path) -> Iterator[Serve]:
         )
     serve = Serve(process, port, token, log)
     try:
-        serve.wait_for(ready(TODO, 2))
+        for notebook in notebooks or (TODO,):
+            serve.wait_for(ready(notebook, kernels))
         yield serve
     finally:
         serve.stop()
@@ -112,12 +114,14 @@ def test_the_page_shows_the_notebook_as_an_app(server: Serve) -> None:
     page = body.decode()
     assert "<h1" in page and "A to-do app on SQLite" in page  # markdown, rendered
     assert "sqlite3.connect" not in page and "def todo_list" not in page  # code hidden
+    assert "server action(s) registered" not in page  # %%use_server's listing is for the author
     assert "prefers-color-scheme: dark" in page
     # Nothing from outside the server: no script, style or font from another origin.
     assert not re.search(r"""<(?:script|link|img)[^>]+(?:src|href)=["']?(?:https?:)?//""", page)
     assert len(re.findall(r'class="na-app-widget"', page)) == 2  # the Form and the View, live
     config = page_config(page)
     assert config["invoke_url"] == f"/notebook-actions/api/notebooks/{TODO}/inline/"
+    assert server.status()[TODO]["app_url"] == f"/{PAGE}"  # one click from JupyterLab
     kinds = sorted("render_action" in m["state"] for m in config["models"].values())
     assert kinds == [False, True]
     assert all(m["_esm"] in config["modules"] for m in config["models"].values())
@@ -178,6 +182,77 @@ def test_the_pages_ids_reach_every_kernel_of_the_pool_and_a_reprimed_one(server:
         "second",
         "third",
     ]
+    # Each page load renders the view afresh in a pool kernel, into the page itself (before
+    # and without JavaScript), not the prime's snapshot.
+    page = request(server, PAGE, accept="text/html")[2].decode()
+    view_html = (
+        r'<div class="na-app-prerender" data-fresh="true">.*?<template class="na-app-view-html">(.*?)</template>'
+    )
+    prerender = re.search(view_html, page, re.DOTALL)
+    assert prerender, page[:3000]
+    assert all(f"<span class='todo-title'>{t}</span>" in prerender.group(1) for t in ("first", "second", "third"))
+
     code, _, body = request(server, add[: -len(form["action"]["id"])] + "x" * 22, body={"title": "t"})
     assert code == 404
     assert "reload the page" in json.loads(body)["message"]
+
+
+def test_fifty_page_loads_leave_the_pool_as_it_was(server: Serve) -> None:
+    for _ in range(50):
+        code, _, _ = request(server, PAGE, accept="text/html")
+        assert code == 200
+    kernels = server.status()[TODO]["kernels"]
+    assert [(k["state"], k["in_flight"]) for k in kernels] == [("ready", 0), ("ready", 0)]
+
+
+def test_a_form_posted_without_javascript_redirects_back_with_its_errors_and_values(server: Serve) -> None:
+    page = request(server, PAGE, accept="text/html")[2].decode()
+    action = re.search(r"<form class='na-app-form' method='post' action=\"([^\"]+)\"", page)
+    assert action, page[:3000]
+    too_long = "x" * 201
+    body = urllib.parse.urlencode({"title": too_long, "_xsrf": "ignored with a token"}).encode()
+    headers = {"Authorization": f"token {server.token}", "Content-Type": "application/x-www-form-urlencoded"}
+    opener = urllib.request.build_opener(_NoRedirect)
+    post = urllib.request.Request(server.url + action.group(1).lstrip("/"), data=body, headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(post, timeout=60)
+    assert answer.value.code == 303
+    assert answer.value.headers["Location"] == f"/{PAGE}"
+    cookie = next(
+        c for c in answer.value.headers.get_all("Set-Cookie") or [] if c.startswith("notebook_actions_flash=")
+    )
+    cookie = cookie.split(";")[0]
+    answer.value.close()
+    back = urllib.request.Request(server.url + PAGE, headers={**headers, "Cookie": cookie, "Accept": "text/html"})
+    with opener.open(back, timeout=60) as reply:
+        shown = reply.read().decode()
+    # The error next to its field, and what the visitor typed, kept.
+    field = re.search(r"<div class='na-field' data-field=\"title\">(.*?)</div>", shown, re.DOTALL)
+    assert field, shown[:3000]
+    assert f'value="{too_long}"' in field.group(1)
+    assert "na-field-error" in field.group(1) and "200 characters" in field.group(1)
+    assert "Added" not in shown
+
+
+def test_a_form_post_from_a_logged_in_browser_needs_the_xsrf_token(server: Serve) -> None:
+    # Logged in by ?token= (the login cookie), as a browser is: a post without the page's
+    # XSRF token (another site's form) is refused, and nothing runs.
+    opener = urllib.request.build_opener(_NoRedirect)
+    login = urllib.request.Request(server.url + f"{PAGE}?token={server.token}", headers={"Accept": "text/html"})
+    with opener.open(login, timeout=60) as reply:
+        cookies = "; ".join(c.split(";")[0] for c in reply.headers.get_all("Set-Cookie") or [])
+        page = reply.read().decode()
+    action = re.search(r"<form class='na-app-form' method='post' action=\"([^\"]+)\"", page)
+    assert action
+    assert "username-" in cookies  # jupyter-server's login cookie
+    forged = urllib.request.Request(
+        server.url + action.group(1).lstrip("/"),
+        data=urllib.parse.urlencode({"title": "forged"}).encode(),
+        headers={"Cookie": cookies, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(forged, timeout=60)
+    assert answer.value.code == 403
+    answer.value.close()
+    rendered = request(server, PAGE, accept="text/html")[2].decode()
+    assert "forged" not in rendered

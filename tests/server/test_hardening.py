@@ -308,7 +308,7 @@ async def test_refusals_before_the_body_is_read_keep_keep_alive_clients_working(
 # --- 5. every status is documented -------------------------------------------------------
 
 #: Every status an action's route can answer.
-STATUSES = {"200", "400", "403", "404", "413", "415", "422", "500", "502", "503", "504"}
+STATUSES = {"200", "400", "403", "404", "413", "415", "422", "429", "500", "502", "503", "504"}
 
 
 @server_test
