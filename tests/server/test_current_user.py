@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,3 +131,33 @@ async def test_a_holder_of_jupyters_own_token_is_the_servers_user(jp_fetch: Any,
     got = body(await invoke(jp_fetch, kernel, "whoami", headers=FORGED))["value"]
     name = server_user_name()
     assert got == {"name": name, "display_name": name, "groups": None, "anonymous": False, "via": "http"}
+
+
+def test_an_app_pages_calls_are_via_app(tmp_path: Path) -> None:
+    """A served notebook's page calls its Form's action by id: the caller says ``app``."""
+    from ._served import request, start_serve, write_notebook
+    from .test_app_page import page_config
+
+    root = tmp_path / "root"
+    write_notebook(root / "who.ipynb", WHO, "from notebook_actions import Form\nForm(whoami)")
+    served = start_serve(root, tmp_path / "home", ["who.ipynb"], "--kernels=1")
+    try:
+        served.wait_for(lambda: served.status()["who.ipynb"]["kernels"][0]["state"] == "ready", "a ready kernel")
+        page = request(
+            served.port, "GET", "/notebook-actions/apps/who.ipynb", headers={**served.auth, "Accept": "text/html"}
+        )
+        config = page_config(page.body.decode())
+        form = next(m["state"] for m in config["models"].values() if "action" in m["state"])
+        url = config["invoke_url"] + form["action"]["id"]
+        answer = request(served.port, "POST", url, {"user": "mallory"}, {**served.auth, **FORGED})
+        assert answer.status == 200, answer
+        name = server_user_name()
+        assert answer.json()["value"] == {
+            "name": name,
+            "display_name": name,
+            "groups": None,
+            "anonymous": False,
+            "via": "app",
+        }
+    finally:
+        served.stop()

@@ -142,3 +142,30 @@ async def test_a_kernel_on_the_gateway_sees_only_the_environment_the_gateway_pas
     # In the server's environment and the gateway's, but not passed on: the prime says what the cell raised.
     failure = now["other.ipynb"]["kernels"][0]["failure"]
     assert failure["type"] == "KeyError" and failure["cell"] == 2
+
+
+@pytest.mark.parametrize("gateway", ["kernel_gateway"], indirect=True)
+@server_test
+async def test_a_gateway_kernel_that_stops_answering_fails_its_requests_and_is_replaced(
+    jp_fetch: Fetch, pool_on_gateway: None, tmp_path: Path
+) -> None:
+    # The gateway keeps a stopped kernel (its process is alive) and its websocket open, as
+    # it does a kernel whose host vanished: only the pool's own probe notices.
+    await wait_for(jp_fetch, all_ready())
+    pids = {body(await call(jp_fetch, "pid"))["value"] for _ in range(2)}
+    flag = tmp_path / "go"
+    held = [asyncio.ensure_future(call(jp_fetch, "hold", {"flag": str(flag)})) for _ in range(2)]
+    await wait_for(jp_fetch, lambda now: all(k["in_flight"] == 1 for k in now[APP]["kernels"]))
+    stopped = min(pids)
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        now = await wait_for(jp_fetch, lambda now: any(k["state"] != "ready" for k in now[APP]["kernels"]), timeout=40)
+        assert "stopped answering" in str(now)
+        flag.touch()
+        answers = sorted((r.code, body(r).get("value")) for r in await asyncio.gather(*held))
+        assert [code for code, _ in answers] == [200, 503] and answers[0][1] != stopped
+        await wait_for(jp_fetch, all_ready(), timeout=90)
+        after = {body(await call(jp_fetch, "pid"))["value"] for _ in range(2)}
+        assert len(after) == 2 and stopped not in after
+    finally:
+        os.kill(stopped, signal.SIGKILL)

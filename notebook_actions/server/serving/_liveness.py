@@ -7,10 +7,9 @@ open, and every request routed to it waits for the timeout. So the pool asks eac
 kernel for a ``kernel_info`` on its control channel every ``PROBE_SECONDS``, over a
 websocket of its own, and calls the kernel lost when none of them was answered for
 ``SILENCE_SECONDS``. ipykernel answers the control channel from a thread of its own, so a
-kernel busy with a long action still answers. The silence allowed is long because a
-gateway stalls for all its kernels at once while a host is gone: Enterprise Gateway 3.3
-polls a lost host's kernels over SSH on its event loop, seconds per attempt, so the
-answers of healthy kernels come late (but come).
+kernel busy with a long action still answers. The silence allowed is several probes long:
+a gateway busy elsewhere (Enterprise Gateway 3.3 launches kernels over SSH on its event
+loop, and blocks while a host it tries is gone) delays every kernel's answers for seconds.
 """
 
 from __future__ import annotations
@@ -23,13 +22,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from jupyter_core.utils import ensure_async
-
 from ..kernels._gateway_ws import GatewayConnectionError, GatewaySocket, WireMessage
 from ..kernels._transport import new_header
 
 PROBE_SECONDS = 2.0
-SILENCE_SECONDS = 15.0
+SILENCE_SECONDS = 10.0
 
 
 def watch_liveness(kernel_id: str, on_lost: Callable[[str], None], log: logging.Logger) -> Callable[[], None]:
@@ -88,22 +85,9 @@ async def _probe(kernel_id: str, on_lost: Callable[[str], None], log: logging.Lo
             socket.close()
 
 
-def forget(kernel_manager: Any, kernel_id: str, log: logging.Logger) -> None:
-    """Drop a lost gateway kernel from the server's kernel manager at once (the pool starts a
-    replacement), and ask the gateway to shut it down in the background: the gateway may
-    take long trying to reach a host that is gone."""
-    km = kernel_manager.get_kernel(kernel_id) if kernel_id in kernel_manager else None
+def forget(kernel_manager: Any, kernel_id: str) -> None:
+    """Drop a lost gateway kernel from the server's kernel manager (the pool starts a
+    replacement). The gateway is not asked to shut it down: Enterprise Gateway 3.3 would try
+    to reach the host over SSH, on its event loop, for tens of seconds, stalling every other
+    kernel it serves; it forgets the kernel itself when it stops, or when its culler runs."""
     kernel_manager.remove_kernel(kernel_id)
-    if km is None:
-        return
-
-    async def shut_down() -> None:
-        with contextlib.suppress(Exception):
-            await ensure_async(km.shutdown_kernel(now=True))
-        log.info("notebook_actions: asked the gateway to shut down the lost kernel %s", kernel_id)
-
-    _background.add(task := asyncio.ensure_future(shut_down()))
-    task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Future[None]] = set()

@@ -547,7 +547,7 @@ class Pool:
         if kernel.kernel_id is None or kernel.state not in (State.READY, State.PRIMING):
             return  # starting or restarting: not answering is expected
         self.services.bridges.drop(kernel.kernel_id, why)
-        forget(self.services.kernel_manager, kernel.kernel_id, self.log)
+        forget(self.services.kernel_manager, kernel.kernel_id)
         self.kernel_gone(kernel, why)
 
     def _watch_process(self, kernel: PooledKernel) -> None:
