@@ -270,7 +270,16 @@ class ActionService:
         call = bridge.request({"kind": "list"})
         try:
             message, _ = await call.reply(self.config.timeout)
-        except (TimedOut, KernelBusy):
+        except TimedOut:
+            # A listing runs no action: one that is not answered in time waited behind a
+            # running cell (its busy status made it look started), so the kernel is busy (503).
+            call.cancel()
+            busy = (
+                f"the kernel did not list its actions within {self.config.timeout:g} s: it is busy "
+                "(a cell is running, or another action is); try again when it is idle"
+            )
+            raise KernelBusy(busy) from None
+        except KernelBusy:
             call.cancel()
             raise
         if message.get("kind") != "actions":
