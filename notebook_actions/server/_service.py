@@ -322,7 +322,7 @@ class ActionService:
         """The block runs as one of the action's ``max_concurrency`` calls in flight on this
         server (per served notebook, or per kernel): it waits its turn, up to the timeout
         (``Unavailable`` past it). ``name``: the exported action's (None: called by id, no limit)."""
-        info = None if name is None else (await self.actions(target)).get(name)
+        info = None if name is None else (await self._limits_of(target)).get(name)
         limit = info.get("max_concurrency") if info is not None else None
         if limit is None:
             yield
@@ -348,6 +348,16 @@ class ActionService:
             yield
         finally:
             semaphore.release()
+
+    async def _limits_of(self, target: Target) -> dict[str, ActionInfo]:
+        """The listing ``turn`` reads limits from. A served pool's kernel runs no cells, so
+        it answers a listing at once; any other kernel may be running one, and a listing
+        would wait behind it (and hold up threadsafe calls meant to answer meanwhile): for
+        those, the listing this server already holds (any GET listing or MCP tools/list)."""
+        if target.lease is not None:
+            return await self.actions(target)
+        cached = self._listings.get(target.kernel_id)
+        return cached[1] if cached is not None and cached[0] is target.bridge else {}
 
     def waiting_turns(self, where: str, name: str) -> int:
         """Calls of action ``name`` of a served notebook or kernel waiting for their turn."""
