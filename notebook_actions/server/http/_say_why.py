@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 from tornado import web
@@ -20,7 +21,7 @@ def say_why(handler: web.RequestHandler, message: str) -> None:
     jupyters = handler.write_error
 
     def write_error(status_code: int, **kwargs: Any) -> None:
-        if status_code != 403:
+        if status_code != HTTPStatus.FORBIDDEN:
             jupyters(status_code, **kwargs)
             return
         handler.set_header("Content-Type", "application/json")
