@@ -29,21 +29,26 @@ CHECKS: dict[str, list[str]] = {
         "assert testing.invoke(greeter('Hej'), {'name': 'Ann'}).value == 'Hej, Ann!'",
     ],
     "todo_app.ipynb": [
-        "from notebook_actions import testing\n"
+        "from notebook_actions import Caller, testing\n"
         "assert testing.invoke(add, {'title': 'buy <milk>'}).value == \"Added 'buy <milk>'\"\n"
         "assert 'buy &lt;milk&gt;' in todos.value and 'buy <milk>' not in todos.value, todos.value",
         # The browser's click on the row's Done button: its form's fields, to the view's toggle.
-        "todo_id = db.execute('select max(id) from todos').fetchone()[0]\n"
+        "todo_id = db.execute('select max(id) from todo_items').fetchone()[0]\n"
         "row = f\"<input type='hidden' name='todo_id' value='{todo_id}'>\"\n"
         "assert row in todos.value and todos.actions['toggle'] is toggle\n"
         "assert testing.invoke(toggle, {'todo_id': str(todo_id)}).value == f'Toggled #{todo_id}'\n"
         "assert \"class='todo done'\" in todos.value and \"aria-pressed='true'\" in todos.value",
-        "other_add, other_toggle, other_delete, other_view = todo_list(list_id=2)\n"
-        "error = testing.invoke(other_delete, {'todo_id': todo_id}).error\n"
-        "assert error['type'] == 'LookupError', error  # one list's actions cannot touch another's\n"
-        "assert sorted(other_view.actions) == ['delete', 'toggle'] and other_view.actions['delete'] is not delete\n"
+        # Another caller has a list of their own: they cannot see or touch this one.
+        "ann = Caller(name='visitor-ann', display_name='Ann', groups=None, anonymous=True, via='app')\n"
+        "error = testing.invoke(delete, {'todo_id': todo_id}, caller=ann).error\n"
+        "assert error['type'] == 'LookupError', error  # one caller's actions cannot touch another's list\n"
+        "assert testing.invoke(list_todos, caller=ann).value == []\n"
+        "assert testing.invoke(add, {'title': 'ann'}, caller=ann).value == \"Added 'ann'\"\n"
+        "assert [t['title'] for t in testing.invoke(list_todos, caller=ann).value] == ['ann']\n"
+        "assert 'buy &lt;milk&gt;' not in todos.value  # the view rendered for Ann, Ann's list\n"
+        "assert [t['title'] for t in testing.invoke(list_todos).value] == ['buy <milk>']\n"
         "assert testing.invoke(delete, {'todo_id': todo_id}).value == f'Deleted #{todo_id}'\n"
-        "assert 'buy &lt;milk&gt;' not in todos.value",
+        "assert testing.invoke(list_todos).value == []",
         "assert testing.invoke(add, {'title': ''}).kind == 'invalid'",
     ],
     "custom_widget.ipynb": [

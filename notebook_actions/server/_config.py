@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, Float, Integer, List, TraitError, Unicode, validate
+from traitlets import Bool, Float, Integer, List, TraitError, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
-from ._limits import parse_rate
+from .._routes import notebook_path
+from ._limits import PUBLIC_RATE_LIMIT, parse_rate
 
 MiB = 1 << 20
 
@@ -119,10 +120,11 @@ class NotebookActions(LoggingConfigurable):
     rate_limit = Unicode(
         "",
         config=True,
-        help="""At most this many calls per caller, as '30/minute' (per second, minute, hour
+        help=f"""At most this many calls per caller, as '30/minute' (per second, minute, hour
         or day), counted per identity (per client address for callers with none): past it a
         call gets 429 with Retry-After and a message saying when to try again (over MCP, a
-        tool error with that message). Empty (the default): no limit.""",
+        tool error with that message). Empty (the default): no limit, but anonymous visitors of
+        public notebooks get {PUBLIC_RATE_LIMIT}.""",
     )
 
     max_waiting = Integer(
@@ -134,6 +136,29 @@ class NotebookActions(LoggingConfigurable):
         with Retry-After, instead of waiting up to the timeout. None (the default): no limit.""",
     )
 
+    # --- public apps (anonymous visitors) ----------------------------------------------
+
+    public = Union(
+        [Bool(), List(Unicode())],
+        default_value=False,
+        config=True,
+        help=f"""Served notebooks that anonymous visitors may use without the token: True for
+        every served notebook, or a list of their paths (`serve NOTEBOOK --public` says True).
+        A visitor reaches a public notebook's app page and its actions' routes (call, listing,
+        OpenAPI; MCP only with public_mcp), and nothing else: Jupyter's APIs, the status
+        route, other notebooks and kernels keep requiring the token. Each visitor is named by a
+        signed cookie (current_user().anonymous is True). Unless rate_limit is set, visitors'
+        calls are limited to {PUBLIC_RATE_LIMIT} per client address (a new cookie costs
+        nothing, an address does). Only on a `jupyter notebook-actions serve` server.""",
+    )
+
+    public_mcp = Bool(
+        False,
+        config=True,
+        help="""Whether anonymous visitors also reach the MCP endpoints of public notebooks
+        (NotebookActions.public). Off by default: MCP needs the token.""",
+    )
+
     @validate("rate_limit")
     def _rate(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"])
@@ -143,6 +168,13 @@ class NotebookActions(LoggingConfigurable):
             except ValueError as err:
                 raise TraitError(f"NotebookActions.rate_limit: {err}") from None
         return value
+
+    @validate("public")
+    def _public(self, proposal: dict[str, Any]) -> bool | list[str]:
+        value = proposal["value"]
+        if isinstance(value, bool):
+            return value
+        return [notebook_path(str(path)) for path in value]
 
     @validate("max_waiting")
     def _max_waiting(self, proposal: dict[str, Any]) -> int | None:

@@ -25,14 +25,16 @@ from ._setup import load
 from .apps._page import default_url
 from .http._authorizer import ServeAuthorizer
 from .http._drain import Drain
+from .http._visitors import ServeIdentityProvider
 
 USAGE = """\
-usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [--jupyter-api]
-                                      [server options]
+usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [--public]
+                                      [--jupyter-api] [server options]
 
 Serve the exported actions of each NOTEBOOK (a path relative to the server's root directory)
 over HTTP, from a pool of N kernels primed by running the notebook. The token reaches only
-notebook-actions' routes; --jupyter-api turns Jupyter's own APIs (kernels, contents, ...) on.
+notebook-actions' routes; --public lets anonymous visitors use the notebooks' app pages and
+actions without it; --jupyter-api turns Jupyter's own APIs (kernels, contents, ...) on.
 Every jupyter-server option works: --port, --ip, --IdentityProvider.token, --ServerApp.root_dir,
 --gateway-url, ... `jupyter notebook-actions serve --help-all` lists them.
 """
@@ -44,6 +46,12 @@ SERVE_FLAGS = {
     "reload": (
         {"NotebookActions": {"reload": True}},
         "Prime a served notebook's kernels again, one at a time, when its file changes.",
+    ),
+    "public": (
+        {"NotebookActions": {"public": True}},
+        "Let anonymous visitors, without the token, use the served notebooks' app pages and "
+        "actions (nothing else; MCP too with --NotebookActions.public_mcp=True); each visitor "
+        "is named by a signed cookie.",
     ),
     "jupyter-api": (
         {"NotebookActions": {"serve_jupyter_api": True}},
@@ -57,7 +65,8 @@ class ServeServerApp(ServerApp):
     """The server of ``jupyter notebook-actions serve``: its positional arguments are the
     notebooks to serve, relative to the root directory (a plain server would open the first
     one, relative to the current directory); its token reaches only notebook-actions' routes
-    (see ``ServeAuthorizer``); it runs as root too (``allow_root`` is on by default)."""
+    (see ``ServeAuthorizer``), and public notebooks' visitors only theirs (``ServeIdentityProvider``);
+    it runs as root too (``allow_root`` is on by default)."""
 
     aliases = Dict({**server_aliases, **SERVE_ALIASES})
     flags = Dict({**server_flags, **SERVE_FLAGS})
@@ -71,6 +80,11 @@ class ServeServerApp(ServerApp):
     @default("authorizer_class")
     def _serve_authorizer(self) -> type[ServeAuthorizer]:
         return ServeAuthorizer
+
+    @default("identity_provider_class")
+    def _serve_identity_provider(self) -> type[ServeIdentityProvider]:
+        # jupyter-server's, and public notebooks' visitors (see _visitors)
+        return ServeIdentityProvider
 
     def parse_command_line(self, argv: list[str] | None = None) -> None:
         JupyterApp.parse_command_line(self, argv)  # not ServerApp's: see the class docstring

@@ -18,6 +18,10 @@ from ._errors import RateLimited
 PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*", re.IGNORECASE)
 
+#: The rate limit of public notebooks' anonymous visitors when ``rate_limit`` says none:
+#: enough for a person using the app page, not for a script hammering it.
+PUBLIC_RATE_LIMIT = "60/minute"
+
 #: Past this many callers, those whose buckets are full again are forgotten.
 MAX_CALLERS = 10_000
 

@@ -24,7 +24,7 @@ from .._protocol import ActionInfo, CallerInfo, FileRef, InvokeRequest
 from .._routes import actions_path, notebook_path
 from ._config import NotebookActions
 from ._errors import Internal, KernelBusy, NotFound, QueueFull, TimedOut, Unavailable
-from ._limits import RateLimiter, parse_rate
+from ._limits import PUBLIC_RATE_LIMIT, RateLimiter, parse_rate
 from ._replies import Final, Reply, Waiting, reply_from
 from .kernels._bridge import Bridge, Call, Upload
 from .kernels._bridges import Bridges, UnknownKernel
@@ -155,6 +155,10 @@ class ActionService:
         self._turns: dict[tuple[str, str], tuple[int, asyncio.Semaphore]] = {}
         self._waiting_turns: collections.Counter[tuple[str, str]] = collections.Counter()
         self._rate_limiter = RateLimiter(parse_rate(config.rate_limit)) if config.rate_limit else None
+        #: public notebooks' visitors are limited even when rate_limit says nothing
+        self._visitors_limiter = self._rate_limiter
+        if self._visitors_limiter is None and config.public:
+            self._visitors_limiter = RateLimiter(parse_rate(PUBLIC_RATE_LIMIT))
 
     # --- which kernel -----------------------------------------------------------------
 
@@ -231,11 +235,12 @@ class ActionService:
         finally:
             pool.waiting -= 1
 
-    def admit(self, key: str) -> None:
+    def admit(self, key: str, *, anonymous: bool = False) -> None:
         """Count a call against its caller's rate limit (``RateLimited`` past it); ``key``
-        names the caller (``_identity.limit_key``)."""
-        if self._rate_limiter is not None:
-            self._rate_limiter.admit(key)
+        names the caller (``_identity.limit_key``), ``anonymous`` says it has no identity."""
+        limiter = self._visitors_limiter if anonymous else self._rate_limiter
+        if limiter is not None:
+            limiter.admit(key)
 
     @contextlib.asynccontextmanager
     async def using(

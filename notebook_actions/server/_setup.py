@@ -17,6 +17,7 @@ from .http._health import health_handlers
 from .http._nodelay import nodelay_connection_class
 from .http._not_found import not_found_handlers
 from .http._status import status_handlers
+from .http._visitors import serves_visitors
 from .kernels._acks import quick_ack_connection_class
 from .kernels._bridges import KERNEL_ACTIONS_SCHEMA, Bridges
 from .kernels._gateway_client import use_websocket_clients
@@ -32,6 +33,11 @@ def load(serverapp: Any, notebooks: list[str] | None = None, *, headless: bool =
     config = NotebookActions(parent=serverapp)
     if notebooks:
         config.serve = [*config.serve, *notebooks]
+    if config.public and not serves_visitors(serverapp):
+        serverapp.log.warning(
+            "notebook_actions | NotebookActions.public is ignored: only `jupyter notebook-actions serve` "
+            "(its identity provider) lets anonymous visitors in; every route still needs the token"
+        )
     # Through a gateway, kernel clients (nbclient's, for one) talk over our websocket.
     use_websocket_clients(serverapp.kernel_manager)
     bridges = Bridges(serverapp.kernel_manager, serverapp.log)

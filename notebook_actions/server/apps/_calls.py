@@ -3,7 +3,8 @@ views' renders on each page load, and the actions of forms posted without JavaSc
 
 A page load renders every ``View`` of the page afresh in one kernel of the pool (each holds
 a ``render_action``), so the page shows the data as it is now, before any JavaScript runs:
-one lease for all of a page's views, released as soon as they rendered.
+one lease for all of a page's views, released as soon as they rendered. Each render is
+made as the page's visitor (``current_user()``), as its calls are.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..._protocol import CallerInfo
 from .._errors import ServiceError
 from .._replies import Chunk, End, Final, Invalid, Result
 from .._service import ActionService, Invoke
 
 
 async def render_views(
-    service: ActionService, path: str, render_ids: dict[str, str], *, log: logging.Logger
+    service: ActionService, path: str, render_ids: dict[str, str], *, caller: CallerInfo, log: logging.Logger
 ) -> dict[str, str]:
     """Each view's fresh HTML by model id; a view that could not render is left out (the
     page then shows the prime's HTML, and the loader tries again)."""
@@ -28,7 +30,7 @@ async def render_views(
     try:
         async with service.using(notebook=path) as target:
             calls = {
-                model_id: service.invoke(target, Invoke(action_id, by_id=True))
+                model_id: service.invoke(target, Invoke(action_id, by_id=True, caller=caller))
                 for model_id, action_id in render_ids.items()
             }
             replies = await asyncio.gather(*(call.next() for call in calls.values()), return_exceptions=True)

@@ -14,7 +14,10 @@ Routes (under the server's base_url):
 
 The page needs the server's authentication like every other route: ``?token=`` logs a
 browser in (jupyter-server sets its login cookie), and the page's calls then carry the
-cookie and the XSRF token.
+cookie and the XSRF token. A public notebook's page (``NotebookActions.public``) is open to
+anonymous visitors too (``http._visitors``); its calls then carry the visitor's cookie.
+Every call, and every view rendered for the page, is made as the page's caller
+(``current_user()``).
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ from .._replies import Failed
 from .._service import ActionService, Invoke, Target
 from ..http._body import IGNORED_FIELDS
 from ..http._handlers import AUTH_RESOURCE, InvokeHandler
+from ..http._identity import caller_of, limit_key
 from ..http._problem import Problem
 from ..http._replies import problem_for
 from ..serving._pool import Pool
-from ._calls import call_action, render_views
+from ._calls import Outcome, call_action, render_views
 from ._forms import FLASH_COOKIE, FLASH_TEXT, result_text, static_form, view_forms
 from ._render import app_widgets, page_views, prerendered, render_page, widget_marker
 
@@ -81,6 +85,11 @@ class AppPageHandler(JupyterHandler):
     @property
     def service(self) -> ActionService:
         return cast(ActionService, self.settings["notebook_actions"])
+
+    def visitor_notebook(self) -> str | None:
+        """A public notebook's page is open to anonymous visitors (``_visitors``)."""
+        path = self.path_kwargs.get("path")
+        return path if isinstance(path, str) else None
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
@@ -126,7 +135,9 @@ class AppPageHandler(JupyterHandler):
         # The views as they are now, rendered in a pool kernel (the saved HTML is the prime's).
         views = page_views(models)
         render_ids = {model_id: render_id for model_id, (render_id, _) in views.items()}
-        fresh = await render_views(self.service, path, render_ids, log=self.log)
+        # rendered for this visitor: a view of per-user state shows the visitor's own
+        caller = caller_of(self, "app")
+        fresh = await render_views(self.service, path, render_ids, caller=caller, log=self.log)
         flash = self._take_flash(path)
         xsrf = self.xsrf_token.decode()  # (also sets the _xsrf cookie the page's calls send back)
         posts = url_path_join(self.base_url, app_url(path), POST_SEGMENT)
@@ -196,8 +207,14 @@ class AppPostHandler(AppPageHandler):
                     file_ref = {"name": upload.filename, "content_type": upload.content_type, "buffer": len(buffers)}
                     files.setdefault(name, []).append(file_ref)
                     buffers.append(upload.body)
-        invoke = Invoke(ref["id"], args, "form", files, buffers, by_id=True)
-        outcome = await call_action(self.service, path, invoke)
+        caller = caller_of(self, "app")
+        invoke = Invoke(ref["id"], args, "form", files, buffers, by_id=True, caller=caller)
+        try:
+            self.service.admit(limit_key(self, caller), anonymous=caller["anonymous"])
+        except ServiceError as err:  # (RateLimited: the page says when to try again)
+            outcome = Outcome(error=err)
+        else:
+            outcome = await call_action(self.service, path, invoke)
         secret = {f.get("name") for f in state.get("fields") or [] if f.get("control") == "password"}
         flash: dict[str, Any] = {
             "path": path,

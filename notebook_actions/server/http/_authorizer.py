@@ -6,12 +6,13 @@ and run any code in it over its websocket, read and write files (``/api/contents
 token is handed to apps and agents to call actions: its token must not be a shell. So on
 that server (``ServeServerApp``'s default ``authorizer_class``) every resource but
 notebook-actions' own is refused, unless ``NotebookActions.serve_jupyter_api`` turns
-Jupyter's APIs back on. A plain ``jupyter lab`` with the extension keeps its own authorizer.
+Jupyter's APIs back on. A public notebook's anonymous visitor (``_visitors``) is refused
+everything but that notebook's routes, whatever the options say. A plain ``jupyter lab``
+with the extension keeps its own authorizer.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jupyter_server.auth.authorizer import Authorizer
@@ -20,6 +21,8 @@ from jupyter_server.base.handlers import JupyterHandler
 
 from .._config import NotebookActions
 from ._handlers import AUTH_RESOURCE
+from ._say_why import say_why
+from ._visitors import VISITORS_REFUSED, Visitor, welcomes_visitors
 
 
 def refusal_message(resource: str) -> str:
@@ -41,28 +44,12 @@ class ServeAuthorizer(Authorizer):
         self.options = NotebookActions(parent=self)
 
     def is_authorized(self, handler: JupyterHandler, user: User, action: str, resource: str) -> bool:
+        if isinstance(user, Visitor):  # anonymous: a public notebook's routes, nothing else
+            if resource == AUTH_RESOURCE and welcomes_visitors(handler):
+                return True
+            say_why(handler, VISITORS_REFUSED)
+            return False
         if resource == AUTH_RESOURCE or self.options.serve_jupyter_api:
             return True
-        _say_why(handler, refusal_message(resource))
+        say_why(handler, refusal_message(resource))
         return False
-
-
-def _say_why(handler: JupyterHandler, message: str) -> None:
-    """Make the handler's refusal say ``message``, as JSON.
-
-    jupyter-server answers a refused request with a message of its own that cannot name the
-    option (``@authorized``: "User is not authorized to read on resource: kernels.", the
-    kernel websocket a bare 403, as HTML where the handler is not an API's), and
-    ``is_authorized`` is a question, not the place to raise (``/api/me`` asks it about
-    permissions). So the handler's next 403 is written here.
-    """
-    jupyters = handler.write_error
-
-    def write_error(status_code: int, **kwargs: Any) -> None:
-        if status_code != 403:
-            jupyters(status_code, **kwargs)
-            return
-        handler.set_header("Content-Type", "application/json")
-        handler.finish(json.dumps({"message": message, "reason": "Forbidden"}))
-
-    handler.write_error = write_error  # type: ignore[method-assign]

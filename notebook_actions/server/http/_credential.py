@@ -15,6 +15,8 @@ import hmac
 from jupyter_server.auth.identity import IdentityProvider
 from jupyter_server.base.handlers import JupyterHandler
 
+from ._visitors import ServeIdentityProvider, Visitor
+
 
 def no_credential_message(handler: JupyterHandler, scheme: str = "token") -> str:
     """What a request with no valid credential is told (rather than "Forbidden", or that
@@ -33,7 +35,9 @@ def _tokens_name_nobody(provider: IdentityProvider) -> bool:
     made-up user (an IdentityProvider of another kind, such as JupyterHub's, names the
     user its tokens belong to)."""
     kind = type(provider)
-    return kind.get_user is IdentityProvider.get_user and kind.get_user_token is IdentityProvider.get_user_token
+    # (serve's own adds visitors, who are never token holders)
+    own = kind.get_user in (IdentityProvider.get_user, ServeIdentityProvider.get_user)
+    return own and kind.get_user_token is IdentityProvider.get_user_token
 
 
 def session_owner(handler: JupyterHandler, key: bytes) -> str:
@@ -43,9 +47,13 @@ def session_owner(handler: JupyterHandler, key: bytes) -> str:
     The stable credential, never a name made up for one request: the shared token itself
     (as a keyed hash: the token is neither kept nor logged), or else the user that a login
     cookie or another IdentityProvider names. A server without authentication has no
-    credential: every caller is the same one.
+    credential: every caller is the same one; nor do a public notebook's visitors.
     """
     provider = handler.identity_provider
+    if isinstance(handler.current_user, Visitor):
+        # Most MCP clients keep no cookies: each of their requests is a new visitor. The
+        # session id is then the only secret, as on a server without authentication.
+        return "visitors"
     if handler.token_authenticated and _tokens_name_nobody(provider):
         token = provider.get_token(handler) or ""
         return "token " + hmac.new(key, token.encode(), hashlib.sha256).hexdigest()

@@ -37,8 +37,16 @@ from ._not_found import method_not_allowed
 from ._openapi import openapi_document
 from ._problem import Problem
 from ._replies import chunk_event, problem_for, problem_for_reply, sse_event
+from ._visitors import Visitor
 
 AUTH_RESOURCE = "notebook_actions"
+
+#: What an anonymous visitor's call without the XSRF token is told.
+VISITOR_XSRF = (
+    "an anonymous call of a public notebook's action sends back the '_xsrf' cookie as the "
+    "header X-XSRFToken (the app page does: reload it; a program can GET the app page first, "
+    "or send the server's token instead)"
+)
 
 #: A body found too large while it is already on its way is read and dropped, up to this
 #: many bytes past the limit, so that the client gets to read the 413; a body refused for
@@ -95,6 +103,10 @@ class BaseHandler(APIHandler):
             self.drain.admit(self)  # (Draining: 503 with Retry-After)
         await super().prepare()
 
+    def visitor_notebook(self) -> str | None:
+        """The notebook an anonymous visitor would reach here, if it is public (``_visitors``)."""
+        return None
+
     def no_credential(self) -> Problem:
         return Problem(403, no_credential_message(self, self.token_scheme))
 
@@ -103,7 +115,12 @@ class BaseHandler(APIHandler):
         # asks it for an XSRF token: that is for a browser that is logged in.
         if hasattr(self, "_jupyter_current_user") and not self.current_user:
             raise self.no_credential()
-        super().check_xsrf_cookie()
+        try:
+            super().check_xsrf_cookie()
+        except web.HTTPError as err:
+            if err.status_code != 403 or not isinstance(self.current_user, Visitor):
+                raise
+            raise Problem(403, f"{err.log_message or 'XSRF check failed'}: {VISITOR_XSRF}") from None
 
     def get_login_url(self) -> str:
         # Where @web.authenticated sends a GET with no valid credential (APIHandler's: a bare 403).
@@ -158,7 +175,15 @@ def _public(info: Any, url: str) -> dict[str, Any]:
     return {**{key: info[key] for key in keys if key in info}, "url": url}
 
 
-class ActionsHandler(BaseHandler):
+class NotebookRoute(BaseHandler):
+    """A route by kernel id or by notebook path: a public notebook's is open to visitors."""
+
+    def visitor_notebook(self) -> str | None:
+        path = self.path_kwargs.get("path")
+        return path if isinstance(path, str) else None
+
+
+class ActionsHandler(NotebookRoute):
     method_hint = " (POST .../actions/{name} invokes an action)"
 
     @web.authenticated
@@ -173,7 +198,7 @@ class ActionsHandler(BaseHandler):
         self.finish(json.dumps({"kernel_id": target.kernel_id, "actions": listing}))
 
 
-class OpenAPIHandler(BaseHandler):
+class OpenAPIHandler(NotebookRoute):
     @web.authenticated
     @authorized
     @http_errors
@@ -190,7 +215,7 @@ class OpenAPIHandler(BaseHandler):
 
 
 @web.stream_request_body
-class InvokeHandler(BaseHandler):
+class InvokeHandler(NotebookRoute):
     """POST an action's arguments; the body streams in (files flow on to the kernel)."""
 
     method_hint = " with the action's arguments (GET .../actions lists the actions and their arguments)"
@@ -288,7 +313,8 @@ class InvokeHandler(BaseHandler):
         options = self.conf
         kwargs = self.path_kwargs
         self._caller = caller_of(self, self.via)
-        self.service.admit(limit_key(self, self._caller))  # (RateLimited: 429, before the body)
+        # (RateLimited: 429, before the body)
+        self.service.admit(limit_key(self, self._caller), anonymous=self._caller["anonymous"])
         # held until the request finishes: a served notebook's routing counts it in flight
         target = self._target = await self._resolve()
         if kind == "multipart":

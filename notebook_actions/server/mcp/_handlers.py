@@ -44,6 +44,7 @@ from ..http._handlers import DRAIN_BYTES, BaseHandler, http_errors
 from ..http._identity import caller_of, limit_key
 from ..http._not_found import method_not_allowed
 from ..http._problem import Problem
+from ..http._visitors import Visitor
 from ..kernels._bridges import KERNEL_ACTIONS_SCHEMA
 from ._asgi import TornadoExchange, http_scope, serve
 from ._server import SCOPE_KEY, SESSION_HEADER, KernelRef, ToolServer
@@ -134,6 +135,8 @@ def _calls_a_tool(body: bytes) -> bool:
 @web.stream_request_body
 class McpHandler(BaseHandler):
     token_scheme = "Bearer"  # noqa: S105  # a scheme name, not a secret: what MCP clients send (and mcp_config() writes)
+    #: a public notebook's MCP is open to visitors only with NotebookActions.public_mcp
+    visitor_mcp = True
     _exchange: TornadoExchange | None = None
     _body: bytearray
     _limit = 0
@@ -168,6 +171,17 @@ class McpHandler(BaseHandler):
             raise Problem(413, self._too_large_message())
         # past our limit the rest is dropped as it comes; tornado stops a body far past it
         cast("Any", self.request.connection).set_max_body_size(self._limit + DRAIN_BYTES)
+
+    def visitor_notebook(self) -> str | None:
+        path = self.path_kwargs.get("path")
+        return path if isinstance(path, str) else None
+
+    def check_xsrf_cookie(self) -> None:
+        # MCP clients send no XSRF token; a foreign origin was refused first (``prepare``)
+        # and a visitor's cookie grants nothing another visitor would not get.
+        if hasattr(self, "_jupyter_current_user") and isinstance(self.current_user, Visitor):
+            return
+        super().check_xsrf_cookie()
 
     def _too_large_message(self) -> str:
         return (

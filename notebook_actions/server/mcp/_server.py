@@ -141,7 +141,8 @@ class ToolServer(Server[Any]):
     ) -> types.CallToolResult:
         ref = _kernel(ctx)
         try:
-            ref.service.admit(ref.limit_key)  # (RateLimited: a tool error saying when to retry)
+            # (RateLimited: a tool error saying when to retry)
+            ref.service.admit(ref.limit_key, anonymous=bool(ref.caller and ref.caller["anonymous"]))
             async with ref.use() as target:
                 self._watch_pooled(ctx, ref, target)
                 async with ref.service.turn(target, params.name):  # (max_concurrency)
