@@ -72,7 +72,7 @@ gateways: $(KG_VENV)/.installed $(EG_VENV)/.installed $(EG_LAUNCHER)
 # kernel tests run there, and the server tests that reach each dependency's API (jupyter-server
 # and tornado: HTTP, serve, the app page; mcp; nbconvert) without doubling `make test`'s time.
 LOWEST := .venv-lowest
-LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout 'pytest-jupyter[server]' hypothesis requests psutil
+LOWEST_TOOLS := 'pytest<9.2' pytest-asyncio pytest-timeout 'pytest-jupyter[server]' hypothesis requests psutil
 LOWEST_TESTS := tests/kernel $(addprefix tests/server/,test_extension.py test_invoke.py test_listing.py \
 	test_uploads.py test_streaming.py test_mcp.py test_serve.py test_app_page.py)
 
