@@ -45,6 +45,7 @@ from ..http._handlers import AUTH_RESOURCE, InvokeHandler
 from ..http._identity import caller_of, limit_key
 from ..http._problem import Problem
 from ..http._replies import problem_for
+from ..http._visitors import route_notebook
 from ..serving._pool import Pool
 from ._calls import Outcome, call_action, render_views
 from ._forms import FLASH_COOKIE, FLASH_TEXT, result_text, static_form, view_forms
@@ -88,8 +89,7 @@ class AppPageHandler(JupyterHandler):
 
     def visitor_notebook(self) -> str | None:
         """A public notebook's page is open to anonymous visitors (``_visitors``)."""
-        path = self.path_kwargs.get("path")
-        return path if isinstance(path, str) else None
+        return route_notebook(self)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]

@@ -37,7 +37,7 @@ from ._not_found import method_not_allowed
 from ._openapi import openapi_document
 from ._problem import Problem
 from ._replies import chunk_event, problem_for, problem_for_reply, sse_event
-from ._visitors import Visitor
+from ._visitors import Visitor, route_notebook
 
 AUTH_RESOURCE = "notebook_actions"
 
@@ -179,8 +179,7 @@ class NotebookRoute(BaseHandler):
     """A route by kernel id or by notebook path: a public notebook's is open to visitors."""
 
     def visitor_notebook(self) -> str | None:
-        path = self.path_kwargs.get("path")
-        return path if isinstance(path, str) else None
+        return route_notebook(self)
 
 
 class ActionsHandler(NotebookRoute):

@@ -21,8 +21,10 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.identity import IdentityProvider, User
 from tornado import web
 
@@ -58,6 +60,12 @@ def is_public(config: NotebookActions, served: Callable[[str], bool], path: str,
     return public is True or (isinstance(public, list) and path in public)
 
 
+def route_notebook(handler: web.RequestHandler) -> str | None:
+    """The notebook path in a route by notebook path (None in a route by kernel id)."""
+    path = handler.path_kwargs.get("path")
+    return path if isinstance(path, str) else None
+
+
 def welcomes_visitors(handler: web.RequestHandler) -> bool:
     """Whether the request is for a route of a public notebook."""
     ask = getattr(handler, "visitor_notebook", None)
@@ -90,13 +98,17 @@ def visitor(handler: web.RequestHandler) -> Visitor:
 class ServeIdentityProvider(IdentityProvider):
     """jupyter-server's identity provider, and for public notebooks' routes, visitors."""
 
+    @cached_property
+    def _options(self) -> NotebookActions:
+        return NotebookActions(parent=self)
+
     async def get_user(self, handler: web.RequestHandler) -> User | None:
-        user = await self._get_user(handler)
+        user = await ensure_async(super().get_user(handler))
         if user is not None:
             return user
         if welcomes_visitors(handler):
             return visitor(handler)
-        if NotebookActions(parent=self).public and not hasattr(handler, "visitor_notebook"):
+        if self._options.public and not hasattr(handler, "visitor_notebook"):
             # Jupyter's own routes would say only "Forbidden" (notebook-actions' say what to send)
             say_why(handler, VISITORS_REFUSED)
         return None

@@ -40,7 +40,7 @@ from ..._routes import MCP_ROOT, TARGET_PATTERNS, mcp_route, notebook_path
 from .._errors import ServiceError
 from .._service import ActionService
 from ..http._credential import session_owner
-from ..http._handlers import DRAIN_BYTES, BaseHandler, http_errors
+from ..http._handlers import DRAIN_BYTES, NotebookRoute, http_errors
 from ..http._identity import caller_of, limit_key
 from ..http._not_found import method_not_allowed
 from ..http._problem import Problem
@@ -133,7 +133,7 @@ def _calls_a_tool(body: bytes) -> bool:
 
 
 @web.stream_request_body
-class McpHandler(BaseHandler):
+class McpHandler(NotebookRoute):
     token_scheme = "Bearer"  # noqa: S105  # a scheme name, not a secret: what MCP clients send (and mcp_config() writes)
     #: a public notebook's MCP is open to visitors only with NotebookActions.public_mcp
     visitor_mcp = True
@@ -171,10 +171,6 @@ class McpHandler(BaseHandler):
             raise Problem(413, self._too_large_message())
         # past our limit the rest is dropped as it comes; tornado stops a body far past it
         cast("Any", self.request.connection).set_max_body_size(self._limit + DRAIN_BYTES)
-
-    def visitor_notebook(self) -> str | None:
-        path = self.path_kwargs.get("path")
-        return path if isinstance(path, str) else None
 
     def check_xsrf_cookie(self) -> None:
         # MCP clients send no XSRF token; a foreign origin was refused first (``prepare``)
@@ -220,9 +216,8 @@ class McpHandler(BaseHandler):
         message = responses.get(status_code, "Unknown HTTP Error")
         if isinstance(exc, Problem):
             message = exc.message
-        elif (
-            status_code == HTTPStatus.METHOD_NOT_ALLOWED and isinstance(exc, web.HTTPError) and not exc.log_message
-        ):  # tornado's
+        elif status_code == HTTPStatus.METHOD_NOT_ALLOWED and isinstance(exc, web.HTTPError) and not exc.log_message:
+            # tornado's own 405, which names no method
             message = method_not_allowed(self)
         elif isinstance(exc, web.HTTPError):
             message = exc.log_message or message
