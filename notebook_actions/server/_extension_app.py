@@ -25,9 +25,10 @@ from ._setup import load
 from .apps._page import default_url
 from .http._authorizer import ServeAuthorizer
 from .http._drain import Drain
+from .http._hub import HubServiceServer
 
 USAGE = """\
-usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [--jupyter-api]
+usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [--jupyter-api] [--jupyterhub]
                                       [server options]
 
 Serve the exported actions of each NOTEBOOK (a path relative to the server's root directory)
@@ -50,14 +51,19 @@ SERVE_FLAGS = {
         "Let the token reach Jupyter's own APIs too (kernels, contents, sessions, terminals, "
         "kernelspecs): whoever has it can then run any code on this machine.",
     ),
+    "jupyterhub": (
+        {"NotebookActions": {"jupyterhub": True}},
+        "Run as a JupyterHub service: visitors sign in with the hub (on by itself when the hub starts serve).",
+    ),
 }
 
 
-class ServeServerApp(ServerApp):
+class ServeServerApp(HubServiceServer):
     """The server of ``jupyter notebook-actions serve``: its positional arguments are the
     notebooks to serve, relative to the root directory (a plain server would open the first
     one, relative to the current directory); its token reaches only notebook-actions' routes
-    (see ``ServeAuthorizer``); it runs as root too (``allow_root`` is on by default)."""
+    (see ``ServeAuthorizer``); it runs as root too (``allow_root`` is on by default); as a
+    JupyterHub service it signs visitors in with the hub (``HubServiceServer``)."""
 
     aliases = Dict({**server_aliases, **SERVE_ALIASES})
     flags = Dict({**server_flags, **SERVE_FLAGS})
