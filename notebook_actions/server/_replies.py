@@ -147,27 +147,27 @@ def reply_from(message: dict[str, Any], buffers: Sequence[Buffer]) -> Reply:
     """The typed reply of one wire message (its own buffer, if any, is buffer 0)."""
     kind = message.get("kind")
     if kind == "chunk":
-        chunk = cast(ChunkReply, message)
+        chunk = cast("ChunkReply", message)
         progress = chunk.get("progress")
         if progress is not None:
             return Progress(chunk.get("seq", 0), progress["value"], progress.get("total"), progress.get("message", ""))
         return Chunk(chunk.get("seq", 0), chunk.get("value"), _data(message, buffers))
     if kind == "result":
-        result = cast(ResultReply, message)
+        result = cast("ResultReply", message)
         return Result(result.get("value"), _data(message, buffers))
     if kind == "end":
         return End()
     if kind == "waiting":
-        return Waiting(str(cast(WaitingReply, message).get("message") or "a cell is running"))
+        return Waiting(str(cast("WaitingReply", message).get("message") or "a cell is running"))
     if kind == "invalid":
-        return Invalid(list(cast(InvalidReply, message).get("errors") or []))
+        return Invalid(list(cast("InvalidReply", message).get("errors") or []))
     if kind == "error":
-        error = cast(ErrorReply, message)
+        error = cast("ErrorReply", message)
         return Failed(
             str(error.get("type") or "Exception"), str(error.get("message", "")), str(error.get("digest") or "")
         )
     if kind == "not_found":
-        return Missing(str(cast(NotFoundReply, message).get("message", "")))
+        return Missing(str(cast("NotFoundReply", message).get("message", "")))
     if kind == "cancelled":
         return Cancelled()
     return Unexpected(str(kind))

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.server.test_app_page import TODO, start_serve
+from tests.server.test_app_page import APP, TODO, start_serve
 from tests.server.test_serve_cli import Serve
 
 from ._jupyter import screenshot
@@ -75,7 +75,7 @@ SECRETS = "notebooks/secrets.ipynb"
 @pytest.fixture(scope="module")
 def uploads_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     yield from start_serve(
-        tmp_path_factory.mktemp("app-page-examples"), UPLOADS, QUICKSTART, CUSTOM, SECRETS, kernels=1
+        tmp_path_factory.mktemp("app-page-examples"), UPLOADS, QUICKSTART, CUSTOM, SECRETS, APP, kernels=1
     )
 
 
@@ -145,5 +145,20 @@ def test_without_javascript_the_forms_post_and_redirect_back(browser: Browser, s
         expect(page.locator(".na-app-flash")).to_contain_text("Deleted #")
         expect(page.locator("li.todo").filter(has_text="no script")).to_have_count(0)
         screenshot(page, "app-page-no-javascript")
+    finally:
+        context.close()
+
+
+def test_without_javascript_an_action_button_posts_and_custom_widgets_say_they_need_it(
+    browser: Browser, uploads_server: Serve
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{uploads_server.url}notebook-actions/apps/{APP}?token={uploads_server.token}")
+        page.get_by_role("button", name="Send a ping").click()
+        expect(page.locator(".na-app-flash")).to_have_text("ping, pong")  # after the 303, on the page
+        page.goto(f"{uploads_server.url}notebook-actions/apps/{CUSTOM}")
+        expect(page.get_by_text("This part of the page needs JavaScript.")).to_be_visible()
     finally:
         context.close()

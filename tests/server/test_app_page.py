@@ -61,11 +61,17 @@ def page_config(page: str) -> dict[str, Any]:
     return dict(json.loads(found.group(1)))
 
 
+#: A small app: a ``Form(add)`` and an ``ActionButton`` (the benchmarks' notebook, scenario 11).
+SMALL_APP = Path(__file__).resolve().parents[2] / "benchmarks" / "app_page.ipynb"
+
+
 def start_serve(tmp: Path, *notebooks: str, kernels: int = 2) -> Iterator[Serve]:
     """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` (or another
-    notebook) in a copy of notebooks/, until the generator is closed; its pool ready."""
+    notebook) in a copy of notebooks/ (with the small app beside them), until the generator
+    is closed; its pool ready."""
     work = tmp / "work"
     shutil.copytree(NOTEBOOKS, work / "notebooks", ignore=shutil.ignore_patterns("*.sqlite3", ".ipynb_checkpoints"))
+    shutil.copy(SMALL_APP, work / "notebooks" / SMALL_APP.name)
     port, token = free_port(), secrets.token_hex(16)
     args = [
         str(BIN / "jupyter"),
@@ -256,3 +262,53 @@ def test_a_form_post_from_a_logged_in_browser_needs_the_xsrf_token(server: Serve
     answer.value.close()
     rendered = request(server, PAGE, accept="text/html")[2].decode()
     assert "forged" not in rendered
+
+
+APP = f"notebooks/{SMALL_APP.name}"
+CUSTOM = "notebooks/custom_widget.ipynb"
+
+
+@pytest.fixture(scope="module")
+def small_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    yield from start_serve(tmp_path_factory.mktemp("app-page-small"), APP, CUSTOM, kernels=1)
+
+
+def post_without_javascript(server: Serve, action: str, fields: dict[str, str]) -> tuple[str, str]:
+    """A form's post as a browser without JavaScript sends it: where the 303 goes, and the
+    page it leads to."""
+    headers = {"Authorization": f"token {server.token}", "Content-Type": "application/x-www-form-urlencoded"}
+    opener = urllib.request.build_opener(_NoRedirect)
+    body = urllib.parse.urlencode(fields).encode()
+    post = urllib.request.Request(server.url + html.unescape(action).lstrip("/"), data=body, headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(post, timeout=60)
+    assert answer.value.code == 303
+    location = answer.value.headers["Location"]
+    cookie = next(
+        c for c in answer.value.headers.get_all("Set-Cookie") or [] if c.startswith("notebook_actions_flash=")
+    )
+    answer.value.close()
+    back = urllib.request.Request(
+        server.url + location.lstrip("/"), headers={**headers, "Cookie": cookie.split(";")[0], "Accept": "text/html"}
+    )
+    with opener.open(back, timeout=60) as reply:
+        return location, reply.read().decode()
+
+
+def test_an_action_button_without_javascript_is_a_form_of_one_button_that_posts(small_app: Serve) -> None:
+    page = request(small_app, f"notebook-actions/apps/{APP}", accept="text/html")[2].decode()
+    forms = re.findall(r"<form class='na-app-form' method='post' action=\"([^\"]+)\"(.*?)</form>", page, re.DOTALL)
+    button = [(action, body) for action, body in forms if "Send a ping</button>" in body]
+    assert len(forms) == 2 and len(button) == 1, page[:3000]
+    action, body = button[0]
+    assert "na-field" not in body  # its arguments are bound in the kernel: nothing to fill in
+    assert "ping" not in re.sub(r"<button[^>]*>Send a ping</button>", "", body)  # nor are they in the page
+    location, shown = post_without_javascript(small_app, action, {})
+    assert location == f"/notebook-actions/apps/{APP}"
+    assert '<pre class="na-result na-app-flash" role="status">ping, pong</pre>' in shown
+
+
+def test_a_custom_action_widget_without_javascript_says_it_needs_javascript(small_app: Serve) -> None:
+    page = request(small_app, f"notebook-actions/apps/{CUSTOM}", accept="text/html")[2].decode()
+    assert "This part of the page needs JavaScript." in page
+    assert "<form class='na-app-form'" not in page

@@ -122,13 +122,19 @@ def humanize(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+#: What a widget that has no form of its own says before (and without) JavaScript.
+NEEDS_JAVASCRIPT = "This part of the page needs JavaScript."
+
+
 def static_form(state: dict[str, Any], post_url: str, xsrf: str, flash: dict[str, Any] | None) -> str:
-    """A ``Form`` widget as a plain HTML form (its signature's fields), or "" for a form the
-    author wrote in HTML (that needs JavaScript)."""
+    """A ``Form`` widget as a plain HTML form (its signature's fields), an ``ActionButton``
+    as a form of one button (its arguments are bound in the kernel), or a note for a form
+    the author wrote in HTML and a custom ``ActionWidget`` (they need JavaScript)."""
     action = state.get("action") or {}
     fields = state.get("fields") or []
-    if state.get("html") or not isinstance(action, dict) or "id" not in action:
-        return ""
+    form_or_button = "fields" in state or ("label" in state and "result_view" in state)
+    if state.get("html") or not form_or_button or not isinstance(action, dict) or "id" not in action:
+        return f"<p class='na-app-note na-app-needs-js'>{NEEDS_JAVASCRIPT}</p>"
     typed: dict[str, str] = (flash or {}).get("values", {})
     errors: dict[str, list[str]] = {}
     for error in (flash or {}).get("errors", []):
@@ -154,8 +160,10 @@ def static_form(state: dict[str, Any], post_url: str, xsrf: str, flash: dict[str
             parts.append(f"<small class='na-help'>{html.escape(str(spec['help']))}</small>")
         parts.extend(f"<p class='na-field-error' role='alert'>{html.escape(m)}</p>" for m in errors.get(name, []))
         parts.append("</div>")
-    label = str(state.get("submit_label") or humanize(str(action.get("name", "Submit"))))
-    parts.append(f"<button type='submit' class='na-submit'>{html.escape(label)}</button>")
+    # A Form's submit_label, or an ActionButton's label.
+    label = str(state.get("submit_label") or state.get("label") or humanize(str(action.get("name", "Submit"))))
+    tooltip = _attr("title", state["tooltip"]) if state.get("tooltip") else ""
+    parts.append(f"<button type='submit' class='na-submit'{tooltip}>{html.escape(label)}</button>")
     submit = "<button type='submit' class='na-submit'"
     parts.extend(
         f"{submit}{_attr('formaction', post_url + key)}>{html.escape(humanize(key))}</button>"

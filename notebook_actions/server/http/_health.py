@@ -14,6 +14,7 @@ from typing import Any, cast
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
+from typing_extensions import override
 
 from ..serving._pools import Serving
 from ._drain import Drain
@@ -37,12 +38,13 @@ class HealthHandler(JupyterHandler):
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
 
+    @override
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Whatever went wrong, the same two words: nothing about the server leaks from here.
         self.finish("unavailable\n")
 
     def _answer(self, head: bool) -> None:
-        drain = cast(Drain, self.settings["notebook_actions_drain"])
+        drain = cast("Drain", self.settings["notebook_actions_drain"])
         ok = ready(drain, self.settings["notebook_actions"].serving)
         self.set_status(200 if ok else 503)
         self.finish(b"" if head else ("ready\n" if ok else "unavailable\n"))

@@ -38,13 +38,17 @@ class PartEnd:
 Event = PartStart | PartData | PartEnd
 
 _PREAMBLE, _AFTER_BOUNDARY, _HEADERS, _BODY, _DONE = range(5)
+#: RFC 2046's limit on a boundary's length
+_MAX_BOUNDARY = 200
+#: a boundary line's transport padding beyond this is not padding but garbage
+_MAX_BOUNDARY_LINE = 1024
 
 
 class MultipartParser:
     """Feed the body with ``feed(chunk)``; each call returns the events it completed."""
 
     def __init__(self, boundary: bytes) -> None:
-        if not boundary or len(boundary) > 200:
+        if not boundary or len(boundary) > _MAX_BOUNDARY:
             message = "multipart/form-data needs a boundary parameter of 1 to 200 characters"
             raise MultipartError(message)
         self._dash_boundary = b"--" + boundary
@@ -71,7 +75,7 @@ class MultipartParser:
                 del buf[: index + len(self._dash_boundary)]
                 self._state = _AFTER_BOUNDARY
             elif self._state == _AFTER_BOUNDARY:
-                if len(buf) < 2:
+                if len(buf) < len(b"--"):
                     return events
                 if buf[:2] == b"--":
                     self._state = _DONE
@@ -79,7 +83,7 @@ class MultipartParser:
                     return events
                 index = buf.find(b"\r\n")
                 if index < 0:
-                    if len(buf) > 1024:
+                    if len(buf) > _MAX_BOUNDARY_LINE:
                         raise MultipartError("malformed multipart body: a boundary line is too long")
                     return events
                 if buf[:index].strip(b" \t"):
@@ -142,11 +146,16 @@ def _part_start(raw: bytes) -> PartStart:
         raise MultipartError(message)
     filename = parsed.get_filename()
     for text in (name, filename or ""):
-        # RFC 2231 names may be decoded with any codec, into text that cannot travel on
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            message = f"a name in the multipart body is not valid Unicode: {text!a:.100}"
-            raise MultipartError(message) from None
+        _check_unicode(text)
     content_type = headers.get("content-type", "application/octet-stream" if filename is not None else "")
     return PartStart(name, filename, content_type)
+
+
+def _check_unicode(text: str) -> None:
+    # RFC 2231 names may be decoded with any codec, into text that cannot travel on
+    # the wire as JSON (lone surrogates): refuse them here, with the name that failed.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        message = f"a name in the multipart body is not valid Unicode: {text!a:.100}"
+        raise MultipartError(message) from None

@@ -11,6 +11,7 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.utils import url_path_join
 from tornado import web
+from typing_extensions import override
 
 from ..._routes import API_ROOT, MCP_ROOT
 from ._problem import Problem
@@ -71,11 +72,13 @@ class NotFoundHandler(web.RequestHandler):
         raise Problem(404, f"no route {path}: {_advice(base_url, path)}")
 
     @allow_unauthenticated
+    @override
     def get(self, *args: Any) -> None:
         self._not_found()
 
     post = put = patch = delete = head = get
 
+    @override
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         message = exc.message if isinstance(exc, Problem) else "no such route"

@@ -16,6 +16,7 @@ from typing import Any
 
 from jupyter_server.gateway.managers import GatewayKernelClient, GatewayKernelManager, GatewayMappingKernelManager
 from traitlets import DottedObjectName, Type
+from typing_extensions import override
 
 from ._gateway_ws import GatewayConnectionError, GatewaySocket, WireMessage
 
@@ -92,6 +93,7 @@ class WebsocketKernelClient(GatewayKernelClient):
         #: why the connection closed, when it closed on its own
         self.lost: str | None = None
 
+    @override
     async def start_channels(  # type: ignore[override]  # async, as GatewayKernelClient's
         self, shell: bool = True, iopub: bool = True, stdin: bool = True, hb: bool = True, control: bool = True
     ) -> None:

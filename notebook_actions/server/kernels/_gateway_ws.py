@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, ClassVar, cast
 
 from jupyter_client.session import json_packer
@@ -38,6 +39,8 @@ from ._transport import KernelMessage, OnLost, OnMessage, new_header
 V1 = "v1.kernel.websocket.jupyter.org"
 
 #: Largest frame accepted from the gateway (a ``bytes`` result travels in one frame).
+#: tornado's code for a request that got no HTTP answer at all (timeout, reset, refused)
+_NO_ANSWER = 599
 MAX_MESSAGE_BYTES = 1 << 30
 
 #: How often to ping the gateway: a gateway that vanished without closing the connection
@@ -45,10 +48,10 @@ MAX_MESSAGE_BYTES = 1 << 30
 PING_SECONDS = 30.0
 
 # jupyter-server's own codecs for both protocols (it ships no type information for them).
-_to_v1 = cast(Callable[[Sequence[Buffer], str], bytes], ws_formats.serialize_msg_to_ws_v1)
-_from_v1 = cast(Callable[[bytes], tuple[str, list[bytes]]], ws_formats.deserialize_msg_from_ws_v1)
-_to_legacy_binary = cast(Callable[[dict[str, Any]], bytes], ws_formats.serialize_binary_message)
-_from_legacy_binary = cast(Callable[[bytes], dict[str, Any]], ws_formats.deserialize_binary_message)
+_to_v1 = cast("Callable[[Sequence[Buffer], str], bytes]", ws_formats.serialize_msg_to_ws_v1)
+_from_v1 = cast("Callable[[bytes], tuple[str, list[bytes]]]", ws_formats.deserialize_msg_from_ws_v1)
+_to_legacy_binary = cast("Callable[[dict[str, Any]], bytes]", ws_formats.serialize_binary_message)
+_from_legacy_binary = cast("Callable[[bytes], dict[str, Any]]", ws_formats.deserialize_binary_message)
 
 
 @dataclass
@@ -86,7 +89,7 @@ def encode(protocol: str | None, msg: WireMessage) -> bytes | str:
 
 def decode(protocol: str | None, frame: bytes | str) -> WireMessage:
     if protocol == V1:
-        channel, parts = _from_v1(cast(bytes, frame))
+        channel, parts = _from_v1(cast("bytes", frame))
         header, parent, metadata, content = (json.loads(part) for part in parts[:4])
         return WireMessage(channel, header, parent, metadata, content, list(parts[4:]))
     msg = json.loads(frame) if isinstance(frame, str) else _from_legacy_binary(frame)
@@ -124,11 +127,13 @@ def _refusal(err: HTTPClientError, url: str, kernel_id: str) -> GatewayConnectio
             "JUPYTER_GATEWAY_AUTH_TOKEN), or the headers it expects with --GatewayClient.headers"
         )
         return GatewayConnectionError(message, refused=True)
-    if err.code == 404:
+    if err.code == HTTPStatus.NOT_FOUND:
         message = f"the kernel gateway at {url} has no kernel {kernel_id}: it was shut down or culled"
         return GatewayConnectionError(message)
     message = f"the kernel gateway at {url} did not open a connection to kernel {kernel_id} ({detail})"
-    return GatewayConnectionError(message, refused=400 <= err.code < 500)
+    return GatewayConnectionError(
+        message, refused=HTTPStatus.BAD_REQUEST <= err.code < HTTPStatus.INTERNAL_SERVER_ERROR
+    )
 
 
 class GatewaySocket:
@@ -176,7 +181,7 @@ class GatewaySocket:
                 ping_interval=PING_SECONDS,
             )
         except HTTPClientError as err:
-            if err.code == 599:  # tornado's code for "no HTTP answer" (timeout, reset)
+            if err.code == _NO_ANSWER:  # tornado's code for "no HTTP answer" (timeout, reset)
                 message = f"could not reach the kernel gateway at {base}: {err.message}"
                 raise GatewayConnectionError(message) from None
             raise _refusal(err, base, self.kernel_id) from None
@@ -269,7 +274,7 @@ class GatewayTransport:
         self._log = log
         self._socket: GatewaySocket | None = None
         self._session = uuid.uuid4().hex
-        self._on_message: OnMessage = lambda msg: None
+        self._on_message: OnMessage = lambda _msg: None
 
     async def start(self, on_message: OnMessage, on_lost: OnLost) -> None:
         self._on_message = on_message
@@ -301,6 +306,6 @@ class GatewayTransport:
         socket.send(WireMessage("shell", header, content=content, buffers=list(buffers)))
         return msg_id
 
-    def close(self, process_gone: bool = False) -> None:
+    def close(self, process_gone: bool = False) -> None:  # noqa: ARG002  # the transports' one signature
         if self._socket is not None:
             self._socket.close()

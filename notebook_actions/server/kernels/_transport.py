@@ -28,6 +28,8 @@ from jupyter_client.session import Session
 from ..._protocol import Buffer
 
 DELIMITER = b"<IDS|MSG>"
+#: after the delimiter: signature, header, parent header, metadata, content (then buffers)
+_SIGNED_PARTS = 5
 
 #: Buffers at least this large are sent without a copy.
 COPY_THRESHOLD = 1 << 16
@@ -124,8 +126,8 @@ class ZmqTransport:
         self._control: Any = None
         self.subshell_id: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._on_message: OnMessage = lambda msg: None
-        self._on_lost: OnLost = lambda reason: None
+        self._on_message: OnMessage = lambda _msg: None
+        self._on_lost: OnLost = lambda _reason: None
         self._closed = False
 
     async def start(self, on_message: OnMessage, on_lost: OnLost) -> None:
@@ -162,8 +164,8 @@ class ZmqTransport:
                     self._on_message(msg)
                 if self._closed:  # on_message may have closed us
                     return  # type: ignore[unreachable]
-            assert self._loop is not None
-            self._loop.call_soon(self._read_iopub)  # more waiting: let others run first
+            if self._loop is not None:  # set by start(), before the first read
+                self._loop.call_soon(self._read_iopub)  # more waiting: let others run first
         except zmq.ZMQError as err:
             if not self._closed:
                 self._on_lost(f"the connection to the kernel failed ({err})")
@@ -187,9 +189,9 @@ class ZmqTransport:
         except ValueError:
             return None
         parts = frames[start:]
-        if len(parts) < 5:
+        if len(parts) < _SIGNED_PARTS:
             return None
-        signature, header, parent, metadata, content = parts[:5]
+        signature, header, parent, metadata, content = parts[:_SIGNED_PARTS]
         if self._signed and not hmac.compare_digest(signature, self._sign([header, parent, metadata, content])):
             self._log.warning("notebook_actions: dropped an iopub message with a bad signature")
             return None
@@ -254,7 +256,7 @@ class ZmqTransport:
         msg_id, frames = self._frames(msg_type, content, buffers, subshell=msg_type != "comm_close")
         sock.send_multipart(frames, copy=not buffers or max(len(b) for b in buffers) < COPY_THRESHOLD)
         # Sending may take the descriptor's edge for replies that arrived meanwhile.
-        if cast(int, sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN and self._loop is not None:
+        if cast("int", sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN and self._loop is not None:
             self._loop.call_soon(self._drain_shell)
         return msg_id
 

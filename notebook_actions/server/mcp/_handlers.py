@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+from http import HTTPStatus
 from http.client import responses
 from typing import Any, cast
 from urllib.parse import urlparse
@@ -93,7 +94,12 @@ class McpSessions:
         for key in [key for key in self._managers if key[0] == url]:
             self._managers.pop(key)[1].set()
 
-    async def on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+    async def on_kernel_action(
+        self,
+        logger: Any,  # noqa: ARG002  # jupyter_events passes all three by name
+        schema_id: str,  # noqa: ARG002
+        data: dict[str, Any],
+    ) -> None:
         """jupyter-server's kernel_actions events: a shut-down kernel's sessions end with
         it; a restarted kernel's clients hear that its tools changed (they are gone until
         its cells run again)."""
@@ -127,7 +133,7 @@ def _calls_a_tool(body: bytes) -> bool:
 
 @web.stream_request_body
 class McpHandler(BaseHandler):
-    token_scheme = "Bearer"  # what MCP clients send (and mcp_config() writes)
+    token_scheme = "Bearer"  # noqa: S105  # a scheme name, not a secret: what MCP clients send (and mcp_config() writes)
     _exchange: TornadoExchange | None = None
     _body: bytearray
     _limit = 0
@@ -135,7 +141,7 @@ class McpHandler(BaseHandler):
 
     @property
     def mcp(self) -> McpSessions:
-        return cast(McpSessions, self.settings["notebook_actions_mcp"])
+        return cast("McpSessions", self.settings["notebook_actions_mcp"])
 
     async def prepare(self) -> None:  # type: ignore[override]
         # Before anything else, and whatever the credentials: a page on a foreign origin
@@ -161,7 +167,7 @@ class McpHandler(BaseHandler):
         if length.isdigit() and int(length) > self._limit:
             raise Problem(413, self._too_large_message())
         # past our limit the rest is dropped as it comes; tornado stops a body far past it
-        cast(Any, self.request.connection).set_max_body_size(self._limit + DRAIN_BYTES)
+        cast("Any", self.request.connection).set_max_body_size(self._limit + DRAIN_BYTES)
 
     def _too_large_message(self) -> str:
         return (
@@ -200,13 +206,15 @@ class McpHandler(BaseHandler):
         message = responses.get(status_code, "Unknown HTTP Error")
         if isinstance(exc, Problem):
             message = exc.message
-        elif status_code == 405 and isinstance(exc, web.HTTPError) and not exc.log_message:  # tornado's
+        elif (
+            status_code == HTTPStatus.METHOD_NOT_ALLOWED and isinstance(exc, web.HTTPError) and not exc.log_message
+        ):  # tornado's
             message = method_not_allowed(self)
         elif isinstance(exc, web.HTTPError):
             message = exc.log_message or message
         elif exc is not None:
             message = "Unhandled error in the notebook-actions server extension (see the server log)"
-        code = INVALID_REQUEST if status_code < 500 else INTERNAL_ERROR
+        code = INVALID_REQUEST if status_code < HTTPStatus.INTERNAL_SERVER_ERROR else INTERNAL_ERROR
         error = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=message))
         self.finish(error.model_dump_json(by_alias=True, exclude_unset=True))
 
@@ -249,7 +257,7 @@ class McpHandler(BaseHandler):
         """End the session."""
         await self._serve(kernel_id, path)
         session_id = self.request.headers.get(SESSION_HEADER)
-        if session_id and self._exchange is not None and self._exchange.status == 200:
+        if session_id and self._exchange is not None and self._exchange.status == HTTPStatus.OK:
             self.mcp.watchers.forget_session(session_id)
 
     async def _serve(self, kernel_id: str | None, path: str | None) -> None:

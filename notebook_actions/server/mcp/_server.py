@@ -123,7 +123,9 @@ class ToolServer(Server[Any]):
             self.watchers.watch(session_id, target.kernel_id, ctx.session)
 
     async def list_tools(
-        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: types.PaginatedRequestParams | None,  # noqa: ARG002  # one page: every tool
     ) -> types.ListToolsResult:
         ref = _kernel(ctx)
         try:
