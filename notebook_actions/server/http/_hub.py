@@ -34,7 +34,7 @@ from jupyter_server.serverapp import ServerApp
 from .._config import NotebookActions
 
 SERVICE_NAME = "JUPYTERHUB_SERVICE_NAME"
-API_TOKEN = "JUPYTERHUB_API_TOKEN"
+API_TOKEN = "JUPYTERHUB_API_TOKEN"  # noqa: S105 (the variable's name, not a token)
 SERVICE_PREFIX = "JUPYTERHUB_SERVICE_PREFIX"
 SERVICE_URL = "JUPYTERHUB_SERVICE_URL"
 #: the identity provider of a hub's service, by name: importing it imports jupyterhub
