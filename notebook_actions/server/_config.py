@@ -159,6 +159,20 @@ class NotebookActions(LoggingConfigurable):
         (NotebookActions.public). Off by default: MCP needs the token.""",
     )
 
+    # JupyterHub service (http/_hub.py)
+    jupyterhub = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Whether `jupyter notebook-actions serve` runs as a JupyterHub service: visitors
+        sign in with the hub's OAuth, only users with the service's access scope
+        (access:services!service={name}) get in, and base_url, ip and port follow the hub's
+        JUPYTERHUB_SERVICE_PREFIX and JUPYTERHUB_SERVICE_URL. None (the default): when the
+        environment names a service (JUPYTERHUB_SERVICE_NAME and JUPYTERHUB_API_TOKEN, which
+        the hub sets for a service it runs). True (--jupyterhub): a missing variable is an
+        error. False: never.""",
+    )
+
     @validate("rate_limit")
     def _rate(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"])

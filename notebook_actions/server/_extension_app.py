@@ -25,11 +25,12 @@ from ._setup import load
 from .apps._page import default_url
 from .http._authorizer import ServeAuthorizer
 from .http._drain import Drain
+from .http._hub import HubServiceServer
 from .http._visitors import ServeIdentityProvider
 
 USAGE = """\
 usage: jupyter notebook-actions serve NOTEBOOK [NOTEBOOK ...] [--kernels=N] [--reload] [--public]
-                                      [--jupyter-api] [server options]
+                                      [--jupyter-api] [--jupyterhub] [server options]
 
 Serve the exported actions of each NOTEBOOK (a path relative to the server's root directory)
 over HTTP, from a pool of N kernels primed by running the notebook. The token reaches only
@@ -58,15 +59,20 @@ SERVE_FLAGS = {
         "Let the token reach Jupyter's own APIs too (kernels, contents, sessions, terminals, "
         "kernelspecs): whoever has it can then run any code on this machine.",
     ),
+    "jupyterhub": (
+        {"NotebookActions": {"jupyterhub": True}},
+        "Run as a JupyterHub service: visitors sign in with the hub (on by itself when the hub starts serve).",
+    ),
 }
 
 
-class ServeServerApp(ServerApp):
+class ServeServerApp(HubServiceServer):
     """The server of ``jupyter notebook-actions serve``: its positional arguments are the
     notebooks to serve, relative to the root directory (a plain server would open the first
     one, relative to the current directory); its token reaches only notebook-actions' routes
     (see ``ServeAuthorizer``), and public notebooks' visitors only theirs (``ServeIdentityProvider``);
-    it runs as root too (``allow_root`` is on by default)."""
+    it runs as root too (``allow_root`` is on by default); as a JupyterHub service it signs
+    visitors in with the hub (``HubServiceServer``)."""
 
     aliases = Dict({**server_aliases, **SERVE_ALIASES})
     flags = Dict({**server_flags, **SERVE_FLAGS})
