@@ -74,7 +74,7 @@ gateways: $(KG_VENV)/.installed $(EG_VENV)/.installed $(EG_LAUNCHER)
 LOWEST := .venv-lowest
 LOWEST_TOOLS := 'pytest<9.2' pytest-asyncio pytest-timeout 'pytest-jupyter[server]' hypothesis requests psutil
 LOWEST_TESTS := tests/kernel $(addprefix tests/server/,test_extension.py test_invoke.py test_listing.py \
-	test_uploads.py test_streaming.py test_mcp.py test_serve.py test_app_page.py)
+	test_uploads.py test_multipart.py test_streaming.py test_mcp.py test_serve.py test_app_page.py)
 
 $(LOWEST)/.installed: pyproject.toml .ci/floors.py
 	rm -rf $(LOWEST)

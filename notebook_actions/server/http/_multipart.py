@@ -1,7 +1,8 @@
 """An incremental ``multipart/form-data`` parser: bytes in as they arrive, events out.
 
-tornado's ``parse_multipart_form_data`` wants the whole body in memory; this one lets
-a 50 MB upload flow to the kernel in chunks while it is still arriving.
+tornado's ``parse_multipart_form_data`` wants the whole body in memory; python-multipart's
+streaming parser, wrapped here, lets a 50 MB upload flow to the kernel in chunks while it
+is still arriving.
 """
 
 from __future__ import annotations
@@ -9,9 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
+from typing import TYPE_CHECKING
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser as _Parser
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 #: Headers of one part may not be longer than this.
 MAX_HEADER_BYTES = 16 * 1024
+#: and a part may not have more headers than this (browsers send two).
+MAX_HEADERS = 16
 
 
 class MultipartError(ValueError):
@@ -37,103 +47,85 @@ class PartEnd:
 
 Event = PartStart | PartData | PartEnd
 
-_PREAMBLE, _AFTER_BOUNDARY, _HEADERS, _BODY, _DONE = range(5)
 #: RFC 2046's limit on a boundary's length
 _MAX_BOUNDARY = 200
-#: a boundary line's transport padding beyond this is not padding but garbage
-_MAX_BOUNDARY_LINE = 1024
 
 
 class MultipartParser:
-    """Feed the body with ``feed(chunk)``; each call returns the events it completed."""
+    """Feed the body with ``feed(chunk)``; each call returns the events it completed.
+
+    python-multipart (Starlette's parser) finds the parts; the headers of each are read
+    here, because browsers write file names in them as raw UTF-8.
+    """
 
     def __init__(self, boundary: bytes) -> None:
         if not boundary or len(boundary) > _MAX_BOUNDARY:
             message = "multipart/form-data needs a boundary parameter of 1 to 200 characters"
             raise MultipartError(message)
-        self._dash_boundary = b"--" + boundary
-        self._delimiter = b"\r\n--" + boundary
-        self._buffer = bytearray()
-        self._state = _PREAMBLE
-
-    @property
-    def done(self) -> bool:
-        return self._state == _DONE
+        self._events: list[Event] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._name = bytearray()
+        self._value = bytearray()
+        self._ended = False
+        callbacks: MultipartCallbacks = {
+            "on_header_field": self._header_name,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": lambda: self._events.append(PartEnd()),
+            "on_end": self._end,
+        }
+        self._parser = _Parser(boundary, callbacks, max_header_size=MAX_HEADER_BYTES, max_header_count=MAX_HEADERS)
 
     def feed(self, data: bytes) -> list[Event]:
-        buf = self._buffer
-        if self._state == _DONE:
+        if self._ended:
             return []  # the epilogue is ignored
-        buf += data
-        events: list[Event] = []
-        while True:
-            if self._state == _PREAMBLE:
-                index = buf.find(self._dash_boundary)
-                if index < 0:
-                    del buf[: max(0, len(buf) - len(self._dash_boundary))]
-                    return events
-                del buf[: index + len(self._dash_boundary)]
-                self._state = _AFTER_BOUNDARY
-            elif self._state == _AFTER_BOUNDARY:
-                if len(buf) < len(b"--"):
-                    return events
-                if buf[:2] == b"--":
-                    self._state = _DONE
-                    buf.clear()
-                    return events
-                index = buf.find(b"\r\n")
-                if index < 0:
-                    if len(buf) > _MAX_BOUNDARY_LINE:
-                        raise MultipartError("malformed multipart body: a boundary line is too long")
-                    return events
-                if buf[:index].strip(b" \t"):
-                    raise MultipartError("malformed multipart body: text after a boundary")
-                del buf[: index + 2]
-                self._state = _HEADERS
-            elif self._state == _HEADERS:
-                index = buf.find(b"\r\n\r\n")
-                if index < 0:
-                    if len(buf) > MAX_HEADER_BYTES:
-                        raise MultipartError("malformed multipart body: the headers of a part are too long")
-                    return events
-                events.append(_part_start(bytes(buf[:index])))
-                del buf[: index + 4]
-                self._state = _BODY
-            else:  # _BODY
-                index = buf.find(self._delimiter)
-                if index < 0:
-                    keep = len(self._delimiter) - 1
-                    if len(buf) > keep:
-                        events.append(PartData(bytes(buf[:-keep])))
-                        del buf[:-keep]
-                    return events
-                if index:
-                    events.append(PartData(bytes(buf[:index])))
-                del buf[: index + len(self._delimiter)]
-                events.append(PartEnd())
-                self._state = _AFTER_BOUNDARY
+        try:
+            self._parser.write(data)
+        except MultipartParseError as err:
+            message = f"malformed multipart body ({err}): send it as browsers, curl and requests write it"
+            raise MultipartError(message) from None
+        events, self._events = self._events, []
+        return events
 
     def close(self) -> None:
         """The body has ended: raise if the closing boundary never came."""
-        if self._state != _DONE:
+        if not self._ended:
             message = "the multipart body ended before its closing boundary"
             raise MultipartError(message)
 
+    # python-multipart's callbacks: a header's name and value may each arrive in pieces.
+    def _header_name(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
 
-def _part_start(raw: bytes) -> PartStart:
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers.append((bytes(self._name), bytes(self._value)))
+        self._name.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        self._events.append(_part_start(self._headers))
+        self._headers = []
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if end > start:
+            self._events.append(PartData(bytes(data[start:end])))
+
+    def _end(self) -> None:
+        self._ended = True
+
+
+def _part_start(raw: list[tuple[bytes, bytes]]) -> PartStart:
+    # Browsers put file names as raw UTF-8 in these headers, which HTTP header parsers
+    # (rightly, for HTTP) refuse: they are decoded here.
     try:
-        text = raw.decode("utf-8")
+        headers = {key.decode().strip().lower(): value.decode().strip() for key, value in raw}
     except UnicodeDecodeError:
         raise MultipartError("the headers of a multipart part are not UTF-8") from None
-    # Browsers put file names as raw UTF-8 in these headers, which HTTP header parsers
-    # (rightly, for HTTP) refuse: read the few lines here.
-    headers: dict[str, str] = {}
-    for line in text.split("\r\n"):
-        key, colon, value = line.partition(":")
-        if not colon or not key.strip():
-            message = f"malformed header line in a multipart part: {line[:100]!r}"
-            raise MultipartError(message)
-        headers[key.strip().lower()] = value.strip()
     parsed = Message()
     parsed["Content-Disposition"] = headers.get("content-disposition", "")
     if parsed.get_content_disposition() != "form-data":
