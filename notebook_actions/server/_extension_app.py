@@ -50,14 +50,18 @@ SERVE_FLAGS = {
     ),
     "public": (
         {"NotebookActions": {"public": True}},
-        "Let anonymous visitors, without the token, use the served notebooks' app pages and "
-        "actions (nothing else; MCP too with --NotebookActions.public_mcp=True); each visitor "
-        "is named by a signed cookie.",
+        (
+            "Let anonymous visitors, without the token, use the served notebooks' app pages and "
+            "actions (nothing else; MCP too with --NotebookActions.public_mcp=True); each visitor "
+            "is named by a signed cookie."
+        ),
     ),
     "jupyter-api": (
         {"NotebookActions": {"serve_jupyter_api": True}},
-        "Let the token reach Jupyter's own APIs too (kernels, contents, sessions, terminals, "
-        "kernelspecs): whoever has it can then run any code on this machine.",
+        (
+            "Let the token reach Jupyter's own APIs too (kernels, contents, sessions, terminals, "
+            "kernelspecs): whoever has it can then run any code on this machine."
+        ),
     ),
     "jupyterhub": (
         {"NotebookActions": {"jupyterhub": True}},
@@ -139,7 +143,9 @@ class NotebookActionsApp(ExtensionApp):
     service: ActionService | None = None
 
     def initialize_settings(self) -> None:
-        assert self.serverapp is not None
+        if self.serverapp is None:  # ExtensionApp links its server app before this hook
+            message = "the extension's settings need its server app"
+            raise RuntimeError(message)
         # Positional arguments are notebooks only on serve's own server; on another (say
         # `jupyter lab nb.ipynb`) they mean something else.
         serving = isinstance(self.serverapp, ServeServerApp)

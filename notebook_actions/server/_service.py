@@ -173,7 +173,9 @@ class ActionService:
             if pool is not None:
                 return await self._waiting(pool, pool.choose)
             kernel_id = await self._session_kernel(notebook_path(notebook))
-        assert kernel_id is not None
+        if kernel_id is None:
+            message = "kernel_id() needs a kernel id or a notebook"
+            raise TypeError(message)
         if kernel_id not in self.kernel_manager:
             message = f"no running kernel {kernel_id} on this server: GET /api/kernels lists the running ones"
             raise NotFound(message)
@@ -329,11 +331,10 @@ class ActionService:
         (``Unavailable`` past it). ``name``: the exported action's (None: called by id, no limit)."""
         info = None if name is None else (await self._limits_of(target)).get(name)
         limit = info.get("max_concurrency") if info is not None else None
-        if limit is None:
+        if name is None or limit is None:
             yield
             return
         where = target.lease.pool.path if target.lease is not None else target.kernel_id
-        assert name is not None
         slots = self._turns.get((where, name))
         if slots is None or slots[0] != limit:  # new, or the action was redefined with another limit
             slots = self._turns[where, name] = (limit, asyncio.Semaphore(limit))

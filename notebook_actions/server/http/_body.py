@@ -133,9 +133,9 @@ class MultipartBody:
                 self._pending = bytearray()
                 self._upload = None
             elif isinstance(event, PartData):
-                await self._data(event.data)
+                await self._data(self._current_part(), event.data)
             elif isinstance(event, PartEnd):
-                await self._end()
+                await self._end(self._current_part())
 
     def _count(self, part: PartStart) -> None:
         # Each part costs a little in the server and the kernel whatever its size: tiny
@@ -146,9 +146,13 @@ class MultipartBody:
             message = f"the form has more than {MAX_PARTS} {what}: send fewer (several files can go in one archive)"
             raise Problem(413, message)
 
-    async def _data(self, data: bytes) -> None:
-        part = self._part
-        assert part is not None
+    def _current_part(self) -> PartStart:
+        if self._part is None:  # the parser starts every part before its data and its end
+            message = "multipart data outside a part"
+            raise RuntimeError(message)
+        return self._part
+
+    async def _data(self, part: PartStart, data: bytes) -> None:
         if part.filename is None:
             self._field_bytes += len(data)
             if self._field_bytes > self._field_limit:
@@ -162,9 +166,7 @@ class MultipartBody:
             await upload.write(bytes(self._pending[: self._chunk]))
             del self._pending[: self._chunk]
 
-    async def _end(self) -> None:
-        part = self._part
-        assert part is not None
+    async def _end(self, part: PartStart) -> None:
         self._part = None
         data = bytes(self._pending)
         self._pending = bytearray()

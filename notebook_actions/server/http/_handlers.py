@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from email.message import Message
+from http import HTTPStatus
 from http.client import responses
 from typing import Any, TypeVar, cast
 
@@ -72,13 +73,13 @@ def http_errors(method: F) -> F:
         except ServiceError as err:
             raise problem_for(err) from None
 
-    return cast(F, wrapper)
+    return cast("F", wrapper)
 
 
 class BaseHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
     #: the ``Authorization`` scheme a request without a valid credential is told to use
-    token_scheme = "token"
+    token_scheme = "token"  # noqa: S105 (a scheme's name, not a secret)
     #: what a 405's message adds to "use GET" (say, what the other method does)
     method_hint = ""
     #: the kernel the request reaches (a served notebook's lease held until it finishes)
@@ -88,7 +89,7 @@ class BaseHandler(APIHandler):
 
     @property
     def service(self) -> ActionService:
-        return cast(ActionService, self.settings["notebook_actions"])
+        return cast("ActionService", self.settings["notebook_actions"])
 
     @property
     def conf(self) -> NotebookActions:
@@ -96,7 +97,7 @@ class BaseHandler(APIHandler):
 
     @property
     def drain(self) -> Drain:
-        return cast(Drain, self.settings["notebook_actions_drain"])
+        return cast("Drain", self.settings["notebook_actions_drain"])
 
     async def prepare(self) -> None:  # type: ignore[override]
         if self.drains:
@@ -118,7 +119,7 @@ class BaseHandler(APIHandler):
         try:
             super().check_xsrf_cookie()
         except web.HTTPError as err:
-            if err.status_code != 403 or not isinstance(self.current_user, Visitor):
+            if err.status_code != HTTPStatus.FORBIDDEN or not isinstance(self.current_user, Visitor):
                 raise
             raise Problem(403, f"{err.log_message or 'XSRF check failed'}: {VISITOR_XSRF}") from None
 
@@ -136,7 +137,8 @@ class BaseHandler(APIHandler):
             body = exc.body()
             for name, value in exc.headers.items():
                 self.set_header(name, value)
-        elif status_code == 405 and isinstance(exc, web.HTTPError) and not exc.log_message:  # tornado's
+        # tornado's own 405 (a method the handler lacks) says nothing: say which to use
+        elif status_code == HTTPStatus.METHOD_NOT_ALLOWED and isinstance(exc, web.HTTPError) and not exc.log_message:
             body["message"] = method_not_allowed(self)
         elif isinstance(exc, web.HTTPError):  # raised by jupyter-server or tornado
             if exc.log_message:
@@ -255,7 +257,8 @@ class InvokeHandler(NotebookRoute):
             except ServiceError as err:
                 raise problem_for(err) from None
         except Problem as problem:
-            if problem.status != 413:  # a body of any size may come: drop a bounded amount
+            # a body of any size may come: drop a bounded amount
+            if problem.status != HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
                 self._drain_until = min(self._drain_until, DRAIN_BYTES)
             if not self._drainable():
                 raise  # at once: nothing of the body is read, the connection closes
@@ -285,7 +288,7 @@ class InvokeHandler(NotebookRoute):
         if isinstance(server_limit, int):
             tornado_limit = min(tornado_limit, server_limit)
         self._drain_until = min(self._limit + DRAIN_BYTES, tornado_limit - 1)
-        connection = cast(Any, self.request.connection)
+        connection = cast("Any", self.request.connection)
         connection.set_max_body_size(tornado_limit)
         return kind, content_type
 
@@ -388,22 +391,27 @@ class InvokeHandler(NotebookRoute):
 
     @web.authenticated
     @authorized
-    async def post(self, name: str, kernel_id: str | None = None, path: str | None = None) -> None:
+    async def post(
+        self,
+        name: str,
+        kernel_id: str | None = None,  # noqa: ARG002 (the route's groups: prepare() read them)
+        path: str | None = None,  # noqa: ARG002 (as kernel_id)
+    ) -> None:
         """Invoke an exported action: JSON, urlencoded or multipart arguments in, its result out."""
         if self._failed or self._finished:
             return
         if self._refusal is not None:
             raise self._refusal
-        assert self._body is not None and self._target is not None
+        body, target = self._prepared()
         try:
-            invoke = self._body.finish(name)
+            invoke = body.finish(name)
         except Problem:
-            self._body.abort()
+            body.abort()
             raise
         invoke.caller = self._caller
         try:
             try:
-                async with self.service.turn(self._target, None if invoke.by_id else invoke.name):
+                async with self.service.turn(target, None if invoke.by_id else invoke.name):
                     await self._invoke(invoke)
             except ServiceError as err:
                 raise problem_for(err) from None
@@ -413,20 +421,20 @@ class InvokeHandler(NotebookRoute):
             raise
 
     async def _invoke(self, invoke: Invoke) -> None:
-        assert self._target is not None and self._body is not None
+        body, target = self._prepared()
         timeout = self.conf.timeout
         started = time.monotonic()
         try:
-            invocation = self._invocation = self.service.invoke(self._target, invoke)
+            invocation = self._invocation = self.service.invoke(target, invoke)
         except ServiceError:
-            self._body.abort()
+            body.abort()
             raise
         reply = await invocation.next(timeout)
         if self._gone:
             return
         if not isinstance(reply, (Chunk, Progress, End)):
             if isinstance(reply, Missing) or (isinstance(reply, Failed) and not reply.digest):
-                self._body.abort()  # uploads the kernel did not take
+                body.abort()  # uploads the kernel did not take
             self._final(reply, invoke.name)
             return
         if "text/event-stream" in self.request.headers.get("Accept", ""):
@@ -442,6 +450,13 @@ class InvokeHandler(NotebookRoute):
         else:
             self._final(reply, invoke.name)
 
+    def _prepared(self) -> tuple[Body, Target]:
+        """The body and kernel ``prepare()`` set up (tornado calls ``post`` only after it)."""
+        if self._body is None or self._target is None:
+            message = "post() before prepare() chose the kernel and read the body"
+            raise RuntimeError(message)
+        return self._body, self._target
+
     def _final(self, reply: Reply, name: str) -> None:
         if isinstance(reply, Result):
             if reply.data is not None:
@@ -449,8 +464,7 @@ class InvokeHandler(NotebookRoute):
             else:
                 self.finish(json.dumps({"value": reply.value}))
             return
-        assert self._target is not None
-        not_found = self._not_found(name, self._target.kernel_id)
+        not_found = self._not_found(name, self._prepared()[1].kernel_id)
         raise problem_for_reply(reply, self.conf.expose_exception_messages, not_found)
 
     async def _stream(self, invocation: Invocation, reply: Reply) -> None:
