@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -72,11 +73,59 @@ CUSTOM = "notebooks/custom_widget.ipynb"
 SECRETS = "notebooks/secrets.ipynb"
 
 
+#: A sync action that holds the kernel's main thread until a file exists, and another one.
+BUSY = "notebooks/busy_app.ipynb"
+BUSY_CELLS = [
+    "%load_ext notebook_actions",
+    """import time
+from pathlib import Path
+
+from notebook_actions import action
+from notebook_actions.widgets import Form
+
+
+@action
+def hold(flag: str) -> str:
+    while not Path(flag).exists():
+        time.sleep(0.01)
+    return "released"
+
+
+@action
+def shout(word: str) -> str:
+    return word.upper()
+
+
+Form(hold)""",
+    "Form(shout)",
+]
+
+
 @pytest.fixture(scope="module")
 def uploads_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    notebooks = (UPLOADS, QUICKSTART, CUSTOM, SECRETS, APP, BUSY)
     yield from start_serve(
-        tmp_path_factory.mktemp("app-page-examples"), UPLOADS, QUICKSTART, CUSTOM, SECRETS, APP, kernels=1
+        tmp_path_factory.mktemp("app-page-examples"), *notebooks, kernels=1, written={BUSY: BUSY_CELLS}
     )
+
+
+def test_a_call_behind_a_busy_kernel_says_it_waits_as_in_jupyterlab(
+    page: Page, uploads_server: Serve, tmp_path: Path
+) -> None:
+    page.goto(f"{uploads_server.url}notebook-actions/apps/{BUSY}?token={uploads_server.token}")
+    expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+    hold, shout = Form.of(page, "hold"), Form.of(page, "shout")
+    flag = tmp_path / "release"
+    hold.fill(flag=str(flag))
+    hold.submit()  # the pool's one kernel: its main thread is held until the flag exists
+    uploads_server.wait_for(lambda now: now[BUSY]["kernels"][0]["in_flight"] == 1, timeout=10)
+    shout.fill(word="hello")
+    shout.submit()
+    # The kernel's own notice, as the widget shows it in JupyterLab.
+    expect(shout.status).to_have_text("Waiting for the kernel's main thread (another action is running)…")
+    flag.touch()
+    expect(hold.result).to_have_text("released")
+    expect(shout.result).to_have_text("HELLO")
 
 
 def test_an_upload_streamed_progress_and_cancel_work_over_http(page: Page, uploads_server: Serve) -> None:
@@ -89,6 +138,11 @@ def test_an_upload_streamed_progress_and_cancel_work_over_http(page: Page, uploa
     summarise.submit()
     expect(summarise.result).to_contain_text('"rows": 2')
     expect(summarise.result).to_contain_text('"temp": 12')
+    # Past the widgets' inline budget (4 MiB), a file goes up in chunks first.
+    big = b"city,temp\n" + b"Oslo,4.5\n" * 600_000
+    summarise.field("data").set_input_files({"name": "big.csv", "mimeType": "text/csv", "buffer": big})
+    summarise.submit()
+    expect(summarise.result).to_contain_text('"rows": 600000')
 
     crunch = Form.of(page, "crunch")
     crunch.fill(steps="3", seconds_per_step="0.01")
