@@ -16,6 +16,7 @@ from ._action import Action
 from ._kernel import supports_subshells
 from ._registry import registry
 from ._routes import actions_path, mcp_route
+from ._server_url import app_url
 
 THREADSAFE_FLAG = "--threadsafe"
 
@@ -70,6 +71,7 @@ class Registered:
         kid = kernel_id()
         self.route = actions_path(kid) + "/"
         self.mcp = mcp_route(kid)
+        self.app_url = app_url() if actions else None  # when this server serves the notebook
 
     def __repr__(self) -> str:
         if not self.actions:
@@ -83,6 +85,8 @@ class Registered:
         lines += [f"  note: {note}" for note in self.notes]
         if self.actions:
             lines.append(f"  MCP tools at {self.mcp} (notebook_actions.mcp_config() prints a client's config)")
+        if self.app_url:
+            lines.append(f"  App page (this notebook, served by this server): {self.app_url}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -99,6 +103,10 @@ class Registered:
         mcp = ""
         if self.actions:
             mcp = f"<p>MCP tools at <code>{html.escape(self.mcp)}</code> (<code>mcp_config()</code>)</p>"
+        if self.app_url:
+            url = html.escape(self.app_url)
+            link = f'<a href="{url}" target="_blank" rel="noopener">{url}</a>'
+            mcp += f"<p>App page (this notebook, served by this server): {link}</p>"
         head = "No public functions: nothing registered"
         if self.actions:
             head = f"{len(self.actions)} server action(s) registered"

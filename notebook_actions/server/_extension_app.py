@@ -9,6 +9,7 @@ the notebooks on the command line served (as ``voila NOTEBOOK`` serves one).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from jupyter_core.application import JupyterApp
@@ -23,6 +24,7 @@ from ._config import NotebookActions
 from ._service import ActionService
 from ._setup import load
 from .apps._page import default_url
+from .apps._served_file import remove_served_file, write_served_file
 from .http._authorizer import ServeAuthorizer
 from .http._drain import Drain
 from .http._hub import HubServiceServer
@@ -141,6 +143,7 @@ class NotebookActionsApp(ExtensionApp):
     open_browser = Bool(False, config=True, help="Whether `serve` opens a browser (at the status route).")
 
     service: ActionService | None = None
+    served_file: Path | None = None
 
     def initialize_settings(self) -> None:
         if self.serverapp is None:  # ExtensionApp links its server app before this hook
@@ -157,11 +160,14 @@ class NotebookActionsApp(ExtensionApp):
         if serving and not self.service.serving.pools:
             sys.stderr.write(USAGE + "\nerror: name at least one notebook to serve\n")
             raise SystemExit(2)
+        # So that %%use_server in JupyterLab shows a served notebook's app URL.
+        self.served_file = write_served_file(self.serverapp.runtime_dir, list(self.service.serving.pools))
 
     async def stop_extension(self) -> None:
         # Before the server shuts its kernels down: pools must not bring them back.
         if self.service is not None:
             await self.service.serving.stop()
+        remove_served_file(self.served_file)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -141,9 +141,11 @@ def static_form(state: dict[str, Any], post_url: str, xsrf: str, flash: dict[str
         errors.setdefault(str(error.get("field") or ""), []).append(str(error.get("message", "")))
     multipart = any(f.get("control") == "file" for f in fields)
     parts = [
-        f"<form class='na-app-form' method='post'{_attr('action', post_url)}"
-        f"{_attr('enctype', 'multipart/form-data' if multipart else 'application/x-www-form-urlencoded')}"
-        f"{_attr('aria-label', humanize(str(action.get('name', ''))))}>",
+        (
+            f"<form class='na-app-form' method='post'{_attr('action', post_url)}"
+            f"{_attr('enctype', 'multipart/form-data' if multipart else 'application/x-www-form-urlencoded')}"
+            f"{_attr('aria-label', humanize(str(action.get('name', ''))))}>"
+        ),
         f"<input type='hidden' name='_xsrf'{_attr('value', xsrf)}>",
     ]
     if state.get("description"):

@@ -27,6 +27,7 @@ import html
 import json
 import posixpath
 import weakref
+from http import HTTPStatus
 from typing import Any, cast
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
@@ -34,6 +35,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from nbformat import NotebookNode
 from tornado import web
+from typing_extensions import override
 
 from ..._routes import API_ROOT, APPS_ROOT, STATIC_ROOT, app_route, inline_path, notebook_path
 from ...widgets._esm import HERE as WIDGETS
@@ -85,7 +87,7 @@ class AppPageHandler(JupyterHandler):
 
     @property
     def service(self) -> ActionService:
-        return cast(ActionService, self.settings["notebook_actions"])
+        return cast("ActionService", self.settings["notebook_actions"])
 
     def visitor_notebook(self) -> str | None:
         """A public notebook's page is open to anonymous visitors (``_visitors``)."""
@@ -116,7 +118,7 @@ class AppPageHandler(JupyterHandler):
         path = notebook_path(path)
         pool = _served_pool(self.service, path)
         if pool is None:
-            raise Problem(404, not_served_message(path))
+            raise Problem(HTTPStatus.NOT_FOUND, not_served_message(path))
         if pool.primed is None:
             # The first prime is still running: wait for a ready kernel as a call would.
             try:
@@ -125,7 +127,8 @@ class AppPageHandler(JupyterHandler):
                 problem = problem_for(err)
                 raise Problem(problem.status, f"{path} is not ready: {err.message}", problem.headers) from None
         notebook = pool.primed
-        assert notebook is not None
+        if notebook is None:  # choose() returned a kernel, so a prime has finished
+            raise Problem(HTTPStatus.SERVICE_UNAVAILABLE, f"{path} is not ready: reload the page")
         cached = _pages.get(pool)
         if cached is not None and cached[0] is notebook:
             _, page, models = cached
@@ -188,12 +191,12 @@ class AppPostHandler(AppPageHandler):
         path = notebook_path(path)
         pool = _served_pool(self.service, path)
         if pool is None:
-            raise Problem(404, not_served_message(path))
+            raise Problem(HTTPStatus.NOT_FOUND, not_served_message(path))
         models = app_widgets(pool.primed)["models"] if pool.primed is not None else {}
         state = (models.get(model_id) or {}).get("state") or {}
         ref = state.get("action") if key == "" else (state.get("actions") or {}).get(key)
         if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
-            raise Problem(404, "this form's action is not on the page: reload the page")
+            raise Problem(HTTPStatus.NOT_FOUND, "this form's action is not on the page: reload the page")
         args: dict[str, Any] = {}
         for name, values in self.request.body_arguments.items():
             if name not in IGNORED_FIELDS:
@@ -244,14 +247,16 @@ class InlineInvokeHandler(InvokeHandler):
     async def _resolve(self) -> Target:
         path = self.path_kwargs.get("path")
         if path is None or _served_pool(self.service, path) is None:
-            raise Problem(404, not_served_message((path or "").strip("/")))
+            raise Problem(HTTPStatus.NOT_FOUND, not_served_message((path or "").strip("/")))
         return await super()._resolve()
 
+    @override
     async def _exports(self, target: Target, name: str) -> bool:
         # Asked before an upload is read, to refuse a name that is not there: an id has no
         # list to be checked against (an unknown id is answered after the body, as 404).
         return True
 
+    @override
     def _not_found(self, name: str, kernel_id: str) -> str:
         return "this action is not available in the served notebook's kernels: reload the page"
 
