@@ -24,7 +24,7 @@ from ._outbox import Outbox
 from ._progress import Progress
 from ._protocol import PROTOCOL_ERROR, UNSERIALIZABLE_RESULT, Buffer, ErrorReply, InvokeRequest, ProgressInfo
 from ._resolve import Resolve, Target
-from ._schema import InvalidArguments, UnserializableResult
+from ._schema import InvalidArguments, Signature, UnserializableResult, field_error
 from ._threads import thread_bound_hint
 from ._uploads import Uploads
 
@@ -118,12 +118,10 @@ class Calls:
             files = message.get("files")
             if files and isinstance(raw, dict):
                 raw = dict(raw)
-                by_name = {p.name: p for p in target.signature.params}
                 for name, refs in files.items():
                     got = [self._uploads.file(ref, buffers) for ref in refs]
                     uploaded += got
-                    param = by_name.get(name)
-                    raw[name] = got if param is None or param.is_many else got[-1]
+                    raw[name] = _files_argument(target.signature, name, got)
             args, kwargs = target.signature.validate(raw, form=message.get("encoding") == "form")
         except InvalidArguments as err:
             _close_all(uploaded)
@@ -294,6 +292,17 @@ def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next
     return tb if tb is not None else first
+
+
+def _files_argument(signature: Signature, name: str, files: list[UploadedFile]) -> Any:
+    """The argument the files sent for ``name`` make: a list, or the one file a parameter takes."""
+    param = next((p for p in signature.params if p.name == name), None)
+    if param is None or param.is_many:
+        return files  # an unknown name is reported by validation
+    if len(files) > 1:
+        message = f"{name!r} takes one file, but {len(files)} were sent: send one."
+        raise InvalidArguments([field_error(name, message, "repeated_field")])
+    return files[0]
 
 
 def _close_all(files: list[UploadedFile]) -> None:

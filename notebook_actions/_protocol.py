@@ -180,6 +180,18 @@ class ActionInfo(TypedDict):
     max_concurrency: NotRequired[int]
 
 
+#: What a widget's synced state holds of an action's info (the browser's view of it): the id
+#: it calls by, never the signature text, which would show a default's ``repr``.
+WIDGET_VIEW = ("id", "name", "doc", "streaming", "params", "files")
+#: What an HTTP listing shows: no ids, HTTP callers address actions by name.
+LISTING_VIEW = ("name", "doc", "signature", "streaming", "threadsafe", "max_concurrency", "params", "returns", "files")
+
+
+def view_of(info: ActionInfo, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The part of an action's one description that an audience may see."""
+    return {key: info[key] for key in keys if key in info}  # type: ignore[literal-required]
+
+
 class ActionsReply(TypedDict):
     kind: Literal["actions"]
     id: str

@@ -345,3 +345,8 @@ _FORM_WORDING = {
 
 def _error(field: str, loc: list[Any], message: str, kind: str) -> FieldError:
     return {"field": field, "loc": loc, "message": message, "type": kind}
+
+
+def field_error(field: str, message: str, kind: str) -> FieldError:
+    """An error about one argument as a whole (``loc`` empty), as validation reports them."""
+    return _error(field, [], message, kind)

@@ -133,7 +133,7 @@ def test_a_view_answers_for_the_actions_it_holds_and_refuses_a_third(frontend: F
     state = frontend.state(view)
     assert sorted(state["actions"]) == ["delete", "toggle"]
     assert state["actions"]["toggle"]["id"] == todos.toggle.id
-    assert state["actions"]["toggle"]["schema"]["properties"] == {"todo_id": {"title": "Todo Id", "type": "integer"}}
+    assert state["actions"]["toggle"]["params"]["properties"] == {"todo_id": {"title": "Todo Id", "type": "integer"}}
     assert "milk" in state["value"]
 
     reply = invoke(frontend, view, "a", todos.toggle.id, todo_id="2")
@@ -183,7 +183,7 @@ def test_bound_actions_and_previous_state_work_as_for_forms(frontend: Frontend) 
     marked = action(mark)
     view = View(lambda: f"<p>{marks[2]}</p>", actions=[marked.bind(2)], tags=["marks"])
     ref = frontend.state(view)["actions"]["mark"]
-    assert set(ref["schema"]["properties"]) == {"todo_id", "label"}  # list_id stays in the kernel
+    assert set(ref["params"]["properties"]) == {"todo_id", "label"}  # list_id stays in the kernel
     reply = invoke(frontend, view, "a", ref["id"], todo_id="7")
     assert reply is not None and reply["value"] == "marked 7 in list 2", reply
     assert marks == {1: [], 2: ["7x"]} and view.value == "<p>['7x']</p>"
@@ -196,7 +196,7 @@ def test_bound_actions_and_previous_state_work_as_for_forms(frontend: Frontend) 
 
     counter = View(lambda: "", actions=[action(count)], previous_state=True, initial_state=10)
     ref = frontend.state(counter)["actions"]["count"]
-    assert set(ref["schema"]["properties"]) == {"step"}  # the previous state stays in the kernel too
+    assert set(ref["params"]["properties"]) == {"step"}  # the previous state stays in the kernel too
     assert [invoke(frontend, counter, rid, ref["id"], step="5") for rid in "cd"] == [
         {"kind": "result", "id": "c", "value": 15},
         {"kind": "result", "id": "d", "value": 20},
@@ -293,7 +293,7 @@ def test_a_notebook_saved_with_widget_state_holds_the_html_and_no_result_or_secr
     saved = views[0]
     assert "undo 2" in saved["value"] and saved["rendered"] == 1  # the HTML as it was last rendered
     assert list(saved["actions"]) == ["toggle"]
-    assert set(saved["actions"]["toggle"]) == {"id", "name", "streaming", "doc", "schema"}
+    assert set(saved["actions"]["toggle"]) == {"id", "name", "streaming", "doc", "params", "files"}
     assert [name for name, value in SECRETS.items() if value in text] == []
 
 

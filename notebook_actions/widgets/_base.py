@@ -9,7 +9,6 @@ answers them, and only for the actions this widget was given.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from .._action import Action
 from .._dispatcher import Channel
 from .._log import log
-from .._protocol import Buffer, InvokeRequest, Outgoing
+from .._protocol import WIDGET_VIEW, Buffer, InvokeRequest, Outgoing, view_of
 from .._registry import registry
 from .._resolve import ACTION_GONE, NOT_AVAILABLE_HERE, Target
 from .._threads import route_our_messages_to_their_subshell
@@ -37,15 +36,8 @@ ResultCallback = Callable[[Any], object]
 
 
 def action_ref(action: Action[Any]) -> dict[str, Any]:
-    """What the browser may know about an action (``info()`` without the signature text,
-    which would show a default's ``repr``)."""
-    return {
-        "id": action.id,
-        "name": action.name,
-        "streaming": action.streaming,
-        "doc": inspect.cleandoc(action.__doc__ or ""),
-        "schema": action.params_schema,
-    }
+    """What the browser may know about an action: its ``info()``'s widget view."""
+    return view_of(action.info(), WIDGET_VIEW)
 
 
 def _not_an_action(value: object) -> str:

@@ -16,7 +16,8 @@
  * @property {string} name
  * @property {boolean} streaming
  * @property {string} [doc]
- * @property {Record<string, any>} schema JSON Schema of the arguments object
+ * @property {Record<string, any>} params JSON Schema of the arguments object
+ * @property {Record<string, boolean>} files the parameters that take files, each with whether it takes several
  */
 
 /** @typedef {import("@anywidget/types").AnyModel} AnyModel anywidget's model, as a view gets it */

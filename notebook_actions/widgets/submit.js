@@ -107,8 +107,8 @@ function collect(form, submitter, fields, ref) {
   const files = {};
   /** @type {FieldError[]} */
   const errors = [];
-  const properties = ref.schema?.properties ?? {};
-  const closed = ref.schema?.additionalProperties === false;
+  const properties = ref.params?.properties ?? {};
+  const closed = ref.params?.additionalProperties === false;
   for (const [name, value] of data.entries()) {
     if (closed && !(name in properties)) continue; // the action reads the fields it names
     if (value instanceof File) {

@@ -168,7 +168,7 @@ def test_the_pages_ids_reach_every_kernel_of_the_pool_and_a_reprimed_one(server:
     add = config["invoke_url"][1:] + form["action"]["id"]
     render = config["invoke_url"][1:] + view["render_action"]["id"]
     # What the page holds about its actions: ids and schemas, no closure, no bound value.
-    assert set(form["action"]) == {"id", "name", "streaming", "doc", "schema"}
+    assert set(form["action"]) == {"id", "name", "streaming", "doc", "params", "files"}
     assert "list_id" not in json.dumps(config["models"])
 
     def add_todo(title: str) -> None:

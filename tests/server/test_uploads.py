@@ -67,6 +67,17 @@ async def test_several_files_in_one_field(jp_fetch: Any, kernel: Kernel) -> None
 
 
 @server_test
+async def test_two_files_for_a_parameter_that_takes_one_are_422(jp_fetch: Any, kernel: Kernel) -> None:
+    files = [("file", f"f{i}.bin", "application/octet-stream", os.urandom(10)) for i in range(2)]
+    payload, headers = multipart([], files)
+    r = await post(jp_fetch, kernel, "digest", payload, headers)
+    assert r.code == 422, r.body
+    [error] = body(r)["errors"]
+    assert error["field"] == "file"
+    assert "takes one file, but 2 were sent" in error["message"]
+
+
+@server_test
 async def test_a_file_input_left_empty_counts_as_absent(jp_fetch: Any, kernel: Kernel) -> None:
     payload, headers = multipart([("label", "x")], [("file", "", "application/octet-stream", b"")])
     r = await post(jp_fetch, kernel, "digest", payload, headers)

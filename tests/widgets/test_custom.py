@@ -83,7 +83,14 @@ def test_the_trait_syncs_a_ref_and_calls_reach_the_action(frontend: Frontend) ->
     act = action(save)
     widget = Saver(save=act)
     state = frontend.state(widget)
-    assert state["save"] == {"id": act.id, "name": "save", "streaming": False, "doc": "", "schema": act.params_schema}
+    assert state["save"] == {
+        "id": act.id,
+        "name": "save",
+        "streaming": False,
+        "doc": "",
+        "params": act.params_schema,
+        "files": {},
+    }
     assert state["more"] == {} and state["max_upload_bytes"] == 1 << 30
     frontend.send(widget, {"kind": "invoke", "id": "1", "action": act.id, "args": {"text": "hi"}})
     assert frontend.final(widget, "1") == {"kind": "result", "id": "1", "value": "HI"}

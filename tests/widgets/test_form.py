@@ -37,7 +37,8 @@ def test_state_holds_the_action_ref_and_controls_never_the_function(frontend: Fr
         "name": "add",
         "streaming": False,
         "doc": "Add two numbers.",
-        "schema": act.params_schema,
+        "params": act.params_schema,
+        "files": {},
     }
     assert [f["name"] for f in state["fields"]] == ["a", "b"]
     assert state["fields"][0] == {"name": "a", "label": "A", "required": True, "control": "number", "step": 1}
@@ -295,7 +296,7 @@ def test_action_button_binds_its_arguments_in_the_kernel(frontend: Frontend) -> 
     state = frontend.state(button)
     assert state["label"] == "Say hi" and "Ada" not in repr(state)
     assert state["action"]["id"] != greet_action.id  # the original is not reachable from here
-    assert list(state["action"]["schema"]["properties"]) == ["punctuation"]
+    assert list(state["action"]["params"]["properties"]) == ["punctuation"]
     frontend.send(button, invoke(button, "b"))
     frontend.send(button, invoke(button, "b2", {"name": "Eve"}))
     assert frontend.final(button, "b") == {"kind": "result", "id": "b", "value": "hi Ada!"}
@@ -319,7 +320,7 @@ def test_the_front_end_cannot_swap_the_action(frontend: Frontend) -> None:
     form = Form(action(add))
     original = form.action
     intruder = action(other)
-    form.set_state({"action": {"id": intruder.id, "name": "other", "schema": {}, "streaming": False}})
+    form.set_state({"action": {"id": intruder.id, "name": "other", "params": {}, "files": {}, "streaming": False}})
     assert form.action is original
 
 
@@ -439,7 +440,7 @@ def test_an_action_button_can_keep_previous_state(frontend: Frontend) -> None:
         return count + by
 
     button = ActionButton(action(bump), args={"by": 2}, previous_state=True, initial_state=0, label="+2")
-    assert frontend.state(button)["action"]["schema"]["properties"] == {}
+    assert frontend.state(button)["action"]["params"]["properties"] == {}
     for rid in ("a", "b", "c"):
         frontend.send(button, invoke(button, rid))
     assert [frontend.final(button, rid)["value"] for rid in "abc"] == [2, 4, 6]  # type: ignore[index]

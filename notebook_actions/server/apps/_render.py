@@ -54,7 +54,7 @@ def app_widgets(notebook: NotebookNode) -> dict[str, Any]:
     """The live widgets' models for the page: ``{"models": {id: state}, "modules": {hash: esm}}``.
 
     Each model keeps its synced state (never a function, a bound argument or a secret:
-    ``ActionTrait`` syncs only ``{id, name, streaming, doc, schema}``); ES modules and CSS
+    ``ActionTrait`` syncs only the widget view of an action's info, ``WIDGET_VIEW``); ES modules and CSS
     shared by several widgets travel once.
     """
     saved = (notebook.metadata.get("widgets") or {}).get(WIDGET_STATE) or {}

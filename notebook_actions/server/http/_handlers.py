@@ -24,7 +24,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..._protocol import CallerInfo, Via
+from ..._protocol import LISTING_VIEW, CallerInfo, Via, view_of
 from ..._routes import API_ROOT, NAME_PATTERN, TARGET_PATTERNS, api_route
 from .._config import NotebookActions
 from .._errors import ServiceError
@@ -171,12 +171,6 @@ class BaseHandler(APIHandler):
         )
 
 
-def _public(info: Any, url: str) -> dict[str, Any]:
-    """What an HTTP caller sees of an action: no ids, they address actions by name."""
-    keys = ("name", "doc", "signature", "streaming", "threadsafe", "max_concurrency", "params", "returns")
-    return {**{key: info[key] for key in keys if key in info}, "url": url}
-
-
 class NotebookRoute(BaseHandler):
     """A route by kernel id or by notebook path: a public notebook's is open to visitors."""
 
@@ -195,7 +189,7 @@ class ActionsHandler(NotebookRoute):
         target = await self.service.target(kernel_id=kernel_id, notebook=path)
         route = url_path_join(self.base_url, self._route(target.kernel_id, path))
         actions = await self.service.actions(target, fresh=True)
-        listing = [_public(a, f"{route}/actions/{name}") for name, a in actions.items()]
+        listing = [{**view_of(a, LISTING_VIEW), "url": f"{route}/actions/{name}"} for name, a in actions.items()]
         self.finish(json.dumps({"kernel_id": target.kernel_id, "actions": listing}))
 
 
