@@ -5,7 +5,9 @@ each; a second browser sees the same list; phone-sized and dark, it still reads 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.server.test_app_page import APP, TODO, start_serve
-from tests.server.test_serve_cli import Serve
+from tests.server.test_serve_cli import Serve, ready
 
 from ._jupyter import screenshot
 from ._todo import TodoView, exercise
@@ -65,6 +67,27 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
     page.reload()
     TodoView(page).expect_list([(kept[0], False), (kept[1], False), ("from the phone", False)])
     screenshot(page, "app-page-todo")
+
+
+def test_a_kernel_sigkilled_between_two_clicks_leaves_the_page_working(page: Page, server: Serve) -> None:
+    page.goto(f"{server.url}notebook-actions/apps/{TODO}?token={server.token}")
+    expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+    add, todos = Form.of(page, "add"), TodoView(page)
+    add.fill(title="before the kill")
+    add.submit()
+    expect(add.result).to_have_text("Added 'before the kill'")
+    # Either kernel of the pool answered: each in turn is killed right after a click, and the
+    # next click, at once, is answered by the other one (or the kernel primed in its place).
+    kernels = [k["id"] for k in server.status()[TODO]["kernels"]]
+    for doomed, title in zip(kernels, ("after one", "after two"), strict=True):
+        server.wait_for(ready(TODO, 2), timeout=60)
+        os.kill(server.kernel_pid(doomed), signal.SIGKILL)
+        add.fill(title=title)
+        add.submit()
+        expect(add.result).to_have_text(f"Added {title!r}")
+        expect(todos.row(title)).to_be_visible()  # the view rendered again, in a live kernel
+        expect(page.locator(".na-app-failure, [role='alert']")).to_have_count(0)
+    server.wait_for(ready(TODO, 2), timeout=60)
 
 
 UPLOADS = "notebooks/uploads_and_streaming.ipynb"
