@@ -31,7 +31,12 @@ from ._env import Bench
 from ._procs import Process, free_port, wait_until
 from ._report import Row, unavailable
 from ._servers import HOST
-from ._stats import fmt_seconds
+from ._stats import Latency, fmt_latency, fmt_seconds
+from .s5_browser import RECORD_FRAMES, TIME_SUBMIT, _times, measure_page, write_notebook
+
+#: Scenario 5's timed submit, on the app page's Form (the page has no widget classes).
+TIME_APP_SUBMIT = TIME_SUBMIT.replace(".bench-form", ".na-form-widget")
+SUBMIT_NOTEBOOK = "submit_bench.ipynb"
 
 APP = Path(__file__).with_name("app_page.ipynb")
 NOTEBOOK = APP.name
@@ -71,12 +76,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_ours(bench: Bench, kernels: int = 2) -> App:
+def start_ours(bench: Bench, kernels: int = 2, notebook: str = NOTEBOOK) -> App:
     port, token = free_port(), secrets.token_hex(24)
     argv = [
         str(Path(sys.executable).with_name("jupyter-notebook-actions")),
         "serve",
-        NOTEBOOK,
+        notebook,
         f"--kernels={kernels}",
         f"--ServerApp.ip={HOST}",
         f"--ServerApp.port={port}",
@@ -87,7 +92,7 @@ def start_ours(bench: Bench, kernels: int = 2) -> App:
         "--ServerApp.log_level=WARN",
     ]
     process = bench.workspace.start("serve-app", argv)
-    app = App("ours", process, port, token, f"notebook-actions/apps/{NOTEBOOK}")
+    app = App("ours", process, port, token, f"notebook-actions/apps/{notebook}")
     wait_until(lambda: _answers(app.page), "the app page to answer", 120, process)
     return app
 
@@ -131,6 +136,27 @@ def time_to_live(app: App, selector: str, loads: int) -> float:
         finally:
             browser.close()
     return sorted(times)[len(times) // 2]
+
+
+def app_submits(bench: Bench) -> Latency:
+    """Scenario 5's Form submit -> result in the DOM, on the app page of scenario 5's notebook."""
+    from playwright.sync_api import sync_playwright
+
+    write_notebook(bench.workspace.notebooks / SUBMIT_NOTEBOOK, with_form=True)
+    app = start_ours(bench, kernels=1, notebook=SUBMIT_NOTEBOOK)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.add_init_script(RECORD_FRAMES)
+                page.goto(app.page)
+                page.wait_for_selector(OURS_LIVE, state="visible", timeout=LIVE_SECONDS * 1000)
+                return _times(page, TIME_APP_SUBMIT, lambda i: [1000 + i], bench.sizes.browser_clicks).latency
+            finally:
+                browser.close()
+    finally:
+        bench.workspace.stop(app.process)
 
 
 def _form_call(app: App, page: str) -> tuple[str, str]:
@@ -248,6 +274,23 @@ def run(bench: Bench) -> list[Row]:
             "< 1.0x",
             ours_many < cold_many,
             "server + kernels' RSS",
+        )
+    )
+    on_page = app_submits(bench)
+    in_lab = measure_page(bench, nodelay=True, with_form=True).form
+    if in_lab is None:
+        rows.append(unavailable("11e", "Form submit -> result, app page vs JupyterLab", "<= 1.0x", "no widgets"))
+        return rows
+    rows.append(
+        Row(
+            "11e",
+            "Form submit -> result in DOM, app page vs JupyterLab",
+            fmt_latency(on_page),
+            f"JupyterLab (scenario 5a's page): {fmt_latency(in_lab.latency)}",
+            on_page.p50 / in_lab.latency.p50,
+            "<= 1.0x",
+            on_page.p50 <= in_lab.latency.p50,
+            "scenario 5's notebook and timed submit; the app page over HTTP to a served pool of 1",
         )
     )
     return rows
