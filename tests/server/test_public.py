@@ -6,6 +6,7 @@ cookie jar (requests, curl)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -56,11 +57,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     closed = start_serve(root, tmp_path_factory.mktemp("home"), [APP], "--kernels=1", name="closed")
     try:
         for served in (public, closed):
-            served.wait_for(lambda served=served: served.health().status == 200, "every pool ready")
+            served.wait_for(functools.partial(_ready, served), "every pool ready")
         yield Servers(public, closed)
     finally:
         public.stop()
         closed.stop()
+
+
+def _ready(served: Served) -> bool:
+    return served.health().status == 200
 
 
 class Visitor:
@@ -73,11 +78,15 @@ class Visitor:
         assert page.status_code == 200, page.text
         assert page.headers["Content-Type"].startswith("text/html")
 
+    @property
+    def xsrf(self) -> str:
+        return self.session.cookies.get("_xsrf") or ""
+
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.get(Servers.url(self.served, path), timeout=60, allow_redirects=False, **kwargs)
 
     def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
-        sent = {"X-XSRFToken": self.session.cookies.get("_xsrf", ""), **(headers or {})}
+        sent = {"X-XSRFToken": self.xsrf, **(headers or {})}
         return self.session.post(
             Servers.url(self.served, path), json={} if body is None else body, headers=sent, timeout=60
         )
@@ -173,12 +182,12 @@ def test_a_visitor_reaches_nothing_else(servers: Servers, method: str, path: str
     served = servers.public
     path = path.format(kernel=served.status()[APP]["kernels"][0]["id"])
     a = Visitor(served)
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"} if "/mcp/" in path else {}
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"} if "/mcp/" in path else {}
     reply = a.session.request(
         method,
         Servers.url(served, path),
         json=body if method in {"POST", "PUT"} else None,
-        headers={"X-XSRFToken": a.session.cookies.get("_xsrf", ""), "Accept": "application/json, text/event-stream"},
+        headers={"X-XSRFToken": a.xsrf, "Accept": "application/json, text/event-stream"},
         timeout=60,
         allow_redirects=False,
     )
