@@ -30,6 +30,7 @@ SCENARIOS: list[tuple[str, str, str]] = [
     ("8", "s8_threadsafe", "a threadsafe action while a CPU-bound cell runs vs the kernel idle"),
     ("9", "s9_serve", "served pools of 1/2/4 kernels: CPU-bound throughput, startup, healing"),
     ("10", "s10_gateway", "calls through Enterprise Gateway: the delayed-ACK stall, fix off/on vs a patched EG"),
+    ("11", "s11_apps", "app pages vs Voila 0.5: page load until live, memory with many visitors"),
 ]
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -18,7 +18,7 @@ from benchmarks._report import NOT_AVAILABLE, Row, markdown_table, text_table
 from benchmarks._sizes import SMOKE
 from benchmarks._stats import Latency, fmt_seconds, percentile
 
-BROWSER = {"5"}
+BROWSER = {"5", "11"}
 
 
 @pytest.fixture(scope="module")

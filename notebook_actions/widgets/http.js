@@ -268,7 +268,7 @@ export class HttpTransport {
   }
 
   /**
-   * Server-sent events, as chunk, progress, end and error replies.
+   * Server-sent events, as waiting, chunk, progress, result, end and error replies.
    * @param {HttpModel} model @param {string} id @param {ReadableStream<Uint8Array>} stream
    * @param {(reply: any, buffers?: ArrayBuffer[]) => void} final
    */
@@ -301,6 +301,15 @@ export class HttpTransport {
         } else if (event === "progress") {
           const progress = { value: payload.value, total: payload.total ?? null, message: payload.message ?? "" };
           model.reply({ kind: "chunk", id, seq: payload.seq, value: null, progress });
+        } else if (event === "waiting") {
+          model.reply({ kind: "waiting", id, message: String(payload.message ?? "") });
+        } else if (event === "result") {
+          if (typeof payload.base64 === "string") {
+            final({ kind: "result", id, value: null, buffer: 0 }, [fromBase64(payload.base64)]);
+          } else {
+            final({ kind: "result", id, value: payload.value ?? null });
+          }
+          return;
         } else if (event === "end") {
           final({ kind: "end", id });
           return;

@@ -5,14 +5,17 @@ each; a second browser sees the same list; phone-sized and dark, it still reads 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.server.test_app_page import APP, TODO, start_serve
-from tests.server.test_serve_cli import Serve
+from tests.server.test_serve_cli import Serve, ready
 
 from ._jupyter import screenshot
 from ._todo import TodoView, exercise
@@ -66,17 +69,86 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
     screenshot(page, "app-page-todo")
 
 
+def test_a_kernel_sigkilled_between_two_clicks_leaves_the_page_working(page: Page, server: Serve) -> None:
+    page.goto(f"{server.url}notebook-actions/apps/{TODO}?token={server.token}")
+    expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+    add, todos = Form.of(page, "add"), TodoView(page)
+    add.fill(title="before the kill")
+    add.submit()
+    expect(add.result).to_have_text("Added 'before the kill'")
+    # Either kernel of the pool answered: each in turn is killed right after a click, and the
+    # next click, at once, is answered by the other one (or the kernel primed in its place).
+    kernels = [k["id"] for k in server.status()[TODO]["kernels"]]
+    for doomed, title in zip(kernels, ("after one", "after two"), strict=True):
+        server.wait_for(ready(TODO, 2), timeout=60)
+        os.kill(server.kernel_pid(doomed), signal.SIGKILL)
+        add.fill(title=title)
+        add.submit()
+        expect(add.result).to_have_text(f"Added {title!r}")
+        expect(todos.row(title)).to_be_visible()  # the view rendered again, in a live kernel
+        expect(page.locator(".na-app-failure, [role='alert']")).to_have_count(0)
+    server.wait_for(ready(TODO, 2), timeout=60)
+
+
 UPLOADS = "notebooks/uploads_and_streaming.ipynb"
 QUICKSTART = "notebooks/quickstart.ipynb"
 CUSTOM = "notebooks/custom_widget.ipynb"
 SECRETS = "notebooks/secrets.ipynb"
 
 
+#: A sync action that holds the kernel's main thread until a file exists, and another one.
+BUSY = "notebooks/busy_app.ipynb"
+BUSY_CELLS = [
+    "%load_ext notebook_actions",
+    """import time
+from pathlib import Path
+
+from notebook_actions import action
+from notebook_actions.widgets import Form
+
+
+@action
+def hold(flag: str) -> str:
+    while not Path(flag).exists():
+        time.sleep(0.01)
+    return "released"
+
+
+@action
+def shout(word: str) -> str:
+    return word.upper()
+
+
+Form(hold)""",
+    "Form(shout)",
+]
+
+
 @pytest.fixture(scope="module")
 def uploads_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    notebooks = (UPLOADS, QUICKSTART, CUSTOM, SECRETS, APP, BUSY)
     yield from start_serve(
-        tmp_path_factory.mktemp("app-page-examples"), UPLOADS, QUICKSTART, CUSTOM, SECRETS, APP, kernels=1
+        tmp_path_factory.mktemp("app-page-examples"), *notebooks, kernels=1, written={BUSY: BUSY_CELLS}
     )
+
+
+def test_a_call_behind_a_busy_kernel_says_it_waits_as_in_jupyterlab(
+    page: Page, uploads_server: Serve, tmp_path: Path
+) -> None:
+    page.goto(f"{uploads_server.url}notebook-actions/apps/{BUSY}?token={uploads_server.token}")
+    expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+    hold, shout = Form.of(page, "hold"), Form.of(page, "shout")
+    flag = tmp_path / "release"
+    hold.fill(flag=str(flag))
+    hold.submit()  # the pool's one kernel: its main thread is held until the flag exists
+    uploads_server.wait_for(lambda now: now[BUSY]["kernels"][0]["in_flight"] == 1, timeout=10)
+    shout.fill(word="hello")
+    shout.submit()
+    # The kernel's own notice, as the widget shows it in JupyterLab.
+    expect(shout.status).to_have_text("Waiting for the kernel's main thread (another action is running)…")
+    flag.touch()
+    expect(hold.result).to_have_text("released")
+    expect(shout.result).to_have_text("HELLO")
 
 
 def test_an_upload_streamed_progress_and_cancel_work_over_http(page: Page, uploads_server: Serve) -> None:
@@ -89,6 +161,11 @@ def test_an_upload_streamed_progress_and_cancel_work_over_http(page: Page, uploa
     summarise.submit()
     expect(summarise.result).to_contain_text('"rows": 2')
     expect(summarise.result).to_contain_text('"temp": 12')
+    # Past the widgets' inline budget (4 MiB), a file goes up in chunks first.
+    big = b"city,temp\n" + b"Oslo,4.5\n" * 600_000
+    summarise.field("data").set_input_files({"name": "big.csv", "mimeType": "text/csv", "buffer": big})
+    summarise.submit()
+    expect(summarise.result).to_contain_text('"rows": 600000')
 
     crunch = Form.of(page, "crunch")
     crunch.fill(steps="3", seconds_per_step="0.01")

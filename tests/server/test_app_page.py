@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e._servers import BIN, NOTEBOOKS, free_port, isolated_env
+from tests.server.test_serve import write_notebook
 from tests.server.test_serve_cli import Serve, ready
 
 TODO = "notebooks/todo_app.ipynb"
@@ -65,13 +66,17 @@ def page_config(page: str) -> dict[str, Any]:
 SMALL_APP = Path(__file__).resolve().parents[2] / "benchmarks" / "app_page.ipynb"
 
 
-def start_serve(tmp: Path, *notebooks: str, kernels: int = 2) -> Iterator[Serve]:
+def start_serve(
+    tmp: Path, *notebooks: str, kernels: int = 2, written: dict[str, list[str]] | None = None
+) -> Iterator[Serve]:
     """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` (or another
-    notebook) in a copy of notebooks/ (with the small app beside them), until the generator
-    is closed; its pool ready."""
+    notebook) in a copy of notebooks/ (with the small app beside them, and ``written``: a
+    path's notebook of those code cells), until the generator is closed; its pool ready."""
     work = tmp / "work"
     shutil.copytree(NOTEBOOKS, work / "notebooks", ignore=shutil.ignore_patterns("*.sqlite3", ".ipynb_checkpoints"))
     shutil.copy(SMALL_APP, work / "notebooks" / SMALL_APP.name)
+    for path, sources in (written or {}).items():
+        write_notebook(work / path, sources)
     port, token = free_port(), secrets.token_hex(16)
     args = [
         str(BIN / "jupyter"),

@@ -243,6 +243,7 @@ class InlineInvokeHandler(InvokeHandler):
     """``POST .../notebooks/{path}/inline/{action_id}``: the page's calls, for served pools only."""
 
     via = "app"
+    waiting_events = True  # the widgets say that a call waits for a busy kernel, as in JupyterLab
 
     async def _resolve(self) -> Target:
         path = self.path_kwargs.get("path")

@@ -28,7 +28,7 @@ from ..._protocol import LISTING_VIEW, CallerInfo, Via, view_of
 from ..._routes import API_ROOT, NAME_PATTERN, TARGET_PATTERNS, api_route
 from .._config import NotebookActions
 from .._errors import ServiceError
-from .._replies import Chunk, End, Failed, Missing, Progress, Reply, Result
+from .._replies import Chunk, End, Failed, Missing, Progress, Reply, Result, Waiting
 from .._service import ActionService, Invocation, Invoke, Target
 from ._body import Body, BufferedBody, Kind, MultipartBody, content_kind
 from ._credential import no_credential_message
@@ -37,7 +37,7 @@ from ._identity import caller_of, limit_key
 from ._not_found import method_not_allowed
 from ._openapi import openapi_document
 from ._problem import Problem
-from ._replies import chunk_event, problem_for, problem_for_reply, sse_event
+from ._replies import chunk_event, problem_for, problem_for_reply, result_data, sse_event
 from ._visitors import Visitor, route_notebook
 
 AUTH_RESOURCE = "notebook_actions"
@@ -214,6 +214,9 @@ class InvokeHandler(NotebookRoute):
     """POST an action's arguments; the body streams in (files flow on to the kernel)."""
 
     method_hint = " with the action's arguments (GET .../actions lists the actions and their arguments)"
+    #: Whether a client that accepts server-sent events hears that its call waits for the kernel's
+    #: main thread (an event before the result): the app page's widgets show it, as in JupyterLab.
+    waiting_events = False
 
     _body: Body | None = None
     _invocation: Invocation | None = None
@@ -423,15 +426,18 @@ class InvokeHandler(NotebookRoute):
         except ServiceError:
             body.abort()
             raise
-        reply = await invocation.next(timeout)
+        events = "text/event-stream" in self.request.headers.get("Accept", "")
+        reply = await invocation.next(timeout, waiting=events and self.waiting_events)
         if self._gone:
             return
+        if isinstance(reply, Waiting):  # said in a stream of events, whatever the action answers
+            await self._stream(invocation, reply)
+            return
         if not isinstance(reply, (Chunk, Progress, End)):
-            if isinstance(reply, Missing) or (isinstance(reply, Failed) and not reply.digest):
-                body.abort()  # uploads the kernel did not take
+            self._abort_untaken(reply)
             self._final(reply, invoke.name)
             return
-        if "text/event-stream" in self.request.headers.get("Accept", ""):
+        if events:
             await self._stream(invocation, reply)
             return
         chunks = []
@@ -443,6 +449,10 @@ class InvokeHandler(NotebookRoute):
             self.finish(json.dumps({"value": chunks}))
         else:
             self._final(reply, invoke.name)
+
+    def _abort_untaken(self, reply: Reply) -> None:
+        if isinstance(reply, Missing) or (isinstance(reply, Failed) and not reply.digest):
+            self._prepared()[0].abort()  # uploads the kernel did not take
 
     def _prepared(self) -> tuple[Body, Target]:
         """The body and kernel ``prepare()`` set up (tornado calls ``post`` only after it)."""
@@ -476,10 +486,16 @@ class InvokeHandler(NotebookRoute):
                 event = sse_event(*chunk_event(reply))
                 unflushed += len(event)
                 self.write(event)
+            elif isinstance(reply, Waiting):
+                self.write(sse_event("waiting", {"message": reply.message}))
             elif isinstance(reply, End):
                 self.write(sse_event("end", {}))
                 break
+            elif isinstance(reply, Result):  # after a waiting event
+                self.write(sse_event("result", result_data(reply)))
+                break
             else:
+                self._abort_untaken(reply)
                 err = problem_for_reply(reply, self.conf.expose_exception_messages, "the action is gone")
                 self.write(sse_event("error", {"status": err.status, **err.body()}))
                 break

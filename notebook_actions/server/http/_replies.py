@@ -21,7 +21,7 @@ from .._errors import (
     Unavailable,
     Upstream,
 )
-from .._replies import Cancelled, Chunk, Failed, Invalid, Missing, Progress, Reply, Unexpected
+from .._replies import Cancelled, Chunk, Failed, Invalid, Missing, Progress, Reply, Result, Unexpected
 from ._problem import Problem
 
 #: Each kind of service error's status (the first class an error is an instance of).
@@ -74,6 +74,11 @@ def chunk_event(chunk: Chunk | Progress) -> tuple[str, dict[str, Any]]:
     if chunk.data is not None:
         return "chunk", {"seq": chunk.seq, "base64": _base64(chunk.data)}
     return "chunk", {"seq": chunk.seq, "value": chunk.value}
+
+
+def result_data(result: Result) -> dict[str, Any]:
+    """A result's server-sent event data, for a stream that began with a ``waiting`` event."""
+    return {"base64": _base64(result.data)} if result.data is not None else {"value": result.value}
 
 
 def sse_event(name: str, data: dict[str, Any]) -> str:
