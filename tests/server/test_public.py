@@ -12,12 +12,17 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 
 from ._served import Served, start_serve, write_notebook
+from .test_fuzz_http import CHECKS, EXAMPLES, EXPECTED_500, FUZZ_ACTIONS
 
 WHOAMI = """%%use_server
 from notebook_actions import current_user
@@ -26,7 +31,7 @@ def whoami(user: str = "") -> dict:
     me = current_user()
     return {"name": me.name, "anonymous": me.anonymous, "via": me.via, "sent": user}
 """
-APP, PRIVATE = "app.ipynb", "private.ipynb"
+APP, PRIVATE, FUZZ = "app.ipynb", "private.ipynb", "fuzz.ipynb"
 PAGE = f"/notebook-actions/apps/{APP}"
 VISITOR_COOKIE = "notebook-actions-visitor"
 
@@ -37,8 +42,11 @@ def call_url(notebook: str, name: str = "whoami") -> str:
 
 @dataclass
 class Servers:
-    public: Served  # app.ipynb public (a list of paths), private.ipynb served, not public
+    # app.ipynb and fuzz.ipynb public (a list of paths), private.ipynb served, not public; a
+    # rate limit high enough for the fuzzing below (all the tests' visitors share 127.0.0.1)
+    public: Served
     closed: Served  # the same app.ipynb, no --public
+    defaults: Served  # serve app.ipynb --public: every served notebook, the visitors' default limit
 
     @staticmethod
     def url(served: Served, path: str) -> str:
@@ -50,18 +58,26 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     root = tmp_path_factory.mktemp("public")
     write_notebook(root / APP, WHOAMI)
     write_notebook(root / PRIVATE, WHOAMI)
-    # Both start at once; then each is waited for.
+    write_notebook(root / FUZZ, FUZZ_ACTIONS.strip())
+    # All start at once; then each is waited for.
+    home = tmp_path_factory.mktemp
     public = start_serve(
-        root, tmp_path_factory.mktemp("home"), [APP, PRIVATE], "--kernels=1", f"--NotebookActions.public={APP}"
+        root,
+        home("home"),
+        [APP, PRIVATE, FUZZ],
+        "--kernels=1",
+        f"--NotebookActions.public={APP},{FUZZ}",
+        "--NotebookActions.rate_limit=100000/minute",
     )
-    closed = start_serve(root, tmp_path_factory.mktemp("home"), [APP], "--kernels=1", name="closed")
+    closed = start_serve(root, home("home"), [APP], "--kernels=1", name="closed")
+    defaults = start_serve(root, home("home"), [APP], "--kernels=1", "--public", name="defaults")
     try:
-        for served in (public, closed):
+        for served in (public, closed, defaults):
             served.wait_for(functools.partial(_ready, served), "every pool ready")
-        yield Servers(public, closed)
+        yield Servers(public, closed, defaults)
     finally:
-        public.stop()
-        closed.stop()
+        for served in (public, closed, defaults):
+            served.stop()
 
 
 def _ready(served: Served) -> bool:
@@ -283,3 +299,84 @@ def test_without_public_the_same_routes_need_the_token(servers: Servers, method:
         ).status_code
         == 200
     )
+
+
+def test_visitors_get_a_rate_limit_per_address_by_default(servers: Servers) -> None:
+    served = servers.defaults
+    a, b = Visitor(served), Visitor(served)
+    answered = [a.post(call_url(APP)).status_code for _ in range(61)]
+    assert answered[:60] == [200] * 60
+    assert answered[60] == 429
+    refused = b.post(call_url(APP))  # a new cookie costs nothing: the address is what counts
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "try again in" in refused.json()["message"]
+    # The server's own users are not visitors: no limit unless rate_limit says so.
+    reply = requests.post(Servers.url(served, call_url(APP)), json={}, headers=served.auth, timeout=60)
+    assert reply.status_code == 200, reply.text
+
+
+def test_generated_requests_from_a_visitor_get_documented_answers(servers: Servers) -> None:
+    """test_fuzz_http's schemathesis run, against a public notebook, as an anonymous visitor."""
+    served = servers.public
+    visitor = Visitor(served)
+    document = visitor.get(f"/notebook-actions/api/notebooks/{FUZZ}/openapi.json").json()
+    schema = schemathesis.openapi.from_dict(document)
+    base_url = Servers.url(served, "")
+    headers = {"X-XSRFToken": visitor.xsrf}
+    sent: dict[int, int] = {}
+
+    def fuzz(operation: Any, mode: Any, checks: list[Any]) -> None:
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def run(case: Any) -> None:
+            response = case.call(base_url=base_url, session=visitor.session, headers=headers, timeout=60)
+            sent[response.status_code] = sent.get(response.status_code, 0) + 1
+            case.validate_response(response, checks=checks, headers=headers)
+
+        run()
+
+    operations = [cast("Any", result).ok() for result in schema.get_all_operations()]
+    assert operations
+    for operation in operations:
+        checks = CHECKS
+        if operation.definition.raw["operationId"] in EXPECTED_500:
+            checks = [check for check in CHECKS if check is not not_a_server_error]
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            fuzz(operation, mode, checks)
+    assert sent.get(200, 0) > 0, sent  # the visitor's calls got through, not only refusals
+    assert not [status for status in sent if status in {401, 403} or (status >= 500 and status != 500)], sent
+
+
+@pytest.mark.parametrize(
+    ("what", "body", "content_type", "status"),
+    [
+        ("too deep", b"[" * 5000 + b"]" * 5000, "application/json", 400),
+        ("not JSON", b"{nope", "application/json", 400),
+        ("too large", b'{"n": "' + b"x" * (2 << 20) + b'"}', "application/json", 413),
+        ("bad multipart", b"--b\r\nno colon\r\n\r\nx\r\n--b--", "multipart/form-data; boundary=b", 400),
+        ("unknown type", b"n=1", "text/x-unknown", 415),
+    ],
+)
+def test_hostile_bodies_from_a_visitor_are_refused_and_harm_no_one(
+    servers: Servers, what: str, body: bytes, content_type: str, status: int
+) -> None:
+    served = servers.public
+    attacker, other = Visitor(served), Visitor(served)
+    reply = attacker.session.post(
+        Servers.url(served, f"/notebook-actions/api/notebooks/{FUZZ}/actions/nothing"),
+        data=body,
+        headers={"X-XSRFToken": attacker.xsrf, "Content-Type": content_type},
+        timeout=60,
+    )
+    assert reply.status_code == status, (what, reply.text[:300])
+    assert "Traceback" not in reply.text
+    assert reply.json()["message"]
+    assert other.whoami()["anonymous"] is True  # another visitor's call is answered
