@@ -13,6 +13,22 @@ from ._limits import PUBLIC_RATE_LIMIT, parse_rate
 MiB = 1 << 20
 
 
+class AllOrPaths(Union):
+    """True, False or a list of notebook paths; on the command line ``true``, ``false`` or
+    the paths separated by commas (traitlets' Union would take only the booleans there)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__([Bool(), List(Unicode())], **kwargs)
+
+    def from_string(self, s: str) -> bool | list[str]:
+        word = s.strip().lower()
+        if word in {"true", "1", "yes"}:
+            return True
+        if word in {"false", "0", "no", ""}:
+            return False
+        return [path.strip() for path in s.split(",") if path.strip()]
+
+
 class NotebookActions(LoggingConfigurable):
     """Options of the notebook-actions server extension (HTTP endpoints for the
     exported actions of running kernels)."""
@@ -138,12 +154,12 @@ class NotebookActions(LoggingConfigurable):
 
     # --- public apps (anonymous visitors) ----------------------------------------------
 
-    public = Union(
-        [Bool(), List(Unicode())],
+    public = AllOrPaths(
         default_value=False,
         config=True,
         help=f"""Served notebooks that anonymous visitors may use without the token: True for
-        every served notebook, or a list of their paths (`serve NOTEBOOK --public` says True).
+        every served notebook, or a list of their paths (`serve NOTEBOOK --public` says True;
+        on the command line, --NotebookActions.public=a.ipynb,b.ipynb).
         A visitor reaches a public notebook's app page and its actions' routes (call, listing,
         OpenAPI; MCP only with public_mcp), and nothing else: Jupyter's APIs, the status
         route, other notebooks and kernels keep requiring the token. Each visitor is named by a

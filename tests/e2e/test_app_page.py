@@ -28,7 +28,8 @@ WIDER_THAN_THE_PAGE = """() => Array.from(document.querySelectorAll("*"))
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    yield from start_serve(tmp_path_factory.mktemp("app-page-e2e"))
+    # Public too: token holders are the server's user (one list), anonymous visitors each their own.
+    yield from start_serve(tmp_path_factory.mktemp("app-page-e2e"), options=("--public",))
 
 
 def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
@@ -67,6 +68,33 @@ def test_the_todo_app_page_adds_marks_done_and_deletes_through_the_pool(
     page.reload()
     TodoView(page).expect_list([(kept[0], False), (kept[1], False), ("from the phone", False)])
     screenshot(page, "app-page-todo")
+
+
+def test_two_anonymous_visitors_of_the_public_app_each_have_their_own_list(browser: Browser, server: Serve) -> None:
+    # No token: each browser is a visitor named by its own signed cookie (current_user().name).
+    contexts = [browser.new_context(), browser.new_context(), browser.new_context()]
+    try:
+        pages = [context.new_page() for context in contexts[:2]]
+        for page, title in zip(pages, ("first visitor's", "second visitor's"), strict=True):
+            page.goto(f"{server.url}notebook-actions/apps/{TODO}")
+            expect(page.locator(".na-app")).to_have_attribute("aria-busy", "false")
+            TodoView(page).expect_list([])  # a new visitor's list is empty, whatever others added
+            add = Form.of(page, "add")
+            add.fill(title=title)
+            add.submit()
+            expect(add.result).to_have_text(f"Added {title!r}")
+            TodoView(page).expect_list([(title, False)])
+        first, _ = pages
+        first.reload()
+        TodoView(first).expect_list([("first visitor's", False)])
+        # The server's user, with the token, does not see the visitors' to-dos.
+        owner = contexts[2].new_page()
+        owner.goto(f"{server.url}notebook-actions/apps/{TODO}?token={server.token}")
+        expect(owner.locator(".na-app")).to_have_attribute("aria-busy", "false")
+        expect(TodoView(owner).rows.filter(has_text="visitor's")).to_have_count(0)
+    finally:
+        for context in contexts:
+            context.close()
 
 
 def test_a_kernel_sigkilled_between_two_clicks_leaves_the_page_working(page: Page, server: Serve) -> None:

@@ -67,11 +67,16 @@ SMALL_APP = Path(__file__).resolve().parents[2] / "benchmarks" / "app_page.ipynb
 
 
 def start_serve(
-    tmp: Path, *notebooks: str, kernels: int = 2, written: dict[str, list[str]] | None = None
+    tmp: Path,
+    *notebooks: str,
+    kernels: int = 2,
+    written: dict[str, list[str]] | None = None,
+    options: tuple[str, ...] = (),
 ) -> Iterator[Serve]:
     """``jupyter notebook-actions serve notebooks/todo_app.ipynb --kernels=2`` (or another
     notebook) in a copy of notebooks/ (with the small app beside them, and ``written``: a
-    path's notebook of those code cells), until the generator is closed; its pool ready."""
+    path's notebook of those code cells; ``options``: more of serve's), until the generator is
+    closed; its pool ready."""
     work = tmp / "work"
     shutil.copytree(NOTEBOOKS, work / "notebooks", ignore=shutil.ignore_patterns("*.sqlite3", ".ipynb_checkpoints"))
     shutil.copy(SMALL_APP, work / "notebooks" / SMALL_APP.name)
@@ -89,6 +94,7 @@ def start_serve(
         "--ServerApp.port_retries=0",
         "--ServerApp.allow_root=True",
         f"--IdentityProvider.token={token}",
+        *options,
     ]
     log = tmp / "serve.log"
     with log.open("wb") as output:
