@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pytest
@@ -144,6 +144,35 @@ def fuzz_kernel(jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop) -
     stop_kernel(jp_serverapp, jp_asyncio_loop, kid)
 
 
+def fuzz_every_operation(schema: Any, call: Callable[[Any], Any], headers: dict[str, str]) -> int:
+    """Generated requests for every operation of the document, schema-valid and not, sent with
+    ``call(case)``; each answer checked against the document. Returns the operations' count."""
+
+    def fuzz(operation: Any, mode: Any, checks: list[Any]) -> None:
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],  # no shrinking: a bounded run
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def run(case: Any) -> None:
+            case.validate_response(call(case), checks=checks, headers=headers)
+
+        run()
+
+    operations = [cast("Any", result).ok() for result in schema.get_all_operations()]
+    for operation in operations:
+        checks = CHECKS
+        if operation.definition.raw["operationId"] in EXPECTED_500:
+            checks = [check for check in CHECKS if check is not not_a_server_error]
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            fuzz(operation, mode, checks)
+    return len(operations)
+
+
 #: Statuses that are not the server's fault whatever the input: ``fails`` raises (500
 #: with a type and digest is its documented answer).
 EXPECTED_500 = {"fails"}
@@ -172,32 +201,11 @@ def test_generated_requests_get_documented_answers(
         sent[response.status_code] = sent.get(response.status_code, 0) + 1
         return response
 
-    def fuzz(operation: Any, mode: Any, checks: list[Any]) -> None:
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.generate],  # no shrinking: a bounded run
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=operation.as_strategy(generation_mode=mode))
-        def run(case: Any) -> None:
-            case.validate_response(call(case), checks=checks, headers=jp_auth_header)
-
-        run()
-
-    operations = [cast("Any", result).ok() for result in schema.get_all_operations()]
-    assert len(operations) == FUZZ_ACTIONS.count("\ndef ") + FUZZ_ACTIONS.count("\nasync def ")
     try:
-        for operation in operations:
-            checks = CHECKS
-            if operation.definition.raw["operationId"] in EXPECTED_500:
-                checks = [check for check in CHECKS if check is not not_a_server_error]
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                fuzz(operation, mode, checks)
+        operations = fuzz_every_operation(schema, call, jp_auth_header)
     finally:
         session.close()
+    assert operations == FUZZ_ACTIONS.count("\ndef ") + FUZZ_ACTIONS.count("\nasync def ")
     assert 100 <= sum(sent.values()) <= 400, sent
     assert not [status for status in sent if status >= 500 and status != 500], sent
 
