@@ -101,6 +101,24 @@ class JupyterServer(Server):
         super().stop()
 
 
+def serve_argv(workspace: Workspace, notebook: str, port: int, token: str, *options: str) -> list[str]:
+    """``jupyter notebook-actions serve NOTEBOOK OPTIONS...`` on loopback ``port`` with ``token``,
+    in the workspace's notebooks, logging only warnings."""
+    return [
+        str(Path(sys.executable).with_name("jupyter-notebook-actions")),
+        "serve",
+        notebook,
+        *options,
+        f"--ServerApp.ip={HOST}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={workspace.notebooks}",
+        "--ServerApp.allow_root=True",
+        "--ServerApp.log_level=WARN",
+    ]
+
+
 def start_jupyter(
     workspace: Workspace,
     *,

@@ -18,7 +18,6 @@ import asyncio
 import http.client
 import json
 import secrets
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from ._env import Bench
 from ._procs import Workspace, free_port, wait_until
 from ._report import Row, unavailable
-from ._servers import HOST, Server, server_extension_available
+from ._servers import HOST, Server, serve_argv, server_extension_available
 from ._stats import Latency, fmt_latency
 
 ENTERPRISE_GATEWAY = Path(__file__).resolve().parents[1] / ".venv-eg" / "bin" / "jupyter-enterprisegateway"
@@ -88,23 +87,17 @@ def start_serve_on(workspace: Workspace, gateway: Server, *, fix: bool) -> Serve
     port = free_port()
     token = secrets.token_hex(24)
     name = f"serve-{gateway.name}-{'fix' if fix else 'nofix'}"
-    argv = [
-        str(Path(sys.executable).with_name("jupyter-notebook-actions")),
-        "serve",
+    argv = serve_argv(
+        workspace,
         NOTEBOOK,
+        port,
+        token,
         "--kernels=1",
         "--jupyter-api",  # for the kernel websocket rows
         f"--NotebookActions.tcp_nodelay={fix}",
         f"--gateway-url=http://{HOST}:{gateway.port}",
         f"--GatewayClient.auth_token={gateway.token}",
-        f"--ServerApp.ip={HOST}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={workspace.notebooks}",
-        "--ServerApp.allow_root=True",
-        "--ServerApp.log_level=WARN",
-    ]
+    )
     process = workspace.start(name, argv)
     server = Server(name, port, token, process, workspace)
     wait_until(lambda: server.request("POST", ACTION, {"a": 1, "b": 2}, timeout=30)[0] == 200, name, 180, process)

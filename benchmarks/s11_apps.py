@@ -30,7 +30,7 @@ from tests._chromium import CHROMIUM, CHROMIUM_ARGS
 from ._env import Bench
 from ._procs import Process, free_port, wait_until
 from ._report import Row, unavailable
-from ._servers import HOST
+from ._servers import HOST, serve_argv
 from ._stats import Latency, fmt_latency, fmt_seconds
 from .s5_browser import RECORD_FRAMES, TIME_SUBMIT, _times, measure_page, write_notebook
 
@@ -78,19 +78,7 @@ def _answers(url: str) -> bool:
 
 def start_ours(bench: Bench, kernels: int = 2, notebook: str = NOTEBOOK) -> App:
     port, token = free_port(), secrets.token_hex(24)
-    argv = [
-        str(Path(sys.executable).with_name("jupyter-notebook-actions")),
-        "serve",
-        notebook,
-        f"--kernels={kernels}",
-        f"--ServerApp.ip={HOST}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={bench.workspace.notebooks}",
-        "--ServerApp.allow_root=True",
-        "--ServerApp.log_level=WARN",
-    ]
+    argv = serve_argv(bench.workspace, notebook, port, token, f"--kernels={kernels}")
     process = bench.workspace.start("serve-app", argv)
     app = App("ours", process, port, token, f"notebook-actions/apps/{notebook}")
     wait_until(lambda: _answers(app.page), "the app page to answer", 120, process)

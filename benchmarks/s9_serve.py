@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -22,7 +20,13 @@ import psutil  # type: ignore[import-untyped]
 from ._env import Bench, json_post
 from ._procs import Workspace, free_port, wait_until
 from ._report import Row, unavailable
-from ._servers import HOST, KERNEL_GATEWAY_NOTEBOOK, Server, server_extension_available, start_kernel_gateway
+from ._servers import (
+    KERNEL_GATEWAY_NOTEBOOK,
+    Server,
+    serve_argv,
+    server_extension_available,
+    start_kernel_gateway,
+)
 from ._stats import fmt_rate, fmt_seconds
 from .s3_http import MANY
 
@@ -79,19 +83,7 @@ def start_serve(workspace: Workspace, kernels: int) -> tuple[Server, float]:
     """``jupyter notebook-actions serve`` and the seconds to its first answered request."""
     port = free_port()
     token = secrets.token_hex(24)
-    argv = [
-        str(Path(sys.executable).with_name("jupyter-notebook-actions")),
-        "serve",
-        NOTEBOOK,
-        f"--kernels={kernels}",
-        f"--ServerApp.ip={HOST}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={workspace.notebooks}",
-        "--ServerApp.allow_root=True",
-        "--ServerApp.log_level=WARN",
-    ]
+    argv = serve_argv(workspace, NOTEBOOK, port, token, f"--kernels={kernels}")
     started = time.monotonic()
     process = workspace.start(f"serve-{kernels}", argv)
     server = Server(f"serve-{kernels}", port, token, process, workspace)
